@@ -1,0 +1,297 @@
+/**
+ * The stack configuration schema: every `etcd-ha:*` key, its type, default and per-field rules, as one
+ * zod schema. Cross-field rules (duplicates, CIDR membership, mode exclusions, …) live in `validate.ts`.
+ * Pure: no Pulumi imports.
+ */
+import { z } from "zod";
+import { isCidr4, isIPv4, isNetworkCidr4, parseRange } from "../net/ip";
+
+/** Pulumi project name, which is also the config namespace. */
+export const PROJECT = "etcd-ha";
+
+/** DNS label (RFC 1123): etcd member names, VM names, host names, the cluster name. */
+export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Proxmox node names. */
+const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** Linux bridge names as Proxmox/bpg accept them: a letter, then letters, digits or `_`, at most 10. */
+export const BRIDGE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,9}$/;
+/** DNS domain (search domain): labels joined by dots. */
+const DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+const dnsLabel = z
+    .string()
+    .regex(DNS_LABEL, "must be a DNS label: lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit");
+const ipv4 = z.string().refine(isIPv4, "must be an IPv4 address such as 10.103.0.101");
+const networkCidr = z
+    .string()
+    .refine(isCidr4, "must be an IPv4 CIDR such as 10.103.0.0/24")
+    .refine((s) => !isCidr4(s) || isNetworkCidr4(s), "must be a network address with the host bits zero (e.g. 10.103.0.0/24, not 10.103.0.5/24)");
+const hostCidr = z.string().refine(isCidr4, "must be an IPv4 address with a prefix length, such as 10.103.0.1/24");
+const port = z.number().int().min(1).max(65535);
+const httpsUrl = z.string().regex(/^https:\/\/[^\s/]+(:\d+)?\/?$/, "must be an https URL such as https://pve1.kloud.lan:8006/");
+
+/** VM size. */
+export const SizeSchema = z.strictObject({
+    /** vCPUs. */
+    cores: z.number().int().min(1).max(128).optional(),
+    /** Memory in MiB (etcd needs at least the backend quota in RAM). */
+    memoryMiB: z.number().int().min(1024).max(1048576).optional(),
+    /** System disk in GiB (holds the etcd data dir). */
+    diskGiB: z.number().int().min(10).max(65536).optional(),
+});
+
+export const ProxmoxSchema = z.strictObject({
+    /** API endpoint of the PVE cluster, e.g. `https://pve1.kloud.lan:8006/` (required when `clustered`). */
+    endpoint: httpsUrl.optional(),
+    /** Accept a self-signed API certificate. Default false. */
+    insecure: z.boolean().default(false),
+    /** True when the hypervisors form one PVE cluster (one provider); false for standalone hosts (one provider each). */
+    clustered: z.boolean().default(true),
+    /** SSH access to the hypervisors, used by the provider for snippet uploads. */
+    ssh: z
+        .strictObject({
+            /** SSH user on the hypervisors (root, or a user with passwordless sudo). Default root. */
+            username: z.string().min(1).default("root"),
+            /** Use the operator's ssh-agent instead of `etcd-ha:proxmoxSshPrivateKey`. Default false. */
+            agent: z.boolean().default(false),
+        })
+        .default({ username: "root", agent: false }),
+    /** First VM id for members without an explicit `vmId`: vmId = vmIdBase + (address − network address). Default 7000. */
+    vmIdBase: z.number().int().min(100).max(999000000).default(7000),
+    /** HA anti-affinity for a PVE cluster (ignored for standalone hosts). */
+    ha: z
+        .strictObject({
+            /** Register the VMs as HA resources and keep them on different nodes. Default true when clustered. */
+            enabled: z.boolean().optional(),
+            /** Major PVE version: 9 uses HA rules, 8 uses HA groups. Default 9. */
+            pveMajor: z.union([z.literal(8), z.literal(9)]).default(9),
+        })
+        .default({ pveMajor: 9 }),
+});
+
+export const BridgeSchema = z.strictObject({
+    /** Bridge name, e.g. `vmbr10`: a letter, then letters, digits or `_`, at most 10 characters. */
+    name: z.string().regex(BRIDGE_NAME, "must be a Linux bridge name: a letter, then letters, digits or '_', at most 10 characters (e.g. vmbr10)"),
+    /** The bridge already exists on the host: do not create or manage it. Default false. */
+    exists: z.boolean().default(false),
+    /** Host address on the bridge in CIDR form, when the hypervisor routes the member network. */
+    address: hostCidr.optional(),
+    /** Gateway of the hypervisor on this bridge. */
+    gateway: ipv4.optional(),
+    /** Physical NICs, bonds or VLAN interfaces enslaved to the bridge (needed for cross-host traffic). */
+    ports: z.array(z.string().min(1)).default([]),
+    /** VLAN-aware bridge. Default false. */
+    vlanAware: z.boolean().default(false),
+    /** VLAN tag for the members' NICs (needs `vlanAware`). */
+    vlanId: z.number().int().min(1).max(4094).optional(),
+    /** MTU. */
+    mtu: z.number().int().min(576).max(65520).optional(),
+    /** Comment shown in the Proxmox UI. */
+    comment: z.string().optional(),
+});
+
+export const HypervisorSchema = z.strictObject({
+    /** Proxmox node name, e.g. `pve1`. */
+    name: z.string().regex(NODE_NAME, "must be a Proxmox node name: letters, digits and '-' (e.g. pve1)"),
+    /** API endpoint of this host (required for standalone hosts, ignored when clustered). */
+    endpoint: httpsUrl.optional(),
+    /** Address the provider uses to SSH into this node (snippet uploads); default: what the API reports. */
+    sshAddress: z.string().min(1).optional(),
+    /** The Linux bridge the members' NICs attach to. */
+    bridge: BridgeSchema,
+    /** Datastores on this node. */
+    datastores: z
+        .strictObject({
+            /** VM disks and the cloud-init drive. Default `local-lvm`. */
+            disk: z.string().min(1).default("local-lvm"),
+            /** Cloud images (`import` content type must be enabled). Default `local`. */
+            images: z.string().min(1).default("local"),
+            /** Cloud-init snippets (`snippets` content type); unset → the VM's built-in user account is used instead. */
+            snippets: z.string().min(1).optional(),
+        })
+        .default({ disk: "local-lvm", images: "local" }),
+});
+
+export const NetworkSchema = z.strictObject({
+    /** The member network, e.g. `10.103.0.0/24`. */
+    cidr: networkCidr,
+    /** Default gateway of the members (inside `cidr`). */
+    gateway: ipv4.optional(),
+    /** DNS resolvers for the VMs. */
+    dnsServers: z.array(ipv4).default([]),
+    /** Search domain; member FQDNs are `<name>.<searchDomain>`. */
+    searchDomain: z
+        .string()
+        .regex(DOMAIN, "must be a DNS domain such as kloud.lan")
+        .optional(),
+});
+
+export const MemberSchema = z.strictObject({
+    /** Member name: VM name, hostname and etcd `--name`. */
+    name: dnsLabel,
+    /** Hypervisor to place it on; omitted → spread automatically. */
+    hypervisor: z.string().min(1).optional(),
+    /** Static IPv4 address inside `etcd-ha:network.cidr`. */
+    address: ipv4,
+    /** Proxmox VM id; omitted → `proxmox.vmIdBase` + address offset. */
+    vmId: z.number().int().min(100).max(999999999).optional(),
+    /** Size overrides for this member. */
+    size: SizeSchema.optional(),
+});
+
+export const MemberPoolSchema = z.strictObject({
+    /** Number of members. */
+    count: z.number().int().min(0).max(99),
+    /** Where addresses come from: `10.103.0.101-10.103.0.120` (inclusive) or a CIDR. */
+    addressRange: z.string().refine((s) => parseRange(s) !== undefined, "must be a range like 10.103.0.101-10.103.0.120 or a CIDR like 10.103.0.96/27"),
+    /** Member names are `<namePrefix><n>` from 1. Default `etcd` (external) or `cp` (stacked). */
+    namePrefix: z
+        .string()
+        .regex(/^[a-z]([a-z0-9-]{0,55}[a-z0-9])?$/, "must start with a letter and hold lower-case letters, digits and '-'")
+        .optional(),
+    /** Restrict automatic spreading to these hypervisors (default: all). */
+    hypervisors: z.array(z.string().min(1)).optional(),
+    /** Size for every pool member. */
+    size: SizeSchema.optional(),
+});
+
+export const HostSchema = z.strictObject({
+    /** Host name: etcd `--name` and certificate CN. */
+    name: dnsLabel,
+    /** IPv4 address etcd listens on and SSH connects to. */
+    address: ipv4,
+    /** SSH port. Default 22. */
+    port: port.default(22),
+    /** SSH user; default `etcd-ha:ssh.user`. */
+    user: z.string().min(1).optional(),
+    /** FQDN for certificate SANs; default `<name>.<network.searchDomain>` when a search domain is set. */
+    fqdn: z.string().regex(DOMAIN, "must be a DNS name such as etcd1.kloud.lan").optional(),
+    /** Failure domain (physical machine) of this host, for hypervisor fault tolerance; optional. */
+    hypervisor: z.string().min(1).optional(),
+});
+
+export const EtcdSchema = z.strictObject({
+    /** etcd release, e.g. `3.5.21`. */
+    version: z
+        .string()
+        .regex(/^3\.(4|5|6)\.\d{1,3}$/, "must be an etcd 3.4, 3.5 or 3.6 release such as 3.5.21")
+        .default("3.5.21"),
+    /** Listening ports. */
+    ports: z
+        .strictObject({
+            client: port.default(2379),
+            peer: port.default(2380),
+            metrics: port.default(2381),
+        })
+        .default({ client: 2379, peer: 2380, metrics: 2381 }),
+    /** Raft heartbeat in ms (about the round-trip time between members). Default 100. */
+    heartbeatIntervalMs: z.number().int().min(10).max(10000).default(100),
+    /** Election timeout in ms (at least 5× the heartbeat; etcd's maximum is 50000). Default 1000. */
+    electionTimeoutMs: z.number().int().min(50).max(50000).default(1000),
+    /** Backend quota in bytes. Default 2 GiB; etcd warns above 8 GiB. */
+    quotaBackendBytes: z
+        .number()
+        .int()
+        .min(64 * 1024 * 1024)
+        .max(8 * 1024 * 1024 * 1024, "must be at most 8589934592 (8 GiB), the largest quota etcd supports well")
+        .default(2 * 1024 * 1024 * 1024),
+    /** History compaction. */
+    autoCompaction: z
+        .strictObject({
+            mode: z.enum(["periodic", "revision"]).default("periodic"),
+            /** `8h` for periodic, a revision count such as `10000` for revision. */
+            retention: z.string().regex(/^\d+(h|m|s)?$/, "must be a duration such as 8h or a revision count such as 10000").default("8h"),
+        })
+        .default({ mode: "periodic", retention: "8h" }),
+    /** Raft entries between snapshots. Default 10000. */
+    snapshotCount: z.number().int().min(100).max(10000000).default(10000),
+    /** WAL/snapshot files kept. Default 5 each. */
+    maxSnapshots: z.number().int().min(1).max(100).default(5),
+    maxWals: z.number().int().min(1).max(100).default(5),
+    /** Data directory on the members. Default `/var/lib/etcd`. */
+    dataDir: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, "must be an absolute path such as /var/lib/etcd").default("/var/lib/etcd"),
+    /** Certificates. */
+    pki: z
+        .strictObject({
+            /** Key algorithm for every key. Default ECDSA (P-256). */
+            keyAlgorithm: z.enum(["ECDSA", "RSA"]).default("ECDSA"),
+            /** RSA key size when keyAlgorithm is RSA. Default 2048. */
+            rsaBits: z.union([z.literal(2048), z.literal(3072), z.literal(4096)]).default(2048),
+            /** CA validity in hours. Default 87600 (10 years). */
+            caValidityHours: z.number().int().min(24).default(87600),
+            /** Leaf certificate validity in hours. Default 8760 (1 year). */
+            certValidityHours: z.number().int().min(24).default(8760),
+            /** Re-issue leaf certificates this many hours before they expire. Default 720 (30 days). */
+            earlyRenewalHours: z.number().int().min(0).default(720),
+        })
+        .default({ keyAlgorithm: "ECDSA", rsaBits: 2048, caValidityHours: 87600, certValidityHours: 8760, earlyRenewalHours: 720 }),
+    /** How the binaries reach the members. */
+    install: z
+        .strictObject({
+            /** `download` the pinned release (sha256-verified) or `push` a local tarball (air-gapped). Default download. */
+            method: z.enum(["download", "push"]).default("download"),
+            /** CPU architecture of the members. Default amd64. */
+            arch: z.enum(["amd64", "arm64"]).default("amd64"),
+            /** With `push`: path of the release tarball on the operator's machine. */
+            tarball: z.string().min(1).optional(),
+            /** With `push`: sha256 of that tarball (default: the release table's value for the version). */
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits").optional(),
+        })
+        .default({ method: "download", arch: "amd64" }),
+});
+
+export const SshSchema = z.strictObject({
+    /** Admin user on the members (created by cloud-init on Proxmox VMs). Default `ubuntu`. */
+    user: z.string().min(1).default("ubuntu"),
+    /** Public key installed for that user (required on Proxmox). */
+    publicKey: z
+        .string()
+        .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA… admin@host'")
+        .optional(),
+});
+
+/** Every plain (non-secret) stack config key, as one schema. */
+export const StackConfigSchema = z.strictObject({
+    /** Cluster name: tags, the initial-cluster token prefix, the component's logical name. Default `etcd`. */
+    clusterName: dnsLabel.default("etcd"),
+    /** `external` (dedicated etcd VMs) or `stacked` (etcd on the control-plane VMs). Default external. */
+    topology: z.enum(["external", "stacked"]).default("external"),
+    proxmox: ProxmoxSchema.optional(),
+    hypervisors: z.array(HypervisorSchema).optional(),
+    network: NetworkSchema.optional(),
+    members: z.array(MemberSchema).optional(),
+    memberPool: MemberPoolSchema.optional(),
+    hosts: z.array(HostSchema).optional(),
+    /** Default size of every member VM (topology-specific defaults apply). */
+    vmSize: SizeSchema.optional(),
+    etcd: EtcdSchema.default(EtcdSchema.parse({})),
+    ssh: SshSchema.default({ user: "ubuntu" }),
+});
+
+export type StackConfigInput = z.input<typeof StackConfigSchema>;
+export type ParsedStackConfig = z.output<typeof StackConfigSchema>;
+export type HypervisorConfig = z.output<typeof HypervisorSchema>;
+export type MemberConfig = z.output<typeof MemberSchema>;
+export type HostConfig = z.output<typeof HostSchema>;
+export type EtcdConfig = z.output<typeof EtcdSchema>;
+export type SizeConfig = z.output<typeof SizeSchema>;
+
+/** Keys whose value is a plain string in the stack file; every other key holds YAML/JSON structure. */
+export const STRING_KEYS: ReadonlySet<string> = new Set(["clusterName", "topology"]);
+
+/** Secret keys: set with `pulumi config set --secret`; validated for presence only, never read here. */
+export const SECRET_KEYS = {
+    /** `user@realm!tokenid=uuid` for the Proxmox API. Required with Proxmox members. */
+    proxmoxApiToken: "proxmoxApiToken",
+    /** Unencrypted PEM private key for SSH to the hypervisors (snippets). Required with Proxmox members unless `proxmox.ssh.agent`. */
+    proxmoxSshPrivateKey: "proxmoxSshPrivateKey",
+    /** Unencrypted PEM/OpenSSH private key for SSH to the members. Always required. */
+    sshPrivateKey: "sshPrivateKey",
+} as const;
+export type SecretKey = keyof typeof SECRET_KEYS;
+
+/** Default VM sizes per topology (external: etcd only; stacked: control plane + etcd). */
+export const DEFAULT_SIZES: Record<"external" | "stacked", Required<SizeConfig>> = {
+    external: { cores: 2, memoryMiB: 4096, diskGiB: 20 },
+    stacked: { cores: 4, memoryMiB: 8192, diskGiB: 40 },
+};

@@ -1,0 +1,33 @@
+/**
+ * The shape every etcd host has, whether it is a Proxmox VM this program creates or an existing machine
+ * from `etcd-ha:hosts`. The etcd layer only ever sees this shape.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** How remote commands reach a host over SSH. */
+export interface SshConnection {
+    /** Address or name SSH connects to. */
+    host: pulumi.Input<string>;
+    /** SSH port. Default 22. */
+    port?: pulumi.Input<number>;
+    /** SSH user (root, or a user with passwordless sudo). */
+    user: pulumi.Input<string>;
+    /** Private key (PEM or OpenSSH format); pass a secret. */
+    privateKey: pulumi.Input<string>;
+}
+
+/** One machine that runs (or will run) an etcd member. */
+export interface EtcdHost {
+    /** etcd member name; also the certificate CN. Must be unique in the cluster. */
+    name: string;
+    /** Fully-qualified name, put into the server and peer certificate SANs. */
+    fqdn: string;
+    /** IPv4 address etcd listens on and advertises (in the certificate SANs). */
+    address: string;
+    /** Failure domain (hypervisor) of this host, for fault-tolerance planning. Optional. */
+    hypervisor?: string;
+    /** Proxmox VM id when the host is a VM this program created. Optional. */
+    vmId?: number;
+    /** SSH connection for the remote commands that install and run etcd. */
+    connection: SshConnection;
+}

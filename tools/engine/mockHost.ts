@@ -1,0 +1,126 @@
+/**
+ * Runs the Pulumi program (index.ts) in-process under `pulumi.runtime.setMocks`, the way the engine would
+ * run it for `pulumi preview`, and records every resource registration with what the engine receives:
+ * type, logical name, parent, dependencies (explicit `dependsOn` and those implied by inputs) and inputs.
+ *
+ * `newResource` decides what each resource "returns": the plan answers with its inputs; the lab (later)
+ * runs remote commands and makes real certificates there.
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+
+/** One registration as the engine would see it. */
+export interface RecordedResource {
+    urn: string;
+    type: string;
+    name: string;
+    /** URN of the parent ("" for the stack). */
+    parent: string;
+    /** URNs this resource depends on (explicit and implied by inputs), as sent to the engine. */
+    dependencies: string[];
+    custom: boolean;
+    /** Inputs as the mock receives them (secrets arrive wrapped). */
+    inputs: Record<string, unknown>;
+}
+
+export interface RunOptions {
+    /** Absolute path of the program's entry module (index.ts). */
+    program: string;
+    project: string;
+    stack: string;
+    /** Flat config (`namespace:key` → value). */
+    config: Record<string, string>;
+    secretKeys: string[];
+    /** Run as a preview (unknown values stay unknown). Default false. */
+    preview?: boolean;
+    /** Provider stand-in; default echoes inputs as state with id `${name}-id`. */
+    newResource?: (args: pulumi.runtime.MockResourceArgs) => Promise<pulumi.runtime.MockResourceResult>;
+}
+
+export interface RunResult {
+    resources: RecordedResource[];
+    /** Stack outputs (the program's exports), resolved. */
+    outputs: Record<string, unknown>;
+}
+
+/** Minimal view of the monitor request object (google-protobuf message). */
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getCustom(): boolean;
+    getDependenciesList(): string[];
+}
+interface MonitorLike {
+    registerResource(req: RegisterRequest, cb: (...a: unknown[]) => void): unknown;
+}
+
+function urnOf(parent: string, type: string, name: string, project: string, stack: string): string {
+    // Same scheme as the mock monitor: the parent's type chain joined by `$`.
+    let t = type;
+    if (parent) t = parent.split("::")[2].split("$").pop() + "$" + type;
+    return `urn:pulumi:${stack}::${project}::${t}::${name}`;
+}
+
+/** Drops the project's own modules from the require cache so the program runs afresh. */
+function forgetProjectModules(projectRoot: string): void {
+    for (const id of Object.keys(require.cache)) {
+        if (id.startsWith(projectRoot) && !id.includes(`${path.sep}node_modules${path.sep}`) && !id.includes(`${path.sep}tools${path.sep}`)) {
+            delete require.cache[id];
+        }
+    }
+}
+
+/**
+ * Runs the program once under mocks and returns the recorded resources and stack outputs. Throws what the
+ * program throws (e.g. a config validation error), after recording whatever registered before it.
+ */
+export async function runProgram(opts: RunOptions): Promise<RunResult> {
+    const resources: RecordedResource[] = [];
+    const newResource =
+        opts.newResource ??
+        (async (args: pulumi.runtime.MockResourceArgs) => ({ id: args.custom ? `${args.name}-id` : undefined, state: args.inputs }));
+    await pulumi.runtime.setMocks(
+        {
+            newResource: async (args) => {
+                // The monitor records the request first; attach the inputs to that record.
+                const rec = [...resources].reverse().find((r) => r.type === args.type && r.name === args.name);
+                if (rec) rec.inputs = args.inputs as Record<string, unknown>;
+                return newResource(args);
+            },
+            call: async (args) => {
+                throw new Error(`mock not implemented for invoke ${args.token}: the offline engine cannot answer provider calls`);
+            },
+        },
+        opts.project,
+        opts.stack,
+        opts.preview ?? false,
+    );
+    pulumi.runtime.setAllConfig(opts.config, opts.secretKeys);
+    const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: RegisterRequest, cb: (...a: unknown[]) => void) => {
+        resources.push({
+            urn: urnOf(req.getParent(), req.getType(), req.getName(), opts.project, opts.stack),
+            type: req.getType(),
+            name: req.getName(),
+            parent: req.getParent(),
+            dependencies: [...new Set(req.getDependenciesList())],
+            custom: req.getCustom(),
+            inputs: {},
+        });
+        return original(req, cb);
+    };
+    forgetProjectModules(path.dirname(opts.program));
+    let outputs: Record<string, unknown> | undefined;
+    try {
+        outputs = await pulumi.runtime.runInPulumiStack(async () => {
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            return require(opts.program);
+        });
+    } finally {
+        // As the language host does at the end of a program: wait for every registration to finish.
+        await pulumi.runtime.disconnect();
+    }
+    return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
+}
