@@ -57,7 +57,7 @@ export class EtcdMember extends pulumi.ComponentResource {
      * @param opts Resource options.
      */
     constructor(name: string, args: EtcdMemberArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(ETCD_MEMBER_TYPE, name, args, opts);
+        super(ETCD_MEMBER_TYPE, name, {}, opts);
         const plan = planTopology([{ name: args.host.name, address: args.host.address }], args.ports);
         this.clientUrl = pulumi.output(plan.members[0].clientUrl);
         this.peerUrl = pulumi.output(plan.members[0].peerUrl);
@@ -89,7 +89,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
      * @param opts Resource options.
      */
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(ETCD_CLUSTER_TYPE, name, args, opts);
+        super(ETCD_CLUSTER_TYPE, name, {}, opts);
         const ports = args.ports ?? DEFAULT_PORTS;
         const problems = validateClusterArgs(args);
         if (problems.length > 0) {

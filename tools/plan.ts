@@ -59,7 +59,8 @@ async function main(): Promise<number> {
     if (!outcome.ok) {
         if (args.json) process.stdout.write(JSON.stringify({ errors: outcome.errors }, null, 2) + "\n");
         else process.stdout.write(renderErrors(outcome.errors));
-        process.stderr.write(`plan: configuration invalid (${outcome.errors.length} problems); no resource was registered\n`);
+        const registered = outcome.recorded.filter((r) => r.type !== "pulumi:pulumi:Stack").length;
+        process.stderr.write(`plan: configuration invalid (${outcome.errors.length} problems); ${registered} resource(s) registered besides the stack\n`);
         return 1;
     }
     process.stderr.write(`plan: ${outcome.plan.resources.length} resources in ${ms.toFixed(0)} ms\n`);

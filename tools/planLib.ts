@@ -70,6 +70,7 @@ export async function computePlan(stack: StackConfig, notes: string[] = []): Pro
             config: stack.config,
             secretKeys: stack.secretKeys,
             preview: false,
+            record: recorded,
         });
     } catch (e) {
         if (isConfigError(e)) return { ok: false, errors: e.issues, notes, recorded };

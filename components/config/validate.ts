@@ -170,6 +170,8 @@ export function decodeRawConfig(entries: Readonly<Record<string, string>>): { ra
         try {
             raw[key] = JSON.parse(text);
         } catch {
+            // Keep the text so the key still counts as given (no misleading "missing" report).
+            raw[key] = text;
             issues.push({ path: keyPath([key]), message: `is not valid structured config (${describe(text)}): write it as a YAML mapping or list in the stack file` });
         }
     }
@@ -477,7 +479,10 @@ export function loadStackConfig(allConfig: Readonly<Record<string, string>>): Re
     const { raw, issues } = decodeRawConfig(entries);
     const result = validateStackConfig(raw, secrets);
     if (!result.ok || issues.length > 0) {
-        throw new ConfigValidationError([...issues, ...(result.ok ? [] : result.issues)]);
+        // A key that is not even valid JSON is reported once, by the decoder.
+        const undecodable = issues.map((i) => i.path);
+        const rest = result.ok ? [] : result.issues.filter((i) => !undecodable.some((p) => i.path === p || i.path.startsWith(`${p}[`) || i.path.startsWith(`${p}.`)));
+        throw new ConfigValidationError([...issues, ...rest]);
     }
     return result.config;
 }

@@ -6,7 +6,6 @@
  * `newResource` decides what each resource "returns": the plan answers with its inputs; the lab (later)
  * runs remote commands and makes real certificates there.
  */
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 
 /** One registration as the engine would see it. */
@@ -33,6 +32,8 @@ export interface RunOptions {
     secretKeys: string[];
     /** Run as a preview (unknown values stay unknown). Default false. */
     preview?: boolean;
+    /** Array to record registrations into (so a caller sees them even when the program throws). */
+    record?: RecordedResource[];
     /** Provider stand-in; default echoes inputs as state with id `${name}-id`. */
     newResource?: (args: pulumi.runtime.MockResourceArgs) => Promise<pulumi.runtime.MockResourceResult>;
 }
@@ -62,21 +63,12 @@ function urnOf(parent: string, type: string, name: string, project: string, stac
     return `urn:pulumi:${stack}::${project}::${t}::${name}`;
 }
 
-/** Drops the project's own modules from the require cache so the program runs afresh. */
-function forgetProjectModules(projectRoot: string): void {
-    for (const id of Object.keys(require.cache)) {
-        if (id.startsWith(projectRoot) && !id.includes(`${path.sep}node_modules${path.sep}`) && !id.includes(`${path.sep}tools${path.sep}`)) {
-            delete require.cache[id];
-        }
-    }
-}
-
 /**
  * Runs the program once under mocks and returns the recorded resources and stack outputs. Throws what the
  * program throws (e.g. a config validation error), after recording whatever registered before it.
  */
 export async function runProgram(opts: RunOptions): Promise<RunResult> {
-    const resources: RecordedResource[] = [];
+    const resources: RecordedResource[] = opts.record ?? [];
     const newResource =
         opts.newResource ??
         (async (args: pulumi.runtime.MockResourceArgs) => ({ id: args.custom ? `${args.name}-id` : undefined, state: args.inputs }));
@@ -111,16 +103,39 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
         });
         return original(req, cb);
     };
-    forgetProjectModules(path.dirname(opts.program));
+    // Like the language host, treat an error the program throws (which also surfaces as an unhandled
+    // rejection inside the stack's initialisation) as the run's failure, not as a process crash.
+    let programError: unknown;
+    const onRejection = (reason: unknown) => {
+        if (programError === undefined) programError = reason;
+    };
+    process.on("unhandledRejection", onRejection);
     let outputs: Record<string, unknown> | undefined;
     try {
         outputs = await pulumi.runtime.runInPulumiStack(async () => {
-            // eslint-disable-next-line @typescript-eslint/no-require-imports
-            return require(opts.program);
+            try {
+                // As the Node language host does: require the entry module; an exported function is the program.
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                const mod: unknown = require(opts.program);
+                return typeof mod === "function" ? await (mod as () => unknown)() : mod;
+            } catch (e) {
+                // The program failed (e.g. invalid config): the stack completes empty and the error is
+                // rethrown below, after every registration already started has finished.
+                programError = e;
+                return {};
+            }
         });
+    } catch (e) {
+        if (programError === undefined) programError = e;
     } finally {
         // As the language host does at the end of a program: wait for every registration to finish.
-        await pulumi.runtime.disconnect();
+        await pulumi.runtime.disconnect().catch((e: unknown) => {
+            if (programError === undefined) programError = e;
+        });
+        // Let rejections already queued reach the handler before it is removed.
+        await new Promise((r) => setImmediate(r));
+        process.off("unhandledRejection", onRejection);
     }
+    if (programError !== undefined) throw programError;
     return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
 }

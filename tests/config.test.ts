@@ -1,0 +1,193 @@
+import * as path from "path";
+import { ConfigValidationError, decodeRawConfig, loadStackConfig, requiredSecrets, validateStackConfig } from "../components/config/validate";
+import { readProject, readStackFile } from "../tools/engine/stackFile";
+import { ALL_SECRETS, hostsBase, mutate, proxmoxBase, Raw } from "./helpers/configs";
+import { MALFORMED } from "./helpers/malformed";
+
+const ROOT = path.resolve(__dirname, "..");
+
+function resolve(raw: Raw, secrets: ReadonlySet<string> = ALL_SECRETS) {
+    const r = validateStackConfig(raw, secrets);
+    if (!r.ok) throw new Error(`unexpected issues: ${JSON.stringify(r.issues, null, 1)}`);
+    return r.config;
+}
+
+function stackFileConfig(file: string) {
+    const sc = readStackFile(path.join(ROOT, file), readProject(ROOT));
+    for (const s of ALL_SECRETS) sc.config[`etcd-ha:${s}`] = "[secret]";
+    return loadStackConfig(sc.config);
+}
+
+describe("valid configs resolve", () => {
+    it("dev stack: three pinned members, vmIds from the address offset, FQDNs, external sizes", () => {
+        const c = stackFileConfig("Pulumi.dev.yaml");
+        expect(c.mode).toBe("proxmox");
+        expect(c.members.map((m) => [m.name, m.hypervisor, m.address, m.vmId, m.fqdn])).toEqual([
+            ["etcd1", "pve1", "10.103.0.101", 7101, "etcd1.kloud.lan"],
+            ["etcd2", "pve2", "10.103.0.102", 7102, "etcd2.kloud.lan"],
+            ["etcd3", "pve3", "10.103.0.103", 7103, "etcd3.kloud.lan"],
+        ]);
+        expect(c.members[0].size).toEqual({ cores: 2, memoryMiB: 4096, diskGiB: 20 });
+        expect(c.etcd.ports).toEqual({ client: 2379, peer: 2380, metrics: 2381 });
+        expect(c.etcd.electionTimeoutMs).toBe(1000);
+        expect(c.proxmox?.haEnabled).toBe(true);
+        expect(c.plan.quorum).toBe(2);
+        expect(c.warnings).toEqual([]);
+    });
+
+    it("six-on-two example: pool allocation, automatic spreading, both warnings", () => {
+        const c = stackFileConfig("examples/Pulumi.six-on-two.yaml");
+        expect(c.members.map((m) => `${m.name}@${m.hypervisor}=${m.address}`)).toEqual([
+            "etcd1@pve1=10.103.0.101",
+            "etcd2@pve2=10.103.0.102",
+            "etcd3@pve1=10.103.0.103",
+            "etcd4@pve2=10.103.0.104",
+            "etcd5@pve1=10.103.0.105",
+            "etcd6@pve2=10.103.0.106",
+        ]);
+        expect(c.warnings.map((w) => w.code)).toEqual(["even-members", "hypervisor-quorum"]);
+        expect(c.plan.faultTolerance).toEqual({ members: 2, hypervisors: 0 });
+    });
+
+    it("stacked-five example: control-plane names, standalone hosts, sizes from vmSize, no HA", () => {
+        const c = stackFileConfig("examples/Pulumi.stacked-five.yaml");
+        expect(c.topology).toBe("stacked");
+        expect(c.members.map((m) => m.name)).toEqual(["cp1", "cp2", "cp3", "cp4", "cp5"]);
+        expect(c.members.map((m) => m.hypervisor)).toEqual(["pve1", "pve2", "pve3", "pve1", "pve2"]);
+        expect(c.members.map((m) => m.vmId)).toEqual([8011, 8012, 8013, 8014, 8015]);
+        expect(c.members[0].size).toEqual({ cores: 4, memoryMiB: 8192, diskGiB: 50 });
+        expect(c.proxmox?.haEnabled).toBe(false);
+        expect(c.plan.faultTolerance).toEqual({ members: 2, hypervisors: 1 });
+        expect(c.warnings).toEqual([]);
+    });
+
+    it("pool skips the gateway and honours namePrefix and per-topology defaults", () => {
+        const raw = mutate(proxmoxBase(), (c) => {
+            delete c.members;
+            c.memberPool = { count: 3, addressRange: "10.103.0.0/29" };
+            c.topology = "stacked";
+        });
+        const c = resolve(raw);
+        expect(c.members.map((m) => [m.name, m.address])).toEqual([
+            ["cp1", "10.103.0.2"],
+            ["cp2", "10.103.0.3"],
+            ["cp3", "10.103.0.4"],
+        ]);
+        expect(c.members[0].size).toEqual({ cores: 4, memoryMiB: 8192, diskGiB: 40 });
+    });
+
+    it("member size overrides vmSize overrides topology defaults", () => {
+        const raw = mutate(proxmoxBase(), (c) => {
+            c.vmSize = { cores: 3 };
+            c.members[0].size = { memoryMiB: 16384 };
+        });
+        const c = resolve(raw);
+        expect(c.members[0].size).toEqual({ cores: 3, memoryMiB: 16384, diskGiB: 20 });
+        expect(c.members[1].size).toEqual({ cores: 3, memoryMiB: 4096, diskGiB: 20 });
+    });
+
+    it("hosts mode: no Proxmox keys or secrets needed beyond the SSH key; users and ports per host", () => {
+        const c = resolve(hostsBase(), new Set(["sshPrivateKey"]));
+        expect(c.mode).toBe("hosts");
+        expect(c.members.map((m) => [m.name, m.address, m.sshPort, m.sshUser, m.fqdn, m.vmId])).toEqual([
+            ["m1", "127.42.0.11", 2222, "admin", "m1", undefined],
+            ["m2", "127.42.0.12", 2222, "admin", "m2", undefined],
+            ["m3", "127.42.0.13", 2222, "admin", "m3", undefined],
+        ]);
+        expect(c.plan.faultTolerance).toEqual({ members: 1, hypervisors: null });
+        expect(requiredSecrets(c)).toEqual(["sshPrivateKey"]);
+    });
+
+    it("hosts mode with failure domains gets the hypervisor analysis too", () => {
+        const raw = mutate(hostsBase(), (c) => {
+            c.hosts[0].hypervisor = "box1";
+            c.hosts[1].hypervisor = "box1";
+            c.hosts[2].hypervisor = "box2";
+        });
+        const c = resolve(raw, new Set(["sshPrivateKey"]));
+        expect(c.plan.faultTolerance).toEqual({ members: 1, hypervisors: 0 });
+        expect(c.warnings.map((w) => w.code)).toEqual(["hypervisor-quorum"]);
+    });
+
+    it("proxmox.ssh.agent removes the need for the hypervisor SSH key", () => {
+        const raw = mutate(proxmoxBase(), (c) => (c.proxmox.ssh = { agent: true }));
+        const c = resolve(raw, new Set(["proxmoxApiToken", "sshPrivateKey"]));
+        expect(requiredSecrets(c)).toEqual(["sshPrivateKey", "proxmoxApiToken"]);
+    });
+});
+
+describe("malformed configs are refused with the key path and what to do", () => {
+    it("has at least 30 distinct cases", () => {
+        expect(MALFORMED.length).toBeGreaterThanOrEqual(30);
+        expect(new Set(MALFORMED.map((m) => m.label)).size).toBe(MALFORMED.length);
+    });
+
+    it.each(MALFORMED.map((m) => [m.label, m] as const))("%s", (_label, m) => {
+        const r = validateStackConfig(m.raw, m.secrets ?? ALL_SECRETS);
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        expect(r.issues).toContainEqual({ path: m.path, message: m.message });
+    });
+});
+
+describe("every problem is reported at once", () => {
+    it("collects structural and cross-field problems from several keys in one report", () => {
+        const raw = mutate(proxmoxBase(), (c) => {
+            c.topology = "sideways";
+            c.members[1].address = "10.9.9.9";
+            c.members[2].name = "etcd1";
+            c.hypervisors[0].bridge.name = "my-bridge-name";
+            c.etcd = { heartbeatIntervalMs: 300, electionTimeoutMs: 1000 };
+        });
+        const r = validateStackConfig(raw, new Set());
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        expect(r.issues.map((i) => i.path)).toEqual(
+            expect.arrayContaining([
+                "etcd-ha:topology",
+                "etcd-ha:members[1].address",
+                "etcd-ha:members[2].name",
+                "etcd-ha:hypervisors[0].bridge.name",
+                "etcd-ha:etcd.electionTimeoutMs",
+                "etcd-ha:sshPrivateKey",
+                "etcd-ha:proxmoxApiToken",
+                "etcd-ha:proxmoxSshPrivateKey",
+            ]),
+        );
+    });
+
+    it("loadStackConfig throws one ConfigValidationError listing every issue", () => {
+        const cfg = {
+            "etcd-ha:topology": "sideways",
+            "etcd-ha:hosts": "[not json",
+            "aws:region": "ignored-other-namespace",
+        };
+        let err: unknown;
+        try {
+            loadStackConfig(cfg);
+        } catch (e) {
+            err = e;
+        }
+        expect(err).toBeInstanceOf(ConfigValidationError);
+        const e = err as ConfigValidationError;
+        expect(e.issues).toEqual([
+            { path: "etcd-ha:hosts", message: 'is not valid structured config ("[not json"): write it as a YAML mapping or list in the stack file' },
+            { path: "etcd-ha:topology", message: 'must be one of "external", "stacked" (got "sideways")' },
+            {
+                path: "etcd-ha:sshPrivateKey",
+                message: "is not set: run `pulumi config set --secret etcd-ha:sshPrivateKey < ~/.ssh/id_ed25519` (the key for SSH to the members)",
+            },
+        ]);
+        // The undecodable hosts key still counts as given: no "no members" report on top of it.
+        expect(e.message.split("\n")[0]).toBe("invalid stack configuration (3 problems):");
+        expect(e.message).toContain("  - etcd-ha:topology: must be one of");
+    });
+});
+
+describe("decodeRawConfig", () => {
+    it("keeps string keys as strings, parses structured ones, skips secrets", () => {
+        const { raw, issues } = decodeRawConfig({ topology: "external", members: "[]", sshPrivateKey: "x", memberPool: "{\"count\":3}" });
+        expect(issues).toEqual([]);
+        expect(raw).toEqual({ topology: "external", members: [], memberPool: { count: 3 } });
+    });
+});

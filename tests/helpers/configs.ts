@@ -1,0 +1,57 @@
+/** Config fixtures for tests: raw `etcd-ha:*` values (structured, without namespace) and helpers. */
+export type Raw = Record<string, unknown>;
+
+export const PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt0aGlzaXNhbm9wZXJhdG9yc3B1YmxpY2tleWV4YW1wbGU admin@kloud.lan";
+export const ALL_SECRETS: ReadonlySet<string> = new Set(["proxmoxApiToken", "proxmoxSshPrivateKey", "sshPrivateKey"]);
+
+/** A valid Proxmox-mode config: three nodes, three pinned members. */
+export function proxmoxBase(): Raw {
+    return {
+        clusterName: "etcd",
+        topology: "external",
+        proxmox: { endpoint: "https://pve1.kloud.lan:8006/", insecure: true },
+        hypervisors: ["pve1", "pve2", "pve3"].map((name, i) => ({
+            name,
+            bridge: { name: "vmbr10", address: `10.103.0.${11 + i}/24`, ports: ["eno2"] },
+            datastores: { snippets: "local" },
+        })),
+        network: { cidr: "10.103.0.0/24", gateway: "10.103.0.1", dnsServers: ["10.103.0.1"], searchDomain: "kloud.lan" },
+        members: [
+            { name: "etcd1", hypervisor: "pve1", address: "10.103.0.101" },
+            { name: "etcd2", hypervisor: "pve2", address: "10.103.0.102" },
+            { name: "etcd3", hypervisor: "pve3", address: "10.103.0.103" },
+        ],
+        ssh: { user: "ubuntu", publicKey: PUBKEY },
+    };
+}
+
+/** A valid hosts-mode config: three existing machines on loopback addresses. */
+export function hostsBase(): Raw {
+    return {
+        clusterName: "lab",
+        hosts: [
+            { name: "m1", address: "127.42.0.11", port: 2222, user: "admin" },
+            { name: "m2", address: "127.42.0.12", port: 2222, user: "admin" },
+            { name: "m3", address: "127.42.0.13", port: 2222, user: "admin" },
+        ],
+    };
+}
+
+/** Deep copy, then apply a mutation. */
+export function mutate(base: Raw, f: (c: any) => void): Raw {
+    const c = JSON.parse(JSON.stringify(base));
+    f(c);
+    return c;
+}
+
+/** Flat runtime config (`etcd-ha:key` → string) as Pulumi stores it, plus the secret key list. */
+export function flatConfig(raw: Raw, secrets: ReadonlySet<string> = ALL_SECRETS): { config: Record<string, string>; secretKeys: string[] } {
+    const config: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) config[`etcd-ha:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    const secretKeys: string[] = [];
+    for (const s of secrets) {
+        config[`etcd-ha:${s}`] = "[secret]";
+        secretKeys.push(`etcd-ha:${s}`);
+    }
+    return { config, secretKeys };
+}

@@ -1,0 +1,345 @@
+/**
+ * Malformed stack configs, each with the key path and the exact message it must be refused with.
+ * Shared by the pure validator test and the program test (which also checks no resource registers).
+ */
+import { hostsBase, mutate, proxmoxBase, Raw } from "./configs";
+
+export interface Malformed {
+    label: string;
+    raw: Raw;
+    /** Secret keys set (default: all). */
+    secrets?: ReadonlySet<string>;
+    path: string;
+    message: string;
+}
+
+const P = proxmoxBase;
+const H = hostsBase;
+const HOST_SECRETS: ReadonlySet<string> = new Set(["sshPrivateKey"]);
+
+export const MALFORMED: Malformed[] = [
+    // --- member counts and modes ---
+    { label: "zero members (empty list)", raw: mutate(P(), (c) => (c.members = [])), path: "etcd-ha:members", message: "has no members: list at least one (3 or 5 for HA)" },
+    { label: "zero hosts (empty list)", raw: mutate(H(), (c) => (c.hosts = [])), secrets: HOST_SECRETS, path: "etcd-ha:hosts", message: "has no hosts: list at least one (3 or 5 for HA)" },
+    {
+        label: "zero members (pool count 0)",
+        raw: mutate(P(), (c) => {
+            delete c.members;
+            c.memberPool = { count: 0, addressRange: "10.103.0.101-10.103.0.120" };
+        }),
+        path: "etcd-ha:memberPool.count",
+        message: "is 0: a cluster needs at least one member (3 or 5 for HA)",
+    },
+    {
+        label: "no member source at all",
+        raw: mutate(P(), (c) => delete c.members),
+        path: "etcd-ha:members",
+        message: "no members: set etcd-ha:members (Proxmox VMs), etcd-ha:memberPool (a count and an address range) or etcd-ha:hosts (existing machines)",
+    },
+    {
+        label: "both hosts and Proxmox members",
+        raw: mutate(P(), (c) => (c.hosts = H().hosts)),
+        path: "etcd-ha:hosts",
+        message: "both hosts and Proxmox members (etcd-ha:members) are set: use etcd-ha:hosts for existing machines or Proxmox members for new VMs, not both",
+    },
+    {
+        label: "hosts with a proxmox block",
+        raw: mutate(H(), (c) => (c.proxmox = { endpoint: "https://pve1:8006/" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:proxmox",
+        message: "is only used with Proxmox members; remove it, or replace etcd-ha:hosts with etcd-ha:members",
+    },
+    {
+        label: "members and memberPool together",
+        raw: mutate(P(), (c) => (c.memberPool = { count: 3, addressRange: "10.103.0.110-10.103.0.120" })),
+        path: "etcd-ha:memberPool",
+        message: "is mutually exclusive with etcd-ha:members: list the members explicitly or give a count and range, not both",
+    },
+    {
+        label: "members is not a list",
+        raw: mutate(P(), (c) => (c.members = { name: "etcd1" })),
+        path: "etcd-ha:members",
+        message: "must be a list (got an object)",
+    },
+    // --- duplicates ---
+    {
+        label: "duplicate member names",
+        raw: mutate(P(), (c) => (c.members[1].name = "etcd1")),
+        path: "etcd-ha:members[1].name",
+        message: '"etcd1" is already used by etcd-ha:members[0]: names must be unique',
+    },
+    {
+        label: "duplicate member addresses",
+        raw: mutate(P(), (c) => (c.members[2].address = "10.103.0.101")),
+        path: "etcd-ha:members[2].address",
+        message: "10.103.0.101 is already used by etcd-ha:members[0]: each member needs its own address",
+    },
+    {
+        label: "duplicate vmIds",
+        raw: mutate(P(), (c) => {
+            c.members[0].vmId = 7200;
+            c.members[1].vmId = 7200;
+        }),
+        path: "etcd-ha:members[1].vmId",
+        message: "7200 is already used by etcd-ha:members[0]: VM ids must be unique",
+    },
+    {
+        label: "explicit vmId collides with an allocated one",
+        raw: mutate(P(), (c) => (c.members[0].vmId = 7102)),
+        path: "etcd-ha:members[0].vmId",
+        message: "7102 collides with the id allocated to etcd2 (proxmox.vmIdBase + address offset): pick another vmId or change vmIdBase",
+    },
+    {
+        label: "duplicate hypervisor names",
+        raw: mutate(P(), (c) => (c.hypervisors[1].name = "pve1")),
+        path: "etcd-ha:hypervisors[1].name",
+        message: '"pve1" is already listed as etcd-ha:hypervisors[0]',
+    },
+    {
+        label: "duplicate host addresses",
+        raw: mutate(H(), (c) => (c.hosts[1].address = "127.42.0.11")),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:hosts[1].address",
+        message: "127.42.0.11 is already used by etcd-ha:hosts[0]: each member needs its own address",
+    },
+    // --- addresses and networks ---
+    {
+        label: "member address outside the network CIDR",
+        raw: mutate(P(), (c) => (c.members[1].address = "10.9.9.9")),
+        path: "etcd-ha:members[1].address",
+        message: "10.9.9.9 is outside etcd-ha:network.cidr 10.103.0.0/24: use an address inside it",
+    },
+    {
+        label: "member address equal to the gateway",
+        raw: mutate(P(), (c) => (c.members[0].address = "10.103.0.1")),
+        path: "etcd-ha:members[0].address",
+        message: "10.103.0.1 is the network gateway: pick another address",
+    },
+    {
+        label: "member address is the broadcast address",
+        raw: mutate(P(), (c) => (c.members[0].address = "10.103.0.255")),
+        path: "etcd-ha:members[0].address",
+        message: "10.103.0.255 is the network or broadcast address of 10.103.0.0/24",
+    },
+    {
+        label: "malformed member IP",
+        raw: mutate(P(), (c) => (c.members[0].address = "10.103.0.300")),
+        path: "etcd-ha:members[0].address",
+        message: 'must be an IPv4 address such as 10.103.0.101 (got "10.103.0.300")',
+    },
+    {
+        label: "member without an address",
+        raw: mutate(P(), (c) => delete c.members[0].address),
+        path: "etcd-ha:members[0].address",
+        message: "is required",
+    },
+    {
+        label: "bad CIDR (prefix 33)",
+        raw: mutate(P(), (c) => (c.network.cidr = "10.103.0.0/33")),
+        path: "etcd-ha:network.cidr",
+        message: 'must be an IPv4 CIDR such as 10.103.0.0/24 (got "10.103.0.0/33")',
+    },
+    {
+        label: "CIDR with host bits set",
+        raw: mutate(P(), (c) => (c.network.cidr = "10.103.0.5/24")),
+        path: "etcd-ha:network.cidr",
+        message: 'must be a network address with the host bits zero (e.g. 10.103.0.0/24, not 10.103.0.5/24) (got "10.103.0.5/24")',
+    },
+    {
+        label: "gateway outside the network",
+        raw: mutate(P(), (c) => (c.network.gateway = "10.9.0.1")),
+        path: "etcd-ha:network.gateway",
+        message: "10.9.0.1 is outside etcd-ha:network.cidr 10.103.0.0/24: use an address inside it",
+    },
+    {
+        label: "member on an unknown hypervisor",
+        raw: mutate(P(), (c) => (c.members[2].hypervisor = "pve9")),
+        path: "etcd-ha:members[2].hypervisor",
+        message: '"pve9" is not in etcd-ha:hypervisors (known: pve1, pve2, pve3): add it there or fix the name',
+    },
+    {
+        label: "pool range too small",
+        raw: mutate(P(), (c) => {
+            delete c.members;
+            c.memberPool = { count: 3, addressRange: "10.103.0.101-10.103.0.102" };
+        }),
+        path: "etcd-ha:memberPool.addressRange",
+        message: "10.103.0.101-10.103.0.102 holds only 2 usable address(es) for 3 members: widen the range",
+    },
+    {
+        label: "pool range outside the network",
+        raw: mutate(P(), (c) => {
+            delete c.members;
+            c.memberPool = { count: 3, addressRange: "10.104.0.1-10.104.0.9" };
+        }),
+        path: "etcd-ha:memberPool.addressRange",
+        message: "start address 10.104.0.1 is outside etcd-ha:network.cidr 10.103.0.0/24",
+    },
+    {
+        label: "pool range written high-low",
+        raw: mutate(P(), (c) => {
+            delete c.members;
+            c.memberPool = { count: 3, addressRange: "10.103.0.120-10.103.0.101" };
+        }),
+        path: "etcd-ha:memberPool.addressRange",
+        message: "starts after it ends (10.103.0.120 > 10.103.0.101): write it low-high",
+    },
+    // --- names ---
+    {
+        label: "invalid bridge name",
+        raw: mutate(P(), (c) => (c.hypervisors[0].bridge.name = "my-bridge-name")),
+        path: "etcd-ha:hypervisors[0].bridge.name",
+        message: `must be a Linux bridge name: a letter, then letters, digits or '_', at most 10 characters (e.g. vmbr10) (got "my-bridge-name")`,
+    },
+    {
+        label: "member name not a DNS label",
+        raw: mutate(P(), (c) => (c.members[0].name = "Etcd_1")),
+        path: "etcd-ha:members[0].name",
+        message: `must be a DNS label: lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit (got "Etcd_1")`,
+    },
+    // --- etcd settings ---
+    {
+        label: "ports colliding",
+        raw: mutate(P(), (c) => (c.etcd = { ports: { metrics: 2379 } })),
+        path: "etcd-ha:etcd.ports.metrics",
+        message: "port 2379 collides with etcd.ports.client: give each port its own number (defaults 2379/2380/2381)",
+    },
+    {
+        label: "port out of range",
+        raw: mutate(H(), (c) => (c.hosts[0].port = 70000)),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:hosts[0].port",
+        message: "must be at most 65535 (got 70000)",
+    },
+    {
+        label: "election timeout below 5x heartbeat",
+        raw: mutate(P(), (c) => (c.etcd = { electionTimeoutMs: 400 })),
+        path: "etcd-ha:etcd.electionTimeoutMs",
+        message: "400 ms is less than 5 × heartbeatIntervalMs (100 ms), which etcd refuses: use at least 500 (10× is recommended)",
+    },
+    {
+        label: "unknown topology",
+        raw: mutate(P(), (c) => (c.topology = "sideways")),
+        path: "etcd-ha:topology",
+        message: 'must be one of "external", "stacked" (got "sideways")',
+    },
+    {
+        label: "unsupported etcd version",
+        raw: mutate(P(), (c) => (c.etcd = { version: "3.7.0" })),
+        path: "etcd-ha:etcd.version",
+        message: 'must be an etcd 3.4, 3.5 or 3.6 release such as 3.5.21 (got "3.7.0")',
+    },
+    {
+        label: "quota above 8 GiB",
+        raw: mutate(P(), (c) => (c.etcd = { quotaBackendBytes: 17179869184 })),
+        path: "etcd-ha:etcd.quotaBackendBytes",
+        message: "must be at most 8589934592 (8 GiB), the largest quota etcd supports well (got 17179869184)",
+    },
+    {
+        label: "revision compaction with a duration",
+        raw: mutate(P(), (c) => (c.etcd = { autoCompaction: { mode: "revision", retention: "8h" } })),
+        path: "etcd-ha:etcd.autoCompaction.retention",
+        message: 'with mode revision the retention is a revision count such as 10000 (got "8h")',
+    },
+    {
+        label: "push install without a tarball",
+        raw: mutate(P(), (c) => (c.etcd = { install: { method: "push" } })),
+        path: "etcd-ha:etcd.install.tarball",
+        message: "is required with install.method push: the path of the etcd release tarball on this machine",
+    },
+    {
+        label: "leaf certificates outliving the CA",
+        raw: mutate(P(), (c) => (c.etcd = { pki: { caValidityHours: 8760, certValidityHours: 17520 } })),
+        path: "etcd-ha:etcd.pki.certValidityHours",
+        message: "17520 h outlives the CA (8760 h): shorten it or lengthen caValidityHours",
+    },
+    {
+        label: "RSA key size not allowed",
+        raw: mutate(P(), (c) => (c.etcd = { pki: { keyAlgorithm: "RSA", rsaBits: 1024 } })),
+        path: "etcd-ha:etcd.pki.rsaBits",
+        message: "must be one of 2048, 3072, 4096 (got 1024)",
+    },
+    // --- Proxmox access ---
+    {
+        label: "Proxmox members without a proxmox block",
+        raw: mutate(P(), (c) => delete c.proxmox),
+        path: "etcd-ha:proxmox",
+        message: "is required with Proxmox members: set at least etcd-ha:proxmox.endpoint (or clustered: false with per-hypervisor endpoints)",
+    },
+    {
+        label: "Proxmox members without hypervisors",
+        raw: mutate(P(), (c) => delete c.hypervisors),
+        path: "etcd-ha:hypervisors",
+        message: "is required with Proxmox members: list the Proxmox nodes (name, bridge) that may host members",
+    },
+    {
+        label: "Proxmox members without a network",
+        raw: mutate(P(), (c) => delete c.network),
+        path: "etcd-ha:network",
+        message: "is required with Proxmox members: set cidr and gateway of the member network",
+    },
+    {
+        label: "clustered without an endpoint",
+        raw: mutate(P(), (c) => delete c.proxmox.endpoint),
+        path: "etcd-ha:proxmox.endpoint",
+        message: "is required when proxmox.clustered is true: the API URL of any cluster node, e.g. https://pve1.kloud.lan:8006/",
+    },
+    {
+        label: "standalone host without an endpoint",
+        raw: mutate(P(), (c) => {
+            c.proxmox = { clustered: false };
+            c.hypervisors.forEach((h: { endpoint?: string; name: string }) => (h.endpoint = `https://${h.name}:8006/`));
+            delete c.hypervisors[1].endpoint;
+        }),
+        path: "etcd-ha:hypervisors[1].endpoint",
+        message: "is required for standalone hosts (proxmox.clustered: false): this node's API URL",
+    },
+    {
+        label: "HA requested on standalone hosts",
+        raw: mutate(P(), (c) => {
+            c.proxmox = { clustered: false, ha: { enabled: true } };
+            c.hypervisors.forEach((h: { endpoint?: string; name: string }) => (h.endpoint = `https://${h.name}:8006/`));
+        }),
+        path: "etcd-ha:proxmox.ha.enabled",
+        message: "HA needs one PVE cluster: set proxmox.clustered: true or ha.enabled: false",
+    },
+    {
+        label: "API token secret not set",
+        raw: P(),
+        secrets: new Set(["sshPrivateKey", "proxmoxSshPrivateKey"]),
+        path: "etcd-ha:proxmoxApiToken",
+        message: "is not set: run `pulumi config set --secret etcd-ha:proxmoxApiToken 'user@pve!token=<uuid>'`",
+    },
+    {
+        label: "member SSH private key not set",
+        raw: H(),
+        secrets: new Set(),
+        path: "etcd-ha:sshPrivateKey",
+        message: "is not set: run `pulumi config set --secret etcd-ha:sshPrivateKey < ~/.ssh/id_ed25519` (the key for SSH to the members)",
+    },
+    {
+        label: "SSH public key missing for cloud-init",
+        raw: mutate(P(), (c) => delete c.ssh.publicKey),
+        path: "etcd-ha:ssh.publicKey",
+        message: "is required with Proxmox members: the OpenSSH public key cloud-init installs for the admin user",
+    },
+    {
+        label: "existing bridge given an address",
+        raw: mutate(P(), (c) => (c.hypervisors[0].bridge.exists = true)),
+        path: "etcd-ha:hypervisors[0].bridge.exists",
+        message: "an existing bridge is not managed: remove address/ports, or set exists: false to let the program create it",
+    },
+    // --- typos ---
+    {
+        label: "unknown top-level key (typo)",
+        raw: mutate(P(), (c) => (c.member = [])),
+        path: "etcd-ha:member",
+        message: "is not a known key: check the spelling against the README's config reference",
+    },
+    {
+        label: "unknown nested key (typo)",
+        raw: mutate(P(), (c) => (c.members[0].adress = "10.103.0.111")),
+        path: "etcd-ha:members[0].adress",
+        message: "is not a known key here: check the spelling against the README's config reference",
+    },
+];

@@ -1,0 +1,109 @@
+/**
+ * The offline plan end to end: `npm run plan` as an operator runs it (child process), human and JSON.
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const ROOT = path.resolve(__dirname, "..");
+
+function plan(args: string[], viaNpm = false): Promise<{ code: number; stdout: string; stderr: string }> {
+    const [cmd, argv] = viaNpm
+        ? ["npm", ["run", "-s", "plan", "--", ...args]]
+        : [process.execPath, [path.join(ROOT, "node_modules/ts-node/dist/bin.js"), "--transpile-only", path.join(ROOT, "tools/plan.ts"), ...args]];
+    return new Promise((resolve) => {
+        execFile(cmd, argv as string[], { cwd: ROOT, timeout: 60000 }, (err, stdout, stderr) => {
+            const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 99) : 0;
+            resolve({ code, stdout, stderr });
+        });
+    });
+}
+
+const CONTRACT_KEYS = ["stack", "topology", "members", "quorum", "faultTolerance", "endpoints", "warnings", "resources", "depth"];
+
+describe("npm run plan", () => {
+    it("prints the member table, quorum, warnings and resource tree for the dev stack (human)", async () => {
+        const r = await plan(["--stack", "dev"], true);
+        expect(r.code).toBe(0);
+        const lines = r.stdout.split("\n");
+        expect(lines[0]).toBe("Stack dev: external topology, 3 members");
+        expect(lines).toContain("etcd1   pve1        10.103.0.101  https://10.103.0.101:2379  https://10.103.0.101:2380");
+        expect(lines).toContain("Quorum: 2 of 3");
+        expect(lines).toContain("Fault tolerance: 1 member, 1 hypervisor (worst case)");
+        expect(lines).toContain("Warnings: none");
+        expect(lines).toContain("pulumi:pulumi:Stack  etcd-ha-dev");
+        expect(lines).toContain("└─ etcd-ha:index:EtcdCluster  etcd");
+        expect(lines).toContain("   └─ etcd-ha:index:EtcdMember  etcd-etcd3");
+        // progress and notes go to stderr, never into the plan
+        expect(r.stderr).toMatch(/plan: evaluating Pulumi\.dev\.yaml/);
+        expect(r.stdout).not.toMatch(/plan: /);
+    });
+
+    it.each([
+        ["dev", 3, 2, { members: 1, hypervisors: 1 }, []],
+        ["six-on-two", 6, 4, { members: 2, hypervisors: 0 }, ["even-members", "hypervisor-quorum"]],
+        ["stacked-five", 5, 3, { members: 2, hypervisors: 1 }, []],
+    ])("--json for %s matches the contract", async (stack, n, quorum, ft, warnings) => {
+        const r = await plan(["--stack", stack, "--json"]);
+        expect(r.code).toBe(0);
+        const j = JSON.parse(r.stdout); // exactly one JSON object on stdout
+        expect(Object.keys(j)).toEqual(CONTRACT_KEYS);
+        expect(j.stack).toBe(stack);
+        expect(j.members).toHaveLength(n);
+        for (const m of j.members) {
+            expect(Object.keys(m)).toEqual(["name", "hypervisor", "address", "clientUrl", "peerUrl"]);
+            expect(m.clientUrl).toBe(`https://${m.address}:2379`);
+            expect(m.peerUrl).toBe(`https://${m.address}:2380`);
+        }
+        expect(j.quorum).toBe(quorum);
+        expect(j.faultTolerance).toEqual(ft);
+        expect(j.endpoints).toEqual(j.members.map((m: { clientUrl: string }) => m.clientUrl));
+        expect(j.warnings.map((w: { code: string }) => w.code)).toEqual(warnings);
+        for (const w of j.warnings) expect(typeof w.message).toBe("string");
+        expect(j.resources[0]).toEqual({ type: "pulumi:pulumi:Stack", name: `etcd-ha-${stack}`, parent: null, dependsOn: [] });
+        for (const res of j.resources) expect(Object.keys(res)).toEqual(["type", "name", "parent", "dependsOn"]);
+        const names = new Set(j.resources.map((x: { name: string }) => x.name));
+        for (const res of j.resources) {
+            if (res.parent !== null) expect(names.has(res.parent)).toBe(true);
+            for (const d of res.dependsOn) expect(names.has(d)).toBe(true);
+        }
+        expect(j.depth).toBeGreaterThanOrEqual(1);
+    });
+
+    it("--config-file with an invalid config: exit 1, every error with its key path, nothing registered", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
+        const file = path.join(dir, "Pulumi.broken.yaml");
+        fs.writeFileSync(
+            file,
+            [
+                "config:",
+                "  etcd-ha:topology: sideways",
+                "  etcd-ha:hosts:",
+                "    - { name: a, address: 127.42.0.1 }",
+                "    - { name: a, address: 127.42.0.300 }",
+                "",
+            ].join("\n"),
+        );
+        const j = await plan(["--config-file", file, "--json"]);
+        expect(j.code).toBe(1);
+        expect(JSON.parse(j.stdout)).toEqual({
+            errors: [
+                { path: "etcd-ha:topology", message: 'must be one of "external", "stacked" (got "sideways")' },
+                { path: "etcd-ha:hosts[1].address", message: 'must be an IPv4 address such as 10.103.0.101 (got "127.42.0.300")' },
+            ],
+        });
+        expect(j.stderr).toMatch(/configuration invalid \(2 problems\); 0 resource\(s\) registered besides the stack/);
+        const h = await plan(["--config-file", file]);
+        expect(h.code).toBe(1);
+        expect(h.stdout.split("\n")[0]).toBe("Invalid stack configuration (2 problems):");
+        expect(h.stdout).toContain("  - etcd-ha:hosts[1].address: must be an IPv4 address");
+    });
+
+    it("refuses bad usage with exit 2", async () => {
+        const r = await plan(["--stak", "dev"]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/unknown argument "--stak"/);
+        expect(r.stdout).toBe("");
+    });
+});

@@ -1,0 +1,106 @@
+/**
+ * index.ts under the mock engine (the same harness the offline plan uses): the resources each stack
+ * registers, their parents and dependencies, the stack outputs, and refusals before any resource.
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { readProject, readStackFile } from "../tools/engine/stackFile";
+import { runProgram, RecordedResource } from "../tools/engine/mockHost";
+import { flatConfig, hostsBase } from "./helpers/configs";
+import { MALFORMED } from "./helpers/malformed";
+import { T } from "./helpers/tokens";
+
+const ROOT = path.resolve(__dirname, "..");
+const PROGRAM = path.join(ROOT, "index.ts");
+
+async function runStackFile(file: string) {
+    const sc = readStackFile(path.join(ROOT, file), readProject(ROOT));
+    const secrets = flatConfig({});
+    return runProgram({ program: PROGRAM, project: sc.project, stack: sc.stack, config: { ...sc.config, ...secrets.config }, secretKeys: [...sc.secretKeys, ...secrets.secretKeys] });
+}
+
+function byName(rs: RecordedResource[]) {
+    return new Map(rs.map((r) => [r.name, r]));
+}
+
+describe.each([
+    ["Pulumi.dev.yaml", "etcd", ["etcd1", "etcd2", "etcd3"], 2, { members: 1, hypervisors: 1 }, []],
+    ["examples/Pulumi.six-on-two.yaml", "etcd", ["etcd1", "etcd2", "etcd3", "etcd4", "etcd5", "etcd6"], 4, { members: 2, hypervisors: 0 }, ["even-members", "hypervisor-quorum"]],
+    ["examples/Pulumi.stacked-five.yaml", "k8s", ["cp1", "cp2", "cp3", "cp4", "cp5"], 3, { members: 2, hypervisors: 1 }, []],
+])("%s under mocks", (file, cluster, names, quorum, ft, warnings) => {
+    let result: Awaited<ReturnType<typeof runStackFile>>;
+    beforeAll(async () => {
+        result = await runStackFile(file);
+    });
+
+    it("registers the stack, one EtcdCluster and one EtcdMember per member, correctly parented", () => {
+        const rs = result.resources;
+        expect(rs.map((r) => [r.type, r.name])).toEqual([
+            [T.stack, expect.stringMatching(/^etcd-ha-/)],
+            [T.cluster, cluster],
+            ...names.map((n) => [T.member, `${cluster}-${n}`]),
+        ]);
+        const m = byName(rs);
+        expect(m.get(cluster)!.parent).toBe(rs[0].urn);
+        for (const n of names) {
+            const member = m.get(`${cluster}-${n}`)!;
+            expect(member.parent).toBe(m.get(cluster)!.urn);
+            expect(member.urn).toContain(`${T.cluster}$${T.member}`);
+        }
+    });
+
+    it("gives every resource a unique logical name (the plan's names are unambiguous)", () => {
+        const ns = result.resources.map((r) => r.name);
+        expect(new Set(ns).size).toBe(ns.length);
+    });
+
+    it("exports members, endpoints, quorum, fault tolerance and warnings", () => {
+        const o = result.outputs as Record<string, any>;
+        expect(o.members.map((x: { name: string }) => x.name)).toEqual(names);
+        expect(o.clientEndpoints).toEqual(o.members.map((x: { address: string }) => `https://${x.address}:2379`));
+        expect(o.etcdServers).toBe(o.clientEndpoints.join(","));
+        expect(o.quorum).toBe(quorum);
+        expect(o.faultTolerance).toEqual(ft);
+        expect(o.warnings.map((w: { code: string }) => w.code)).toEqual(warnings);
+    });
+
+    it("registers components without their arguments (no SSH key in component state)", () => {
+        for (const r of result.resources.filter((x) => !x.custom)) {
+            expect(JSON.stringify(r.inputs)).not.toContain("[secret]");
+            expect(JSON.stringify(r.inputs)).not.toContain("privateKey");
+        }
+    });
+});
+
+describe("hosts mode under mocks", () => {
+    it("builds the cluster on the listed machines with no Proxmox resource", async () => {
+        const { config, secretKeys } = flatConfig(hostsBase(), new Set(["sshPrivateKey"]));
+        const r = await runProgram({ program: PROGRAM, project: "etcd-ha", stack: "lab", config, secretKeys });
+        expect(r.resources.filter((x) => x.type.startsWith("proxmoxve:"))).toEqual([]);
+        expect(r.resources.map((x) => x.name)).toEqual(["etcd-ha-lab", "lab", "lab-m1", "lab-m2", "lab-m3"]);
+        expect((r.outputs as { faultTolerance: unknown }).faultTolerance).toEqual({ members: 1, hypervisors: null });
+    });
+});
+
+describe("malformed configs register no resource", () => {
+    it.each(MALFORMED.map((m) => [m.label, m] as const))("%s", async (_l, m) => {
+        const { config, secretKeys } = flatConfig(m.raw, m.secrets);
+        let err: (Error & { issues?: { path: string; message: string }[] }) | undefined;
+        const record: RecordedResource[] = [];
+        const created: string[] = [];
+        const newResource = async (args: pulumi.runtime.MockResourceArgs) => {
+            created.push(args.type);
+            return { id: `${args.name}-id`, state: args.inputs };
+        };
+        try {
+            await runProgram({ program: PROGRAM, project: "etcd-ha", stack: "bad", config, secretKeys, newResource, record });
+        } catch (e) {
+            err = e as typeof err;
+        }
+        expect(err?.name).toBe("ConfigValidationError");
+        expect(err?.issues).toContainEqual({ path: m.path, message: m.message });
+        // Only the stack itself registered (the engine creates it before the program runs).
+        expect(record.map((r) => r.type)).toEqual([T.stack]);
+        expect(created).toEqual([T.stack]);
+    });
+});
