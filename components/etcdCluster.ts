@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdHost } from "./hosts";
-import { DEFAULT_PORTS, EtcdPorts, planTopology, TopologyPlan } from "./topology/planner";
+import { DEFAULT_PORTS, EtcdPorts, planTopology, TopologyPlan, url } from "./topology/planner";
 
 /** Arguments of an EtcdCluster. */
 export interface EtcdClusterArgs {
@@ -58,9 +58,8 @@ export class EtcdMember extends pulumi.ComponentResource {
      */
     constructor(name: string, args: EtcdMemberArgs, opts?: pulumi.ComponentResourceOptions) {
         super(ETCD_MEMBER_TYPE, name, {}, opts);
-        const plan = planTopology([{ name: args.host.name, address: args.host.address }], args.ports);
-        this.clientUrl = pulumi.output(plan.members[0].clientUrl);
-        this.peerUrl = pulumi.output(plan.members[0].peerUrl);
+        this.clientUrl = pulumi.output(url("https", args.host.address, args.ports.client));
+        this.peerUrl = pulumi.output(url("https", args.host.address, args.ports.peer));
         this.registerOutputs({ clientUrl: this.clientUrl, peerUrl: this.peerUrl });
     }
 }
