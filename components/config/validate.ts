@@ -158,9 +158,10 @@ function zodIssues(err: z.ZodError, prefix: readonly PropertyKey[]): ConfigIssue
  * Turns the raw `etcd-ha:*` strings of a stack (as Pulumi stores them: plain strings, structured values
  * as JSON) into values. Keys are given without the namespace. JSON errors become issues.
  */
-export function decodeRawConfig(entries: Readonly<Record<string, string>>): { raw: Record<string, unknown>; issues: ConfigIssue[] } {
+export function decodeRawConfig(entries: Readonly<Record<string, string>>): { raw: Record<string, unknown>; issues: ConfigIssue[]; undecodable: Set<string> } {
     const raw: Record<string, unknown> = {};
     const issues: ConfigIssue[] = [];
+    const undecodable = new Set<string>();
     for (const [key, text] of Object.entries(entries)) {
         if (key in SECRET_KEYS) continue;
         if (STRING_KEYS.has(key)) {
@@ -172,10 +173,11 @@ export function decodeRawConfig(entries: Readonly<Record<string, string>>): { ra
         } catch {
             // Keep the text so the key still counts as given (no misleading "missing" report).
             raw[key] = text;
+            undecodable.add(key);
             issues.push({ path: keyPath([key]), message: `is not valid structured config (${describe(text)}): write it as a YAML mapping or list in the stack file` });
         }
     }
-    return { raw, issues };
+    return { raw, issues, undecodable };
 }
 
 function duplicates<T>(items: readonly T[], key: (t: T) => string | number | undefined): Map<number, number> {
@@ -193,9 +195,15 @@ function duplicates<T>(items: readonly T[], key: (t: T) => string | number | und
 
 /**
  * Validates raw config values (keys without namespace; structured values already decoded) and resolves
- * them. `secrets` names the secret keys that are set. Every problem is reported, none is thrown.
+ * them. `secrets` names the secret keys that are set; `reported` names keys already reported as invalid
+ * (e.g. not decodable), which count as given but are not parsed again. Every problem is reported, none is
+ * thrown.
  */
-export function validateStackConfig(raw: Readonly<Record<string, unknown>>, secrets: ReadonlySet<string>): ValidationResult {
+export function validateStackConfig(
+    raw: Readonly<Record<string, unknown>>,
+    secrets: ReadonlySet<string>,
+    reported: ReadonlySet<string> = new Set(),
+): ValidationResult {
     const issues: ConfigIssue[] = [];
     const add = (path: readonly PropertyKey[], message: string) => issues.push({ path: keyPath(path), message });
     const shape = StackConfigSchema.shape;
@@ -209,6 +217,7 @@ export function validateStackConfig(raw: Readonly<Record<string, unknown>>, secr
         }
     }
     for (const key of Object.keys(shape) as (keyof typeof shape)[]) {
+        if (reported.has(key)) continue;
         const r = (shape[key] as z.ZodType).safeParse(raw[key], { reportInput: true });
         if (r.success) {
             parsed[key] = r.data;
@@ -476,13 +485,10 @@ export function loadStackConfig(allConfig: Readonly<Record<string, string>>): Re
         }
         entries[key] = v;
     }
-    const { raw, issues } = decodeRawConfig(entries);
-    const result = validateStackConfig(raw, secrets);
+    const { raw, issues, undecodable } = decodeRawConfig(entries);
+    const result = validateStackConfig(raw, secrets, undecodable);
     if (!result.ok || issues.length > 0) {
-        // A key that is not even valid JSON is reported once, by the decoder.
-        const undecodable = issues.map((i) => i.path);
-        const rest = result.ok ? [] : result.issues.filter((i) => !undecodable.some((p) => i.path === p || i.path.startsWith(`${p}[`) || i.path.startsWith(`${p}.`)));
-        throw new ConfigValidationError([...issues, ...rest]);
+        throw new ConfigValidationError([...issues, ...(result.ok ? [] : result.issues)]);
     }
     return result.config;
 }

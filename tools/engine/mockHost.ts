@@ -103,13 +103,9 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
         });
         return original(req, cb);
     };
-    // Like the language host, treat an error the program throws (which also surfaces as an unhandled
-    // rejection inside the stack's initialisation) as the run's failure, not as a process crash.
+    // An error the program throws (e.g. invalid config) is the run's failure. It is caught inside the
+    // stack's init: thrown from there, the SDK would also leave an unhandled rejection behind.
     let programError: unknown;
-    const onRejection = (reason: unknown) => {
-        if (programError === undefined) programError = reason;
-    };
-    process.on("unhandledRejection", onRejection);
     let outputs: Record<string, unknown> | undefined;
     try {
         outputs = await pulumi.runtime.runInPulumiStack(async () => {
@@ -132,9 +128,6 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
         await pulumi.runtime.disconnect().catch((e: unknown) => {
             if (programError === undefined) programError = e;
         });
-        // Let rejections already queued reach the handler before it is removed.
-        await new Promise((r) => setImmediate(r));
-        process.off("unhandledRejection", onRejection);
     }
     if (programError !== undefined) throw programError;
     return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
