@@ -16,16 +16,36 @@ import { PlanWarning } from "./components/topology/planner";
 interface StackOutputs {
     /** `external` or `stacked`. */
     topology: string;
-    /** Members: name, hypervisor, address, client, peer and metrics URLs. */
+    /** Members: name, hypervisor, address, client, peer and metrics URLs (and the local URL when stacked). */
     members: pulumi.Output<EtcdMemberInfo[]>;
     /** Client URLs (`https://<ip>:2379`). */
     clientEndpoints: pulumi.Output<string[]>;
     /** For kube-apiserver `--etcd-servers`. */
     etcdServers: pulumi.Output<string>;
+    /** The etcd CA certificate (PEM). */
+    caCertPem: pulumi.Output<string>;
+    /** kube-apiserver's etcd client certificate (PEM). */
+    apiserverClientCertPem: pulumi.Output<string>;
+    /** Its key (PEM). Secret. */
+    apiserverClientKeyPem: pulumi.Output<string>;
+    /** The admin (etcdctl) client certificate (PEM). */
+    adminClientCertPem: pulumi.Output<string>;
+    /** Its key (PEM). Secret. */
+    adminClientKeyPem: pulumi.Output<string>;
+    /** kube-apiserver flags, one per line. */
+    kubeApiserverFlags: pulumi.Output<string>;
+    /** kubeadm ClusterConfiguration with the etcd.external block (YAML). */
+    kubeadmEtcdExternal: pulumi.Output<string>;
+    /** Metrics/health listener URLs. */
+    metricsUrls: pulumi.Output<string[]>;
+    /** Prometheus scrape config (YAML). */
+    prometheusScrapeConfig: pulumi.Output<string>;
     /** Votes needed for a decision. */
     quorum: pulumi.Output<number>;
     /** Failures survived: members, and hypervisors (worst case; null without hypervisors). */
     faultTolerance: pulumi.Output<{ members: number; hypervisors: number | null }>;
+    /** What the health gate reported. */
+    health: pulumi.Output<string>;
     /** Layout warnings (code and message). */
     warnings: PlanWarning[];
 }
@@ -34,6 +54,8 @@ export = async (): Promise<StackOutputs> => {
     const cfg = loadStackConfig(pulumi.runtime.allConfig());
     const config = new pulumi.Config();
     const sshPrivateKey = config.requireSecret("sshPrivateKey");
+    const caCert = config.getSecret("etcdCaCert");
+    const caKey = config.getSecret("etcdCaKey");
 
     for (const w of cfg.warnings) {
         void pulumi.log.warn(`${w.message} [${w.code}]`);
@@ -50,17 +72,32 @@ export = async (): Promise<StackOutputs> => {
         connection: { host: m.address, port: m.sshPort, user: m.sshUser, privateKey: sshPrivateKey },
     }));
 
-    const cluster = new EtcdCluster(cfg.clusterName, { hosts, topology: cfg.topology, ports: cfg.etcd.ports });
+    const cluster = new EtcdCluster(cfg.clusterName, {
+        hosts,
+        topology: cfg.topology,
+        etcd: cfg.etcd,
+        ...(caCert && caKey ? { existingCa: { certPem: caCert, keyPem: caKey } } : {}),
+    });
 
     return {
         topology: cfg.topology,
         members: cluster.members,
         clientEndpoints: cluster.clientEndpoints,
         etcdServers: cluster.etcdServers,
+        caCertPem: cluster.caCertPem,
+        apiserverClientCertPem: cluster.apiserverClientCertPem,
+        apiserverClientKeyPem: cluster.apiserverClientKeyPem,
+        adminClientCertPem: cluster.adminClientCertPem,
+        adminClientKeyPem: cluster.adminClientKeyPem,
+        kubeApiserverFlags: cluster.kubeApiserverFlags,
+        kubeadmEtcdExternal: cluster.kubeadmEtcdExternal,
+        metricsUrls: cluster.metricsUrls,
+        prometheusScrapeConfig: cluster.prometheusScrapeConfig,
         quorum: cluster.quorum,
         faultTolerance: pulumi
             .all([cluster.memberFaultTolerance, cluster.hypervisorFaultTolerance])
             .apply(([m, h]) => ({ members: m, hypervisors: h < 0 ? null : h })),
+        health: cluster.health,
         warnings: cfg.warnings,
     };
 };

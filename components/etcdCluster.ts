@@ -1,67 +1,63 @@
 /**
- * EtcdCluster: the public component that turns a set of hosts into one etcd cluster.
- *
- * Foundation stage: plans the topology (quorum, fault tolerance, URLs, initial cluster) and creates one
- * EtcdMember child per host. The PKI, installation and health gate are added by later work; see README.
+ * EtcdCluster: the public component that turns a set of hosts into one healthy etcd cluster: the PKI
+ * (EtcdPki), one EtcdMember per host (installed in parallel), a cluster-level health gate after every
+ * member has started, and the outputs consumers wire into Kubernetes and monitoring — all of which wait for
+ * the gate.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as random from "@pulumi/random";
 import { EtcdHost } from "./hosts";
-import { DEFAULT_PORTS, EtcdPorts, planTopology, TopologyPlan, url } from "./topology/planner";
+import { CLIENT_CERTS, memberCerts } from "./pki/certTable";
+import { EtcdPki, ExistingCa } from "./pki/etcdPki";
+import { EtcdMember } from "./etcd/member";
+import { EtcdOptions, resolveEtcdOptions } from "./etcd/options";
+import { healthGateScript, wrapScript } from "./etcd/scripts";
+import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
+import { planTopology, TopologyPlan, url } from "./topology/planner";
+
+export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
+
+/** Health gate bounds. */
+export interface HealthGateOptions {
+    /** Checks before giving up. Default 60. */
+    attempts?: number;
+    /** Seconds between checks. Default 2. */
+    intervalSeconds?: number;
+    /** Overall limit in seconds. Default 300. */
+    timeoutSeconds?: number;
+}
 
 /** Arguments of an EtcdCluster. */
 export interface EtcdClusterArgs {
     /**
-     * The machines that run the members, in member order. The count must be known when the program runs
-     * (a plain array), so that every member and its dependencies appear in `pulumi preview`.
+     * The machines that run the members, in member order (Proxmox VMs or existing hosts, same shape). The
+     * count must be known when the program runs, so every member appears in `pulumi preview`.
      */
     hosts: EtcdHost[];
-    /** `external` (dedicated etcd hosts) or `stacked` (etcd on Kubernetes control-plane hosts). Default external. */
+    /** `external` (dedicated etcd hosts, the default) or `stacked` (etcd on Kubernetes control-plane hosts). */
     topology?: string;
-    /** etcd ports. Default client 2379, peer 2380, metrics 2381. */
-    ports?: EtcdPorts;
+    /** etcd settings: version, ports, tuning, certificates, install method. Defaults as `etcd-ha:etcd`. */
+    etcd?: EtcdOptions;
+    /** Adopt this etcd CA (e.g. kubeadm's etcd/ca) instead of creating one. */
+    existingCa?: ExistingCa;
+    /** Where the Kubernetes control plane keeps its etcd client files. Default kubeadm's paths. */
+    kubernetesFiles?: KubeEtcdFilePaths;
+    /** Health gate bounds. */
+    healthGate?: HealthGateOptions;
 }
 
-/** A member as exported: name, where it runs and how to reach it. */
+/** A member as exported. */
 export interface EtcdMemberInfo {
     name: string;
     hypervisor?: string;
     address: string;
     clientUrl: string;
     peerUrl: string;
+    /** Plain-HTTP metrics/health listener base URL (`/metrics`, `/health`). */
     metricsUrl: string;
-}
-
-export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
-export const ETCD_MEMBER_TYPE = "etcd-ha:index:EtcdMember";
-
-/** Arguments of an EtcdMember. */
-export interface EtcdMemberArgs {
-    /** The host this member runs on. */
-    host: EtcdHost;
-    /** The cluster's `--initial-cluster` value. */
-    initialCluster: string;
-    /** etcd ports. */
-    ports: EtcdPorts;
-}
-
-/** One etcd member on one host. */
-export class EtcdMember extends pulumi.ComponentResource {
-    /** Advertised client URL. */
-    public readonly clientUrl: pulumi.Output<string>;
-    /** Advertised peer URL. */
-    public readonly peerUrl: pulumi.Output<string>;
-
-    /**
-     * @param name The member's logical name (unique in the stack).
-     * @param args The host and cluster-wide values.
-     * @param opts Resource options.
-     */
-    constructor(name: string, args: EtcdMemberArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(ETCD_MEMBER_TYPE, name, {}, opts);
-        this.clientUrl = pulumi.output(url("https", args.host.address, args.ports.client));
-        this.peerUrl = pulumi.output(url("https", args.host.address, args.ports.peer));
-        this.registerOutputs({ clientUrl: this.clientUrl, peerUrl: this.peerUrl });
-    }
+    /** Stacked topology: the endpoint a kube-apiserver on this node uses (`https://127.0.0.1:2379`). */
+    localClientUrl?: string;
 }
 
 /** A highly available etcd cluster on a set of hosts. */
@@ -70,6 +66,24 @@ export class EtcdCluster extends pulumi.ComponentResource {
     public readonly clientEndpoints: pulumi.Output<string[]>;
     /** The client URLs comma-joined, for kube-apiserver `--etcd-servers`. */
     public readonly etcdServers: pulumi.Output<string>;
+    /** The etcd CA certificate (PEM), for `--etcd-cafile`. */
+    public readonly caCertPem: pulumi.Output<string>;
+    /** kube-apiserver's etcd client certificate (PEM), for `--etcd-certfile`. */
+    public readonly apiserverClientCertPem: pulumi.Output<string>;
+    /** Its private key (PEM), for `--etcd-keyfile`. Secret. */
+    public readonly apiserverClientKeyPem: pulumi.Output<string>;
+    /** The admin (etcdctl) client certificate (PEM). */
+    public readonly adminClientCertPem: pulumi.Output<string>;
+    /** Its private key (PEM). Secret. */
+    public readonly adminClientKeyPem: pulumi.Output<string>;
+    /** kube-apiserver flags (`--etcd-servers`, `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`), one per line. */
+    public readonly kubeApiserverFlags: pulumi.Output<string>;
+    /** A kubeadm `ClusterConfiguration` YAML with the `etcd.external` block. */
+    public readonly kubeadmEtcdExternal: pulumi.Output<string>;
+    /** Metrics/health listener base URLs (`http://<ip>:2381`). */
+    public readonly metricsUrls: pulumi.Output<string[]>;
+    /** A Prometheus `scrape_configs` entry (YAML) for the metrics listeners. */
+    public readonly prometheusScrapeConfig: pulumi.Output<string>;
     /** Members with their URLs. */
     public readonly members: pulumi.Output<EtcdMemberInfo[]>;
     /** Votes needed for a decision: floor(N/2)+1. */
@@ -78,37 +92,122 @@ export class EtcdCluster extends pulumi.ComponentResource {
     public readonly memberFaultTolerance: pulumi.Output<number>;
     /** Hypervisor failures the cluster survives, worst case (-1 when hosts carry no hypervisor). */
     public readonly hypervisorFaultTolerance: pulumi.Output<number>;
-
-    /** The pure plan behind the outputs. */
-    public readonly plan: TopologyPlan;
+    /** What the health gate reported (`healthy: 3/3 members …`). */
+    public readonly health: pulumi.Output<string>;
 
     /**
-     * @param name The cluster's logical name; children are named `${name}-<member>`.
+     * @param name The cluster's logical name; children are `${name}-pki`, `${name}-<member>`, `${name}-token`, `${name}-health`.
      * @param args Hosts and settings.
      * @param opts Resource options.
      */
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super(ETCD_CLUSTER_TYPE, name, {}, opts);
-        const ports = args.ports ?? DEFAULT_PORTS;
         const problems = validateClusterArgs(args);
-        if (problems.length > 0) {
+        const resolved = resolveEtcdOptions(args.etcd);
+        if (!resolved.ok) problems.push(...resolved.issues.map((i) => ({ path: ["etcd", ...i.path].join("."), reason: i.message })));
+        if (problems.length > 0 || !resolved.ok) {
             throw new pulumi.InputPropertiesError({
                 message: `EtcdCluster ${name}: invalid arguments`,
                 errors: problems.map((p) => ({ propertyPath: p.path, reason: p.reason })),
             });
         }
-        this.plan = planTopology(
+        const etcd = resolved.value;
+        const ports = etcd.ports;
+        const topology = args.topology ?? "external";
+        const plan: TopologyPlan = planTopology(
             args.hosts.map((h) => ({ name: h.name, address: h.address, hypervisor: h.hypervisor })),
             ports,
         );
-        const plan = this.plan;
-        args.hosts.forEach(
-            (host) =>
-                new EtcdMember(`${name}-${host.name}`, { host, initialCluster: plan.initialCluster, ports }, { parent: this }),
+
+        const pki = new EtcdPki(
+            `${name}-pki`,
+            {
+                members: args.hosts.map((h) => ({ name: h.name, fqdn: h.fqdn, address: h.address })),
+                keyAlgorithm: etcd.pki.keyAlgorithm,
+                rsaBits: etcd.pki.rsaBits,
+                caValidityHours: etcd.pki.caValidityHours,
+                certValidityHours: etcd.pki.certValidityHours,
+                earlyRenewalHours: etcd.pki.earlyRenewalHours,
+                serverCertSans: etcd.pki.serverCertSans,
+                peerCertSans: etcd.pki.peerCertSans,
+                existingCa: args.existingCa,
+            },
+            { parent: this },
         );
-        this.clientEndpoints = pulumi.output(plan.clientEndpoints);
-        this.etcdServers = pulumi.output(plan.clientEndpoints.join(","));
-        this.members = pulumi.output(
+        const token = new random.RandomString(`${name}-token`, { length: 16, special: false, upper: false }, { parent: this });
+        const clusterToken = token.result.apply((r) => `${name}-${r}`);
+
+        const members = args.hosts.map(
+            (host) =>
+                new EtcdMember(
+                    `${name}-${host.name}`,
+                    {
+                        host,
+                        clusterName: name,
+                        etcd,
+                        initialCluster: plan.initialCluster,
+                        initialClusterToken: clusterToken,
+                        clientEndpoints: plan.clientEndpoints,
+                        caCertPem: pki.caCertPem,
+                        certs: memberCerts(pki.table, host.name).map((c) => ({ file: c.memberFile!, ...pki.pair(c.id) })),
+                    },
+                    { parent: this },
+                ),
+        );
+
+        const gateHost = args.hosts[0];
+        const gate = new command.remote.Command(
+            `${name}-health`,
+            {
+                connection: {
+                    host: gateHost.connection.host,
+                    port: gateHost.connection.port ?? 22,
+                    user: gateHost.connection.user,
+                    privateKey: gateHost.connection.privateKey,
+                },
+                create: pulumi.output(gateHost.connection.user).apply((user) =>
+                    wrapScript(
+                        healthGateScript({
+                            members: plan.members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, peerUrl: m.peerUrl })),
+                            attempts: args.healthGate?.attempts ?? 60,
+                            intervalSeconds: args.healthGate?.intervalSeconds ?? 2,
+                            timeoutSeconds: args.healthGate?.timeoutSeconds ?? 300,
+                        }),
+                        user,
+                    ),
+                ),
+                addPreviousOutputInEnv: false,
+                logging: "stdoutAndStderr",
+            },
+            { parent: this, dependsOn: members.map((m) => m.started) },
+        );
+        this.health = gate.stdout;
+        /** Values consumers use wait for the gate. */
+        const gated = <T>(value: pulumi.Input<T>): pulumi.Output<T> => pulumi.all([gate.stdout, value]).apply(([, v]) => v as T);
+
+        const files = args.kubernetesFiles ?? KUBEADM_ETCD_FILES;
+        const localUrl = url("https", "127.0.0.1", ports.client);
+        const apiserverEndpoints = topology === "stacked" && etcd.listenLocalhost ? [localUrl] : plan.clientEndpoints;
+        const apiserver = pki.pair(CLIENT_CERTS.apiserver.id);
+        const admin = pki.pair(CLIENT_CERTS.admin.id);
+
+        this.clientEndpoints = gated(plan.clientEndpoints);
+        this.etcdServers = gated(plan.clientEndpoints.join(","));
+        this.caCertPem = gated(pki.caCertPem);
+        this.apiserverClientCertPem = gated(apiserver.certPem);
+        this.apiserverClientKeyPem = pulumi.secret(gated(apiserver.keyPem));
+        this.adminClientCertPem = gated(admin.certPem);
+        this.adminClientKeyPem = pulumi.secret(gated(admin.keyPem));
+        this.kubeApiserverFlags = gated(kubeApiserverFlags(apiserverEndpoints, files));
+        this.kubeadmEtcdExternal = gated(kubeadmExternalEtcd(plan.clientEndpoints, files));
+        this.metricsUrls = gated(plan.members.map((m) => m.metricsUrl));
+        this.prometheusScrapeConfig = gated(
+            prometheusScrapeConfig(
+                name,
+                plan.members.map((m) => ({ member: m.name, target: `${m.address}:${ports.metrics}` })),
+            ),
+        );
+        this.members = gated(
             plan.members.map((m) => ({
                 name: m.name,
                 ...(m.hypervisor !== undefined ? { hypervisor: m.hypervisor } : {}),
@@ -116,6 +215,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 clientUrl: m.clientUrl,
                 peerUrl: m.peerUrl,
                 metricsUrl: m.metricsUrl,
+                ...(topology === "stacked" && etcd.listenLocalhost ? { localClientUrl: localUrl } : {}),
             })),
         );
         this.quorum = pulumi.output(plan.quorum);
@@ -124,28 +224,47 @@ export class EtcdCluster extends pulumi.ComponentResource {
         this.registerOutputs({
             clientEndpoints: this.clientEndpoints,
             etcdServers: this.etcdServers,
+            caCertPem: this.caCertPem,
+            apiserverClientCertPem: this.apiserverClientCertPem,
+            apiserverClientKeyPem: this.apiserverClientKeyPem,
+            adminClientCertPem: this.adminClientCertPem,
+            adminClientKeyPem: this.adminClientKeyPem,
+            kubeApiserverFlags: this.kubeApiserverFlags,
+            kubeadmEtcdExternal: this.kubeadmEtcdExternal,
+            metricsUrls: this.metricsUrls,
+            prometheusScrapeConfig: this.prometheusScrapeConfig,
             members: this.members,
             quorum: this.quorum,
             memberFaultTolerance: this.memberFaultTolerance,
             hypervisorFaultTolerance: this.hypervisorFaultTolerance,
+            health: this.health,
         });
     }
 }
 
-/** Problems with EtcdCluster arguments (every one, not only the first). Exported for tests. */
+/** Problems with EtcdCluster host/topology arguments (every one, not only the first). Exported for tests. */
 export function validateClusterArgs(args: EtcdClusterArgs): { path: string; reason: string }[] {
     const out: { path: string; reason: string }[] = [];
     if (!args.hosts || args.hosts.length === 0) out.push({ path: "hosts", reason: "at least one host is required (3 or 5 for HA)" });
     const seenName = new Map<string, number>();
     const seenAddr = new Map<string, number>();
     (args.hosts ?? []).forEach((h, i) => {
+        if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h.name)) out.push({ path: `hosts[${i}].name`, reason: `"${h.name}" is not a DNS label (lower-case letters, digits, '-')` });
         if (seenName.has(h.name)) out.push({ path: `hosts[${i}].name`, reason: `"${h.name}" is already used by hosts[${seenName.get(h.name)}]` });
         else seenName.set(h.name, i);
+        if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(h.address) || h.address.split(".").some((o) => Number(o) > 255)) {
+            out.push({ path: `hosts[${i}].address`, reason: `"${h.address}" is not an IPv4 address` });
+        }
         if (seenAddr.has(h.address)) out.push({ path: `hosts[${i}].address`, reason: `${h.address} is already used by hosts[${seenAddr.get(h.address)}]` });
         else seenAddr.set(h.address, i);
+        if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(h.fqdn)) out.push({ path: `hosts[${i}].fqdn`, reason: `"${h.fqdn}" is not a DNS name` });
     });
     if (args.topology !== undefined && args.topology !== "external" && args.topology !== "stacked") {
         out.push({ path: "topology", reason: `must be "external" or "stacked" (got "${args.topology}")` });
+    }
+    const g = args.healthGate ?? {};
+    for (const [k, v, max] of [["attempts", g.attempts, 1000], ["intervalSeconds", g.intervalSeconds, 60], ["timeoutSeconds", g.timeoutSeconds, 3600]] as const) {
+        if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > max)) out.push({ path: `healthGate.${k}`, reason: `must be an integer from 1 to ${max}` });
     }
     return out;
 }

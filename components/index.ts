@@ -1,6 +1,16 @@
-/** Public API of etcd-ha: components, their argument types, and the pure planner. */
-export { EtcdCluster, EtcdClusterArgs, EtcdMember, EtcdMemberArgs, EtcdMemberInfo } from "./etcdCluster";
+/**
+ * Public API of etcd-ha: the components (EtcdCluster, EtcdPki, EtcdMember) with their argument types, the
+ * host shape, and the pure planners and renderers they are built from.
+ */
+export { EtcdCluster, EtcdClusterArgs, EtcdMemberInfo, HealthGateOptions, validateClusterArgs } from "./etcdCluster";
+export { EtcdMember, EtcdMemberArgs, MemberCertFile } from "./etcd/member";
+export { EtcdPki, EtcdPkiArgs, ExistingCa, CertPair } from "./pki/etcdPki";
 export { EtcdHost, SshConnection } from "./hosts";
+export { EtcdOptions, resolveEtcdOptions } from "./etcd/options";
+export { etcdCertTable, CertSpec, CertMember, USES, PKI_DIR } from "./pki/certTable";
+export { etcdFlags, renderUnit, parseUnit } from "./etcd/flags";
+export { kubeApiserverFlags, kubeadmExternalEtcd, prometheusScrapeConfig, KubeEtcdFilePaths, KUBEADM_ETCD_FILES } from "./etcd/consumers";
+export { ETCD_RELEASES } from "./etcd/releases";
 export {
     quorumOf,
     memberFaultTolerance,

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { SECRET_KEYS } from "../components/config/schema";
+import { OPTIONAL_SECRET_KEYS, SECRET_KEYS, SecretKey } from "../components/config/schema";
 import { ConfigIssue } from "../components/config/validate";
 import { longestChain, PlanResource, toPlanResources } from "./engine/graph";
 import { RecordedResource, runProgram } from "./engine/mockHost";
@@ -43,7 +43,8 @@ export function resolveStackFile(stack: string, root = PROJECT_ROOT): string {
 export function loadStack(file: string): { stack: StackConfig; notes: string[] } {
     const stack = readStackFile(file, readProject(PROJECT_ROOT));
     const notes: string[] = [];
-    for (const key of Object.keys(SECRET_KEYS)) {
+    for (const key of Object.keys(SECRET_KEYS) as SecretKey[]) {
+        if (OPTIONAL_SECRET_KEYS.has(key)) continue;
         const full = `${stack.project}:${key}`;
         if (!(full in stack.config)) {
             stack.config[full] = SECRET_PLACEHOLDER;

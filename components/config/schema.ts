@@ -170,6 +170,10 @@ export const HostSchema = z.strictObject({
     hypervisor: z.string().min(1).optional(),
 });
 
+/** A certificate SAN: a DNS name (wildcards allowed) or an IP literal. */
+const SAN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^[0-9a-fA-F:.]+$/;
+const SAN_MESSAGE = "must be a DNS name or an IP address";
+
 export const EtcdSchema = z.strictObject({
     /** etcd release, e.g. `3.5.21`. */
     version: z
@@ -208,6 +212,11 @@ export const EtcdSchema = z.strictObject({
     /** WAL/snapshot files kept. Default 5 each. */
     maxSnapshots: z.number().int().min(1).max(100).default(5),
     maxWals: z.number().int().min(1).max(100).default(5),
+    /**
+     * Also listen on 127.0.0.1 (client and metrics ports) for a co-located kube-apiserver and local tools.
+     * Default true. Only hosts that share one network stack (the loopback lab) turn it off.
+     */
+    listenLocalhost: z.boolean().default(true),
     /** Data directory on the members. Default `/var/lib/etcd`. */
     dataDir: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, "must be an absolute path such as /var/lib/etcd").default("/var/lib/etcd"),
     /** Certificates. */
@@ -223,8 +232,12 @@ export const EtcdSchema = z.strictObject({
             certValidityHours: z.number().int().min(24).default(8760),
             /** Re-issue leaf certificates this many hours before they expire. Default 720 (30 days). */
             earlyRenewalHours: z.number().int().min(0).default(720),
+            /** Extra SANs (DNS names or IPs) on every server certificate, e.g. a load-balancer name. */
+            serverCertSans: z.array(z.string().regex(SAN, SAN_MESSAGE)).default([]),
+            /** Extra SANs on every peer certificate. */
+            peerCertSans: z.array(z.string().regex(SAN, SAN_MESSAGE)).default([]),
         })
-        .default({ keyAlgorithm: "ECDSA", rsaBits: 2048, caValidityHours: 87600, certValidityHours: 8760, earlyRenewalHours: 720 }),
+        .default({ keyAlgorithm: "ECDSA", rsaBits: 2048, caValidityHours: 87600, certValidityHours: 8760, earlyRenewalHours: 720, serverCertSans: [], peerCertSans: [] }),
     /** How the binaries reach the members. */
     install: z
         .strictObject({
@@ -234,8 +247,10 @@ export const EtcdSchema = z.strictObject({
             arch: z.enum(["amd64", "arm64"]).default("amd64"),
             /** With `push`: path of the release tarball on the operator's machine. */
             tarball: z.string().min(1).optional(),
-            /** With `push`: sha256 of that tarball (default: the release table's value for the version). */
+            /** sha256 of the release tarball. Default: the pinned value in the release table for the version and arch. */
             sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits").optional(),
+            /** With `download`: a mirror with the release layout (`<baseUrl>/v<version>/etcd-v<version>-linux-<arch>.tar.gz`). */
+            baseUrl: z.string().regex(/^https?:\/\/[^\s'"]+$/, "must be an http(s) URL such as https://mirror.example/etcd").optional(),
         })
         .default({ method: "download", arch: "amd64" }),
 });
@@ -287,8 +302,14 @@ export const SECRET_KEYS = {
     proxmoxSshPrivateKey: "proxmoxSshPrivateKey",
     /** Unencrypted PEM/OpenSSH private key for SSH to the members. Always required. */
     sshPrivateKey: "sshPrivateKey",
+    /** Optional: the certificate (PEM) of an existing etcd CA to adopt, e.g. kubeadm's etcd/ca.crt. Set with etcdCaKey. */
+    etcdCaCert: "etcdCaCert",
+    /** Optional: that CA's private key (PEM). Set with etcdCaCert. */
+    etcdCaKey: "etcdCaKey",
 } as const;
 export type SecretKey = keyof typeof SECRET_KEYS;
+/** Secret keys that are never required (an adopted CA); the offline plan sets no placeholder for them. */
+export const OPTIONAL_SECRET_KEYS: ReadonlySet<SecretKey> = new Set<SecretKey>(["etcdCaCert", "etcdCaKey"]);
 
 /** Default VM sizes per topology (external: etcd only; stacked: control plane + etcd). */
 export const DEFAULT_SIZES: Record<"external" | "stacked", Required<SizeConfig>> = {

@@ -15,6 +15,7 @@ import {
     networkOf,
 } from "../net/ip";
 import { planTopology, spreadMembers, TopologyPlan, PlanWarning } from "../topology/planner";
+import { etcdSettingsIssues } from "../etcd/options";
 import {
     DEFAULT_SIZES,
     EtcdConfig,
@@ -260,30 +261,11 @@ export function validateStackConfig(
     }
     const etcd = has("etcd") ? c.etcd! : undefined;
     if (etcd) {
-        const p = etcd.ports;
-        const named: [string, number][] = [["client", p.client], ["peer", p.peer], ["metrics", p.metrics]];
-        for (let i = 0; i < named.length; i++) {
-            for (let j = i + 1; j < named.length; j++) {
-                if (named[i][1] === named[j][1]) {
-                    add(["etcd", "ports", named[j][0]], `port ${named[j][1]} collides with etcd.ports.${named[i][0]}: give each port its own number (defaults 2379/2380/2381)`);
-                }
-            }
-        }
-        if (etcd.electionTimeoutMs < 5 * etcd.heartbeatIntervalMs) {
-            add(["etcd", "electionTimeoutMs"], `${etcd.electionTimeoutMs} ms is less than 5 × heartbeatIntervalMs (${etcd.heartbeatIntervalMs} ms), which etcd refuses: use at least ${5 * etcd.heartbeatIntervalMs} (10× is recommended)`);
-        }
-        if (etcd.autoCompaction.mode === "revision" && !/^\d+$/.test(etcd.autoCompaction.retention)) {
-            add(["etcd", "autoCompaction", "retention"], `with mode revision the retention is a revision count such as 10000 (got "${etcd.autoCompaction.retention}")`);
-        }
-        if (etcd.install.method === "push" && etcd.install.tarball === undefined) {
-            add(["etcd", "install", "tarball"], "is required with install.method push: the path of the etcd release tarball on this machine");
-        }
-        if (etcd.pki.certValidityHours > etcd.pki.caValidityHours) {
-            add(["etcd", "pki", "certValidityHours"], `${etcd.pki.certValidityHours} h outlives the CA (${etcd.pki.caValidityHours} h): shorten it or lengthen caValidityHours`);
-        }
-        if (etcd.pki.earlyRenewalHours >= etcd.pki.certValidityHours) {
-            add(["etcd", "pki", "earlyRenewalHours"], `${etcd.pki.earlyRenewalHours} h is not shorter than certValidityHours (${etcd.pki.certValidityHours} h), so certificates would renew on every run`);
-        }
+        for (const issue of etcdSettingsIssues(etcd)) add(["etcd", ...issue.path], issue.message);
+    }
+    if (secrets.has(SECRET_KEYS.etcdCaCert) !== secrets.has(SECRET_KEYS.etcdCaKey)) {
+        const missing = secrets.has(SECRET_KEYS.etcdCaCert) ? SECRET_KEYS.etcdCaKey : SECRET_KEYS.etcdCaCert;
+        add([missing], `is not set: an adopted CA needs both ${PROJECT}:etcdCaCert and ${PROJECT}:etcdCaKey (\`pulumi config set --secret ${PROJECT}:${missing} < file.pem\`), or neither to create a new CA`);
     }
     const sshPort = 22;
     if (!secrets.has(SECRET_KEYS.sshPrivateKey)) {

@@ -7,6 +7,7 @@
  * runs remote commands and makes real certificates there.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { planNewResource } from "./planOutputs";
 
 /** One registration as the engine would see it. */
 export interface RecordedResource {
@@ -23,8 +24,8 @@ export interface RecordedResource {
 }
 
 export interface RunOptions {
-    /** Absolute path of the program's entry module (index.ts). */
-    program: string;
+    /** Absolute path of the program's entry module (index.ts), or the program itself as a function. */
+    program: string | (() => unknown);
     project: string;
     stack: string;
     /** Flat config (`namespace:key` → value). */
@@ -69,9 +70,7 @@ function urnOf(parent: string, type: string, name: string, project: string, stac
  */
 export async function runProgram(opts: RunOptions): Promise<RunResult> {
     const resources: RecordedResource[] = opts.record ?? [];
-    const newResource =
-        opts.newResource ??
-        (async (args: pulumi.runtime.MockResourceArgs) => ({ id: args.custom ? `${args.name}-id` : undefined, state: args.inputs }));
+    const newResource = opts.newResource ?? planNewResource;
     await pulumi.runtime.setMocks(
         {
             newResource: async (args) => {
@@ -112,7 +111,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
             try {
                 // As the Node language host does: require the entry module; an exported function is the program.
                 // eslint-disable-next-line @typescript-eslint/no-require-imports
-                const mod: unknown = require(opts.program);
+                const mod: unknown = typeof opts.program === "function" ? opts.program : require(opts.program);
                 return typeof mod === "function" ? await (mod as () => unknown)() : mod;
             } catch (e) {
                 // The program failed (e.g. invalid config): the stack completes empty and the error is

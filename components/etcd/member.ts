@@ -1,0 +1,193 @@
+/**
+ * EtcdMember: installs and runs one etcd member on one host, as separate @pulumi/command remote steps with
+ * explicit dependencies: prepare → (binaries, certs, config) → start. Scripts come from `scripts.ts`; the
+ * unit from `flags.ts`.
+ */
+import { createHash } from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { EtcdConfig } from "../config/schema";
+import { EtcdHost } from "../hosts";
+import { renderUnit, UNIT_PATH } from "./flags";
+import {
+    binariesScript,
+    certsScript,
+    configScript,
+    ETCDCTL_ENV_PATH,
+    ETCDCTL_WRAPPER_PATH,
+    prepareScript,
+    renderCertBundle,
+    renderEtcdctlEnv,
+    renderEtcdctlWrapper,
+    stagedTarballPath,
+    startScript,
+    wrapScript,
+} from "./scripts";
+import { downloadUrl, pinnedSha256 } from "./version";
+
+export const ETCD_MEMBER_TYPE = "etcd-ha:index:EtcdMember";
+
+/** A certificate file pair installed on the member (`<file>.crt`, `<file>.key`). */
+export interface MemberCertFile {
+    /** Base name under /etc/etcd/pki: `server`, `peer`, `admin`, `healthcheck-client`. */
+    file: string;
+    /** Certificate (PEM). */
+    certPem: pulumi.Input<string>;
+    /** Private key (PEM). Must be a secret. */
+    keyPem: pulumi.Input<string>;
+}
+
+/** Arguments of an EtcdMember. */
+export interface EtcdMemberArgs {
+    /** The host this member runs on (name, address, SSH connection). */
+    host: EtcdHost;
+    /** The cluster's name (shown in the unit's description). */
+    clusterName: string;
+    /** Resolved etcd settings (version, ports, tuning, install method). */
+    etcd: EtcdConfig;
+    /** The cluster's `--initial-cluster` value. */
+    initialCluster: string;
+    /** The cluster's `--initial-cluster-token`. */
+    initialClusterToken: pulumi.Input<string>;
+    /** `new` when the cluster is bootstrapped, `existing` for a member joining a running cluster. Default `new`. */
+    initialClusterState?: "new" | "existing";
+    /** Every member's client URL (for the etcdctl environment). */
+    clientEndpoints: string[];
+    /** The etcd CA certificate (PEM). */
+    caCertPem: pulumi.Input<string>;
+    /** The certificate pairs to install. */
+    certs: MemberCertFile[];
+}
+
+/** One etcd member on one host. */
+export class EtcdMember extends pulumi.ComponentResource {
+    /** The rendered systemd unit (no secrets). */
+    public readonly unit: pulumi.Output<string>;
+    /** Output of the start step ("started etcd", "nothing to do", …). */
+    public readonly startOutput: pulumi.Output<string>;
+    /** The last step; everything that needs a running member depends on it. */
+    public readonly started: command.remote.Command;
+
+    /**
+     * @param name Logical name; steps are `${name}-prepare`, `-binaries`, `-certs`, `-config`, `-start` (`-tarball` when pushed).
+     * @param args Host, settings and certificates.
+     * @param opts Resource options.
+     */
+    constructor(name: string, args: EtcdMemberArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(ETCD_MEMBER_TYPE, name, {}, opts);
+        const { host, etcd } = args;
+        const user = host.connection.user;
+        const connection: command.types.input.remote.ConnectionArgs = {
+            host: host.connection.host,
+            port: host.connection.port ?? 22,
+            user,
+            privateKey: host.connection.privateKey,
+        };
+        const run = (step: string, body: pulumi.Input<string>, extra: Partial<command.remote.CommandArgs>, deps: pulumi.Resource[]) =>
+            new command.remote.Command(
+                `${name}-${step}`,
+                {
+                    connection,
+                    create: pulumi.output(body).apply((b) => wrapScript(b, String(user))),
+                    addPreviousOutputInEnv: false,
+                    logging: "stdoutAndStderr",
+                    ...extra,
+                },
+                { parent: this, dependsOn: deps },
+            );
+
+        const prepare = run("prepare", prepareScript({ dataDir: etcd.dataDir }), {}, []);
+
+        const arch = etcd.install.arch;
+        const sha256 = etcd.install.sha256 ?? pinnedSha256(etcd.version, arch);
+        if (sha256 === undefined) {
+            throw new Error(`EtcdMember ${name}: no sha256 for etcd ${etcd.version} (${arch}); set etcd.install.sha256`);
+        }
+        const binaryDeps: pulumi.Resource[] = [prepare];
+        let source: { kind: "download"; url: string } | { kind: "push"; path: string };
+        if (etcd.install.method === "push") {
+            if (etcd.install.tarball === undefined) throw new Error(`EtcdMember ${name}: etcd.install.tarball is required with install.method push`);
+            const remotePath = stagedTarballPath(etcd.version, arch);
+            binaryDeps.push(
+                new command.remote.CopyToRemote(
+                    `${name}-tarball`,
+                    { connection, source: new pulumi.asset.FileAsset(etcd.install.tarball), remotePath },
+                    { parent: this },
+                ),
+            );
+            source = { kind: "push", path: remotePath };
+        } else {
+            source = { kind: "download", url: downloadUrl(etcd.version, arch, etcd.install.baseUrl) };
+        }
+        const binaries = run("binaries", binariesScript({ version: etcd.version, arch, sha256, source }), {}, binaryDeps);
+
+        const files = [
+            { name: "ca.crt", mode: "0644" },
+            ...args.certs.flatMap((c) => [
+                { name: `${c.file}.crt`, mode: "0644" },
+                { name: `${c.file}.key`, mode: "0600" },
+            ]),
+        ];
+        const bundle = pulumi
+            .all([args.caCertPem, ...args.certs.map((c) => pulumi.all([c.certPem, c.keyPem]))])
+            .apply(([ca, ...pairs]) =>
+                renderCertBundle([
+                    { name: "ca.crt", content: ca as string },
+                    ...(pairs as [string, string][]).flatMap(([cert, key], i) => [
+                        { name: `${args.certs[i].file}.crt`, content: cert },
+                        { name: `${args.certs[i].file}.key`, content: key },
+                    ]),
+                ]),
+            );
+        const certs = run(
+            "certs",
+            certsScript(files),
+            { stdin: pulumi.secret(bundle), logging: "none" },
+            [prepare],
+        );
+
+        this.unit = pulumi.output(args.initialClusterToken).apply((token) =>
+            renderUnit({
+                clusterName: args.clusterName,
+                arch,
+                version: etcd.version,
+                name: host.name,
+                address: host.address,
+                ports: etcd.ports,
+                dataDir: etcd.dataDir,
+                initialCluster: args.initialCluster,
+                initialClusterToken: token,
+                initialClusterState: args.initialClusterState ?? "new",
+                listenLocalhost: etcd.listenLocalhost,
+                heartbeatIntervalMs: etcd.heartbeatIntervalMs,
+                electionTimeoutMs: etcd.electionTimeoutMs,
+                quotaBackendBytes: etcd.quotaBackendBytes,
+                autoCompaction: etcd.autoCompaction,
+                snapshotCount: etcd.snapshotCount,
+                maxSnapshots: etcd.maxSnapshots,
+                maxWals: etcd.maxWals,
+            }),
+        );
+        const config = run(
+            "config",
+            this.unit.apply((unit) =>
+                configScript([
+                    { path: UNIT_PATH, mode: "0600", owner: "root:root", content: unit },
+                    { path: ETCDCTL_ENV_PATH, mode: "0644", owner: "root:root", content: renderEtcdctlEnv({ endpoints: args.clientEndpoints }) },
+                    { path: ETCDCTL_WRAPPER_PATH, mode: "0755", owner: "root:root", content: renderEtcdctlWrapper() },
+                ]),
+            ),
+            {},
+            [prepare],
+        );
+
+        this.started = run(
+            "start",
+            this.unit.apply((unit) => startScript({ unitSha256: createHash("sha256").update(unit).digest("hex"), version: etcd.version })),
+            {},
+            [binaries, certs, config],
+        );
+        this.startOutput = this.started.stdout;
+        this.registerOutputs({ unit: this.unit, startOutput: this.startOutput });
+    }
+}

@@ -1,0 +1,105 @@
+/**
+ * etcd settings as components take them (`EtcdOptions`, every field optional) and as they are resolved
+ * (`EtcdConfig`: the config schema's output, defaults applied). One zod schema validates both the stack
+ * config and component arguments; `etcdSettingsIssues` holds the cross-field rules both share.
+ */
+import { z } from "zod";
+import { EtcdConfig, EtcdSchema } from "../config/schema";
+import { pinnedSha256, versionFeatures } from "./version";
+
+/** etcd settings for EtcdCluster. Every field is optional; defaults are those of `etcd-ha:etcd`. */
+export interface EtcdOptions {
+    /** etcd release, e.g. `3.5.21` (3.4, 3.5 or 3.6). */
+    version?: string;
+    /** Client, peer and metrics ports. Default 2379, 2380, 2381. */
+    ports?: { client?: number; peer?: number; metrics?: number };
+    /** Raft heartbeat in ms. Default 100. */
+    heartbeatIntervalMs?: number;
+    /** Election timeout in ms (at least 5× the heartbeat). Default 1000. */
+    electionTimeoutMs?: number;
+    /** Backend quota in bytes. Default 2 GiB, at most 8 GiB. */
+    quotaBackendBytes?: number;
+    /** History compaction: mode `periodic` (retention `8h`) or `revision` (retention a count). */
+    autoCompaction?: { mode?: string; retention?: string };
+    /** Raft entries between snapshots. Default 10000. */
+    snapshotCount?: number;
+    /** Snapshot files kept. Default 5. */
+    maxSnapshots?: number;
+    /** WAL files kept. Default 5. */
+    maxWals?: number;
+    /** Data directory. Default `/var/lib/etcd`. */
+    dataDir?: string;
+    /** Also listen on 127.0.0.1 for local clients. Default true. */
+    listenLocalhost?: boolean;
+    /** Certificates: key algorithm, validity, early renewal, extra SANs. */
+    pki?: {
+        keyAlgorithm?: string;
+        rsaBits?: number;
+        caValidityHours?: number;
+        certValidityHours?: number;
+        earlyRenewalHours?: number;
+        serverCertSans?: string[];
+        peerCertSans?: string[];
+    };
+    /** Binaries: `download` (pinned, sha256-verified) or `push` a local tarball; arch; sha256; mirror. */
+    install?: { method?: string; arch?: string; tarball?: string; sha256?: string; baseUrl?: string };
+}
+
+// EtcdOptions must stay assignable to what the schema accepts.
+const _assignable: (o: EtcdOptions) => z.input<typeof EtcdSchema> = (o) => o as z.input<typeof EtcdSchema>;
+void _assignable;
+
+/** A problem with etcd settings: path below the etcd key, and what to do. */
+export interface SettingsIssue {
+    path: (string | number)[];
+    message: string;
+}
+
+/** Cross-field rules on resolved etcd settings (each field is already valid on its own). */
+export function etcdSettingsIssues(etcd: EtcdConfig): SettingsIssue[] {
+    const out: SettingsIssue[] = [];
+    const add = (path: (string | number)[], message: string) => out.push({ path, message });
+    const p = etcd.ports;
+    const named: [string, number][] = [["client", p.client], ["peer", p.peer], ["metrics", p.metrics]];
+    for (let i = 0; i < named.length; i++) {
+        for (let j = i + 1; j < named.length; j++) {
+            if (named[i][1] === named[j][1]) {
+                add(["ports", named[j][0]], `port ${named[j][1]} collides with etcd.ports.${named[i][0]}: give each port its own number (defaults 2379/2380/2381)`);
+            }
+        }
+    }
+    if (etcd.electionTimeoutMs < 5 * etcd.heartbeatIntervalMs) {
+        add(["electionTimeoutMs"], `${etcd.electionTimeoutMs} ms is less than 5 × heartbeatIntervalMs (${etcd.heartbeatIntervalMs} ms), which etcd refuses: use at least ${5 * etcd.heartbeatIntervalMs} (10× is recommended)`);
+    }
+    if (etcd.autoCompaction.mode === "revision" && !/^\d+$/.test(etcd.autoCompaction.retention)) {
+        add(["autoCompaction", "retention"], `with mode revision the retention is a revision count such as 10000 (got "${etcd.autoCompaction.retention}")`);
+    }
+    if (etcd.install.method === "push" && etcd.install.tarball === undefined) {
+        add(["install", "tarball"], "is required with install.method push: the path of the etcd release tarball on this machine");
+    }
+    if (etcd.install.method === "push" && etcd.install.baseUrl !== undefined) {
+        add(["install", "baseUrl"], "only applies to install.method download: remove it, or switch the method to download");
+    }
+    if (etcd.install.sha256 === undefined && pinnedSha256(etcd.version, etcd.install.arch) === undefined) {
+        add(["install", "sha256"], `etcd ${etcd.version} (${etcd.install.arch}) is not in the pinned release table: set etcd.install.sha256 to the tarball's sha256 from the release's SHA256SUMS, or pick a pinned version`);
+    }
+    const bad = versionFeatures(etcd.version).knownBad;
+    if (bad) add(["version"], bad);
+    if (etcd.pki.certValidityHours > etcd.pki.caValidityHours) {
+        add(["pki", "certValidityHours"], `${etcd.pki.certValidityHours} h outlives the CA (${etcd.pki.caValidityHours} h): shorten it or lengthen caValidityHours`);
+    }
+    if (etcd.pki.earlyRenewalHours >= etcd.pki.certValidityHours) {
+        add(["pki", "earlyRenewalHours"], `${etcd.pki.earlyRenewalHours} h is not shorter than certValidityHours (${etcd.pki.certValidityHours} h), so certificates would renew on every run`);
+    }
+    return out;
+}
+
+/** Resolves component options: defaults applied, every problem reported (paths below `etcd`). */
+export function resolveEtcdOptions(o: EtcdOptions | undefined): { ok: true; value: EtcdConfig } | { ok: false; issues: SettingsIssue[] } {
+    const parsed = EtcdSchema.safeParse(o ?? {});
+    if (!parsed.success) {
+        return { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map((k) => (typeof k === "symbol" ? String(k) : k)), message: i.message })) };
+    }
+    const issues = etcdSettingsIssues(parsed.data);
+    return issues.length > 0 ? { ok: false, issues } : { ok: true, value: parsed.data };
+}

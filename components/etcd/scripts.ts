@@ -1,0 +1,373 @@
+/**
+ * The shell scripts the remote commands run on each member, rendered by pure functions. Every script runs
+ * under bash with `set -euo pipefail`, is idempotent (re-running it on a live member changes nothing and
+ * restarts nothing unless its inputs changed), never prints secrets, and never deletes a data dir.
+ *
+ * Scripts reach the host inside the command text (`bash -c "$(cat <<'…' … )"`, through sudo when the SSH
+ * user is not root), which leaves the command's stdin free for the one step that needs it: private keys
+ * are delivered on stdin only, never in the command text, the environment or the output.
+ */
+import { PKI_DIR } from "../pki/certTable";
+import { EtcdArch } from "./releases";
+import { BIN_DIR, UNIT_PATH } from "./flags";
+import { tarballDir, tarballName, versionFeatures } from "./version";
+
+/** etcdctl environment for admins on each member. */
+export const ETCDCTL_ENV_PATH = "/etc/etcd/etcdctl.env";
+/** etcdctl wrapper for admins (sources the env file). */
+export const ETCDCTL_WRAPPER_PATH = `${BIN_DIR}/etcdctl.sh`;
+/** Root-only directory for the scripts' own bookkeeping (what configuration etcd was last started with). */
+export const STATE_DIR = "/var/lib/etcd-ha";
+/** Where the air-gapped path stages release tarballs (writable by the SSH user through SFTP). */
+export const STAGING_DIR = "/var/tmp/etcd-ha";
+
+const SCRIPT_DELIMITER = "ETCD_HA_SCRIPT";
+
+/** Single-quotes a value for the shell. */
+export function sq(value: string): string {
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Wraps a script body into the command text sent over SSH: the user's login shell runs
+ * `[sudo -n] /bin/bash -c "<script>"`, with the script carried by a quoted here-document (no expansion).
+ * `sudo -n` fails at once with "a password is required" instead of hanging when sudo is not passwordless.
+ */
+export function wrapScript(body: string, sshUser: string): string {
+    const script = `set -euo pipefail\n${body.trimEnd()}`;
+    if (script.split("\n").includes(SCRIPT_DELIMITER)) throw new Error(`script contains the delimiter line ${SCRIPT_DELIMITER}`);
+    const sudo = sshUser === "root" ? "" : "sudo -n ";
+    return `${sudo}/bin/bash -c "$(cat <<'${SCRIPT_DELIMITER}'\n${script}\n${SCRIPT_DELIMITER}\n)"`;
+}
+
+/** The script inside a wrapped command (for tests and the lab's checks). */
+export function unwrapScript(command: string): string {
+    const start = command.indexOf(`<<'${SCRIPT_DELIMITER}'\n`);
+    const end = command.lastIndexOf(`\n${SCRIPT_DELIMITER}\n`);
+    if (start < 0 || end < 0) throw new Error("not a wrapped etcd-ha script");
+    return command.slice(start + SCRIPT_DELIMITER.length + 5, end);
+}
+
+/** prepare: the `etcd` system user, `/etc/etcd/pki` (0750 root:etcd) and the data dir (0700 etcd:etcd). */
+export function prepareScript(opts: { dataDir: string }): string {
+    return `
+# etcd-ha prepare: system user and directories. Creates, never wipes.
+if ! getent group etcd >/dev/null; then
+  groupadd --system etcd
+  echo "created group etcd"
+fi
+if ! getent passwd etcd >/dev/null; then
+  useradd --system --gid etcd --home-dir ${sq(opts.dataDir)} --no-create-home --shell /usr/sbin/nologin --comment "etcd server" etcd
+  echo "created system user etcd"
+fi
+install -d -m 0755 -o root -g root /etc/etcd
+install -d -m 0750 -o root -g etcd ${sq(PKI_DIR)}
+install -d -m 0700 -o etcd -g etcd ${sq(opts.dataDir)}
+install -d -m 0700 -o root -g root ${sq(STATE_DIR)}
+echo "ready: user etcd, ${PKI_DIR} 0750 root:etcd, ${opts.dataDir} 0700 etcd:etcd"
+`;
+}
+
+/** Where the binaries come from. */
+export type BinarySource = { kind: "download"; url: string } | { kind: "push"; path: string };
+
+/** The remote path the air-gapped path pushes a release tarball to. */
+export function stagedTarballPath(version: string, arch: EtcdArch): string {
+    return `${STAGING_DIR}/${tarballName(version, arch)}`;
+}
+
+/**
+ * binaries: install etcd, etcdctl (and etcdutl from 3.5) into /usr/local/bin from the release tarball,
+ * verified against the pinned sha256 before anything is unpacked. Skips when the same version is installed.
+ */
+export function binariesScript(opts: { version: string; arch: EtcdArch; sha256: string; source: BinarySource }): string {
+    const f = versionFeatures(opts.version);
+    const bins = ["etcd", "etcdctl", ...(f.hasEtcdutl ? ["etcdutl"] : [])];
+    const tarball = tarballName(opts.version, opts.arch);
+    const dir = tarballDir(opts.version, opts.arch);
+    const fetch =
+        opts.source.kind === "download"
+            ? `if ! command -v curl >/dev/null; then
+  echo "curl is needed to download etcd: install curl, or set etcd-ha:etcd.install.method to push" >&2
+  exit 1
+fi
+src="$work/${tarball}"
+curl --fail --silent --show-error --location --retry 3 --connect-timeout 20 --max-time 900 -o "$src" ${sq(opts.source.url)}`
+            : `src=${sq(opts.source.path)}
+if [ ! -f "$src" ]; then
+  echo "$src is missing: the tarball push step should have copied it" >&2
+  exit 1
+fi`;
+    return `
+# etcd-ha binaries: etcd ${opts.version} (${opts.arch}), sha256 ${opts.sha256}
+want=${sq(opts.version)}
+${f.arm64NeedsUnsupportedArch && opts.arch === "arm64" ? "export ETCD_UNSUPPORTED_ARCH=arm64\n" : ""}installed() {
+  for b in ${bins.join(" ")}; do
+    [ -x "${BIN_DIR}/$b" ] || return 1
+  done
+  "${BIN_DIR}/etcd" --version 2>/dev/null | grep -qx "etcd Version: $want" || return 1
+  "${BIN_DIR}/etcdctl" version 2>/dev/null | grep -qx "etcdctl version: $want" || return 1
+${f.hasEtcdutl ? `  "${BIN_DIR}/etcdutl" version 2>/dev/null | grep -qx "etcdutl version: $want" || return 1\n` : ""}}
+if installed; then
+  echo "etcd $want already installed in ${BIN_DIR}"
+  exit 0
+fi
+work=$(mktemp -d /var/tmp/etcd-ha-install.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+${fetch}
+if ! printf '%s  %s\\n' ${sq(opts.sha256)} "$src" | sha256sum --check --status; then
+  echo "sha256 mismatch for ${tarball}: expected ${opts.sha256}, got $(sha256sum "$src" | cut -d' ' -f1); refusing to install" >&2
+  exit 1
+fi
+tar -xzf "$src" -C "$work" --no-same-owner ${bins.map((b) => sq(`${dir}/${b}`)).join(" ")}
+for b in ${bins.join(" ")}; do
+  install -m 0755 -o root -g root "$work/${dir}/$b" "${BIN_DIR}/.$b.new"
+  mv -f "${BIN_DIR}/.$b.new" "${BIN_DIR}/$b"
+done
+if ! installed; then
+  echo "the installed binaries do not report version $want" >&2
+  exit 1
+fi
+echo "installed etcd $want (${opts.arch}) from ${tarball}, sha256 verified"
+`;
+}
+
+const BUNDLE_HEADER = "#etcd-ha-file";
+const FILE_NAME = /^[a-z0-9][a-z0-9.-]*$/;
+
+/** Frames files into the stdin stream the certs step reads. Secret content: pass the result as a secret. */
+export function renderCertBundle(files: readonly { name: string; content: string }[]): string {
+    return files
+        .map((f) => {
+            if (!FILE_NAME.test(f.name)) throw new Error(`bad bundle file name ${f.name}`);
+            if (f.content.split("\n").some((l) => l.startsWith(BUNDLE_HEADER))) throw new Error(`${f.name} contains a bundle header line`);
+            return `${BUNDLE_HEADER} ${f.name}\n${f.content.endsWith("\n") ? f.content : `${f.content}\n`}`;
+        })
+        .join("");
+}
+
+/** Splits a bundle back into files (tests). */
+export function parseCertBundle(bundle: string): Map<string, string> {
+    const out = new Map<string, string>();
+    let name: string | undefined;
+    for (const line of bundle.split("\n").slice(0, bundle.endsWith("\n") ? -1 : undefined)) {
+        if (line.startsWith(`${BUNDLE_HEADER} `)) {
+            name = line.slice(BUNDLE_HEADER.length + 1);
+            out.set(name, "");
+        } else if (name !== undefined) out.set(name, `${out.get(name)}${line}\n`);
+    }
+    return out;
+}
+
+/**
+ * certs: reads the bundle on stdin into a private temporary dir (umask 077), then installs each file whose
+ * content differs: keys 0600, certificates 0644, all owned by etcd. Prints only file names and certificate
+ * fingerprints. etcd re-reads certificates on new connections, so nothing is restarted here.
+ */
+export function certsScript(files: readonly { name: string; mode: string }[]): string {
+    for (const f of files) if (!FILE_NAME.test(f.name) || !/^0[0-7]{3}$/.test(f.mode)) throw new Error(`bad file ${f.name} ${f.mode}`);
+    return `
+# etcd-ha certs: private keys arrive on stdin only.
+umask 077
+incoming=$(mktemp -d ${sq(`${PKI_DIR}/.incoming.XXXXXX`)})
+trap 'rm -rf "$incoming"' EXIT
+awk -v dir="$incoming" '
+  $1 == "${BUNDLE_HEADER}" && $2 ~ /^[a-z0-9][a-z0-9.-]*$/ && NF == 2 { if (out != "") close(out); out = dir "/" $2; printf "" > out; next }
+  out != "" { print > out }
+'
+changed=""
+while read -r name mode; do
+  if [ ! -s "$incoming/$name" ]; then
+    echo "the certificate bundle on stdin has no $name" >&2
+    exit 1
+  fi
+  target=${sq(PKI_DIR)}/$name
+  if [ -f "$target" ] && cmp -s "$incoming/$name" "$target"; then
+    chown etcd:etcd "$target"
+    chmod "$mode" "$target"
+    continue
+  fi
+  chown etcd:etcd "$incoming/$name"
+  chmod "$mode" "$incoming/$name"
+  mv -f "$incoming/$name" "$target"
+  changed="$changed $name"
+done <<'ETCD_HA_FILES'
+${files.map((f) => `${f.name} ${f.mode}`).join("\n")}
+ETCD_HA_FILES
+for name in ${files.filter((f) => f.name.endsWith(".crt")).map((f) => f.name).join(" ")}; do
+  echo "$name sha256 $(sha256sum ${sq(PKI_DIR)}/"$name" | cut -d' ' -f1)"
+done
+echo "changed:\${changed:- none}"
+`;
+}
+
+/** `/etc/etcd/etcdctl.env`: ETCDCTL_* for admins (paths only, no secrets). */
+export function renderEtcdctlEnv(opts: { endpoints: readonly string[] }): string {
+    return [
+        "# Managed by etcd-ha: etcdctl settings for this cluster (admin client certificate).",
+        "ETCDCTL_API=3",
+        `ETCDCTL_ENDPOINTS=${opts.endpoints.join(",")}`,
+        `ETCDCTL_CACERT=${PKI_DIR}/ca.crt`,
+        `ETCDCTL_CERT=${PKI_DIR}/admin.crt`,
+        `ETCDCTL_KEY=${PKI_DIR}/admin.key`,
+        "ETCDCTL_DIAL_TIMEOUT=3s",
+        "",
+    ].join("\n");
+}
+
+/** `/usr/local/bin/etcdctl.sh`: etcdctl with the cluster's environment (run it with sudo). */
+export function renderEtcdctlWrapper(): string {
+    return `#!/bin/sh
+# Managed by etcd-ha: etcdctl with this cluster's endpoints and the admin client certificate.
+# Usage: sudo etcdctl.sh member list -w table
+set -a
+. ${ETCDCTL_ENV_PATH}
+set +a
+if [ ! -r "$ETCDCTL_KEY" ]; then
+  echo "etcdctl.sh: cannot read $ETCDCTL_KEY; run it with sudo" >&2
+  exit 1
+fi
+exec ${BIN_DIR}/etcdctl "$@"
+`;
+}
+
+/** A file the config step writes. */
+export interface ManagedFile {
+    path: string;
+    mode: string;
+    owner: string;
+    content: string;
+}
+
+/**
+ * config: writes the unit, the etcdctl env file and the wrapper, each only when its content differs, and
+ * runs `systemctl daemon-reload` only when the unit changed. Starts and restarts nothing.
+ */
+export function configScript(files: readonly ManagedFile[]): string {
+    const blocks = files.map((f, i) => {
+        const delim = `ETCD_HA_FILE_${i}`;
+        if (f.content.split("\n").includes(delim)) throw new Error(`${f.path} contains ${delim}`);
+        if (!/^\/[A-Za-z0-9._/-]+$/.test(f.path) || !/^0[0-7]{3}$/.test(f.mode) || !/^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$/.test(f.owner)) {
+            throw new Error(`bad managed file ${f.path} ${f.mode} ${f.owner}`);
+        }
+        return `write_file ${sq(f.path)} ${f.mode} ${f.owner} <<'${delim}'\n${f.content.endsWith("\n") ? f.content.slice(0, -1) : f.content}\n${delim}`;
+    });
+    return `
+# etcd-ha config: unit, etcdctl environment and wrapper.
+changed=""
+write_file() {
+  local path=$1 mode=$2 owner=$3 tmp
+  tmp=$(mktemp "$path.XXXXXX")
+  cat > "$tmp"
+  chmod "$mode" "$tmp"
+  chown "$owner" "$tmp"
+  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
+    rm -f "$tmp"
+    chmod "$mode" "$path"
+    chown "$owner" "$path"
+  else
+    mv -f "$tmp" "$path"
+    changed="$changed $path"
+  fi
+}
+${blocks.join("\n")}
+case "$changed" in
+  *${UNIT_PATH}*) systemctl daemon-reload ;;
+esac
+echo "changed:\${changed:- none}"
+`;
+}
+
+/**
+ * start: `daemon-reload`, `enable --now`. A running etcd is restarted only when the unit or the binary
+ * differs from what it was last started with (recorded under STATE_DIR); otherwise nothing happens.
+ * `unitSha256` is the rendered unit's digest, so a changed unit changes this command and re-runs it.
+ */
+export function startScript(opts: { unitSha256: string; version: string }): string {
+    return `
+# etcd-ha start: unit sha256 ${opts.unitSha256}, etcd ${opts.version}
+stamp=${sq(`${STATE_DIR}/etcd.started`)}
+want="unit=$(sha256sum ${sq(UNIT_PATH)} | cut -d' ' -f1) etcd=$(sha256sum ${sq(`${BIN_DIR}/etcd`)} | cut -d' ' -f1)"
+logs() {
+  echo "last etcd log lines:" >&2
+  journalctl -u etcd -n 50 --no-pager >&2 || true
+}
+systemctl daemon-reload
+if systemctl is-active --quiet etcd; then
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "etcd is running with this configuration: nothing to do"
+  else
+    echo "unit or binary changed since etcd was started: restarting"
+    if ! systemctl restart etcd; then
+      logs
+      exit 1
+    fi
+  fi
+  systemctl enable etcd
+else
+  if ! systemctl enable --now etcd; then
+    logs
+    exit 1
+  fi
+  echo "started etcd"
+fi
+printf '%s\\n' "$want" > "$stamp"
+`;
+}
+
+/** A member as the health gate checks it. */
+export interface GateMember {
+    name: string;
+    clientUrl: string;
+    peerUrl: string;
+}
+
+/**
+ * The cluster health gate, run on one member with the healthcheck client certificate: passes when
+ * `member list` shows exactly the expected members, each started, a voter, with the expected URLs, and
+ * `endpoint health --cluster` reports each healthy. Retries are bounded in count and time; the failure
+ * names every unhealthy member and shows both outputs.
+ */
+export function healthGateScript(opts: { members: readonly GateMember[]; attempts: number; intervalSeconds: number; timeoutSeconds: number }): string {
+    const endpoints = opts.members.map((m) => m.clientUrl).join(",");
+    return `
+# etcd-ha health gate: ${opts.members.length} members.
+expected=${opts.members.length}
+ctl=(${sq(`${BIN_DIR}/etcdctl`)} --endpoints=${sq(endpoints)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/healthcheck-client.crt`)} --key=${sq(`${PKI_DIR}/healthcheck-client.key`)} --dial-timeout=3s --command-timeout=5s)
+export ETCDCTL_API=3
+attempt=0
+deadline=$((SECONDS + ${opts.timeoutSeconds}))
+while :; do
+  attempt=$((attempt + 1))
+  list=$("\${ctl[@]}" member list 2>&1) || true
+  health=$("\${ctl[@]}" endpoint health --cluster 2>&1) || true
+  problems=""
+  while read -r name client peer; do
+    if ! grep -Fq ", started, $name, $peer, $client, false" <<<"$list"; then
+      problems="$problems $name(not a started voting member with $peer)"
+    elif ! grep -Fq "$client is healthy" <<<"$health"; then
+      problems="$problems $name(unhealthy at $client)"
+    fi
+  done <<'ETCD_HA_MEMBERS'
+${opts.members.map((m) => `${m.name} ${m.clientUrl} ${m.peerUrl}`).join("\n")}
+ETCD_HA_MEMBERS
+  count=$(grep -cE '^[0-9a-f]+, (started|unstarted), ' <<<"$list" || true)
+  if [ "$count" != "$expected" ]; then
+    problems="$problems member-list-has-$count-members-not-$expected"
+  fi
+  if [ -z "$problems" ]; then
+    echo "healthy: $expected/$expected members after $attempt attempt(s) in \${SECONDS}s"
+    exit 0
+  fi
+  if [ "$attempt" -ge ${opts.attempts} ] || [ "$SECONDS" -ge "$deadline" ]; then
+    echo "etcd cluster not healthy after $attempt attempt(s) in \${SECONDS}s; unhealthy:$problems" >&2
+    echo "--- etcdctl member list" >&2
+    printf '%s\\n' "$list" >&2
+    echo "--- etcdctl endpoint health --cluster" >&2
+    printf '%s\\n' "$health" >&2
+    exit 1
+  fi
+  sleep ${opts.intervalSeconds}
+done
+`;
+}
