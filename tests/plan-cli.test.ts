@@ -34,7 +34,11 @@ describe("npm run plan", () => {
         expect(lines).toContain("Warnings: none");
         expect(lines).toContain("pulumi:pulumi:Stack  etcd-ha-dev");
         expect(lines).toContain("└─ etcd-ha:index:EtcdCluster  etcd");
-        expect(lines).toContain("   └─ etcd-ha:index:EtcdMember  etcd-etcd3");
+        expect(lines).toContain("   ├─ etcd-ha:index:EtcdPki  etcd-pki");
+        expect(lines).toContain("   ├─ etcd-ha:index:EtcdMember  etcd-etcd3");
+        expect(lines).toContain("   │  └─ command:remote:Command  etcd-etcd3-start  ← etcd-etcd3-binaries, etcd-etcd3-certs, etcd-etcd3-config, etcd-token");
+        expect(lines).toContain("   └─ command:remote:Command  etcd-health  ← etcd-etcd1-start, etcd-etcd2-start, etcd-etcd3-start");
+        expect(lines).toContain("Resources: 52, longest dependency chain: 6");
         // progress and notes go to stderr, never into the plan
         expect(r.stderr).toMatch(/plan: evaluating Pulumi\.dev\.yaml/);
         expect(r.stdout).not.toMatch(/plan: /);
@@ -68,7 +72,8 @@ describe("npm run plan", () => {
             if (res.parent !== null) expect(names.has(res.parent)).toBe(true);
             for (const d of res.dependsOn) expect(names.has(d)).toBe(true);
         }
-        expect(j.depth).toBeGreaterThanOrEqual(1);
+        // key → CSR → cert → certs step → start → health gate
+        expect(j.depth).toBe(6);
     });
 
     it("--config-file with an invalid config: exit 1, every error with its key path, nothing registered", async () => {

@@ -33,19 +33,36 @@ describe.each([
         result = await runStackFile(file);
     });
 
-    it("registers the stack, one EtcdCluster and one EtcdMember per member, correctly parented", () => {
+    it("registers the stack and the cluster tree: PKI, one EtcdMember of five steps per member, token, health gate", () => {
         const rs = result.resources;
-        expect(rs.map((r) => [r.type, r.name])).toEqual([
-            [T.stack, expect.stringMatching(/^etcd-ha-/)],
-            [T.cluster, cluster],
-            ...names.map((n) => [T.member, `${cluster}-${n}`]),
-        ]);
+        const n = names.length;
+        const count = (t: string) => rs.filter((r) => r.type === t).length;
+        expect([rs[0].type, rs[0].name]).toEqual([T.stack, expect.stringMatching(/^etcd-ha-/)]);
+        expect([count(T.cluster), count(T.pki), count(T.member)]).toEqual([1, 1, n]);
+        // CA key + a key per member cert (2 per member) + 3 client certs.
+        expect(count(T.privateKey)).toBe(1 + 2 * n + 3);
+        expect(count(T.selfSignedCert)).toBe(1);
+        expect(count(T.certRequest)).toBe(2 * n + 3);
+        expect(count(T.locallySignedCert)).toBe(2 * n + 3);
+        expect(count(T.randomString)).toBe(1);
+        expect(count(T.command)).toBe(5 * n + 1);
+        expect(count(T.copyToRemote)).toBe(0);
+        expect(rs.length).toBe(1 + 1 + 1 + n + (1 + 2 * n + 3) + 1 + 2 * (2 * n + 3) + 1 + 5 * n + 1);
+
         const m = byName(rs);
+        const clusterUrn = m.get(cluster)!.urn;
         expect(m.get(cluster)!.parent).toBe(rs[0].urn);
-        for (const n of names) {
-            const member = m.get(`${cluster}-${n}`)!;
-            expect(member.parent).toBe(m.get(cluster)!.urn);
+        expect(m.get(`${cluster}-pki`)!.parent).toBe(clusterUrn);
+        expect(m.get(`${cluster}-token`)!.parent).toBe(clusterUrn);
+        expect(m.get(`${cluster}-health`)!.parent).toBe(clusterUrn);
+        for (const r of rs.filter((x) => x.type.startsWith("tls:"))) expect(r.parent).toBe(m.get(`${cluster}-pki`)!.urn);
+        for (const nm of names) {
+            const member = m.get(`${cluster}-${nm}`)!;
+            expect(member.parent).toBe(clusterUrn);
             expect(member.urn).toContain(`${T.cluster}$${T.member}`);
+            for (const step of ["prepare", "binaries", "certs", "config", "start"]) {
+                expect(m.get(`${cluster}-${nm}-${step}`)!.parent).toBe(member.urn);
+            }
         }
     });
 
@@ -77,7 +94,8 @@ describe("hosts mode under mocks", () => {
         const { config, secretKeys } = flatConfig(hostsBase(), new Set(["sshPrivateKey"]));
         const r = await runProgram({ program: PROGRAM, project: "etcd-ha", stack: "lab", config, secretKeys });
         expect(r.resources.filter((x) => x.type.startsWith("proxmoxve:"))).toEqual([]);
-        expect(r.resources.map((x) => x.name)).toEqual(["etcd-ha-lab", "lab", "lab-m1", "lab-m2", "lab-m3"]);
+        expect(r.resources.filter((x) => x.type === T.member).map((x) => x.name)).toEqual(["lab-m1", "lab-m2", "lab-m3"]);
+        expect(r.resources.filter((x) => x.type === T.command && x.name.endsWith("-start")).map((x) => x.name)).toEqual(["lab-m1-start", "lab-m2-start", "lab-m3-start"]);
         expect((r.outputs as { faultTolerance: unknown }).faultTolerance).toEqual({ members: 1, hypervisors: null });
     });
 });

@@ -3,4 +3,25 @@ export const T = {
     stack: "pulumi:pulumi:Stack",
     cluster: "etcd-ha:index:EtcdCluster",
     member: "etcd-ha:index:EtcdMember",
+    pki: "etcd-ha:index:EtcdPki",
+    privateKey: "tls:index/privateKey:PrivateKey",
+    selfSignedCert: "tls:index/selfSignedCert:SelfSignedCert",
+    certRequest: "tls:index/certRequest:CertRequest",
+    locallySignedCert: "tls:index/locallySignedCert:LocallySignedCert",
+    randomString: "random:index/randomString:RandomString",
+    command: "command:remote:Command",
+    copyToRemote: "command:remote:CopyToRemote",
 } as const;
+
+/** The wrapper the SDK puts around secret values it sends to the engine (and so to mocks). */
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** True when a recorded input is a secret wrapper. */
+export function isSecretInput(v: unknown): v is { value: unknown } {
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270";
+}
+
+/** A recorded input's value, unwrapping a secret. */
+export function plain(v: unknown): unknown {
+    return isSecretInput(v) ? v.value : v;
+}

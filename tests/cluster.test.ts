@@ -1,0 +1,266 @@
+/**
+ * EtcdCluster under the mock engine, asserting on every resource's inputs: keys reach commands only as
+ * secrets on stdin; no command text, environment or non-secret value carries a key; SANs per member; the
+ * step graph (prepare → binaries/certs/config → start → health gate); outputs gated on the health gate.
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { EtcdCluster, EtcdClusterArgs } from "../components/etcdCluster";
+import { EtcdHost } from "../components/hosts";
+import { parseUnit } from "../components/etcd/flags";
+import { pinnedSha256 } from "../components/etcd/version";
+import { parseCertBundle, unwrapScript } from "../components/etcd/scripts";
+import { runProgram, RecordedResource } from "../tools/engine/mockHost";
+import { isSecretInput, plain, T } from "./helpers/tokens";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
+
+function hosts(n: number, user = "ubuntu"): EtcdHost[] {
+    return Array.from({ length: n }, (_, i) => ({
+        name: `etcd${i + 1}`,
+        fqdn: `etcd${i + 1}.kloud.lan`,
+        address: `10.0.0.${11 + i}`,
+        hypervisor: `pve${(i % 3) + 1}`,
+        connection: { host: `10.0.0.${11 + i}`, user, privateKey: pulumi.secret(KEY) },
+    }));
+}
+
+interface Run {
+    resources: RecordedResource[];
+    byName: Map<string, RecordedResource>;
+    cluster: EtcdCluster;
+}
+
+async function runCluster(name: string, args: EtcdClusterArgs): Promise<Run> {
+    let cluster: EtcdCluster | undefined;
+    const { resources } = await runProgram({
+        program: () => {
+            cluster = new EtcdCluster(name, args);
+            return {};
+        },
+        project: "etcd-ha",
+        stack: "test",
+        config: {},
+        secretKeys: [],
+    });
+    return { resources, byName: new Map(resources.map((r) => [r.name, r])), cluster: cluster! };
+}
+
+function value<T>(o: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+describe("EtcdCluster (3 members, ECDSA, download)", () => {
+    let run: Run;
+    beforeAll(async () => {
+        run = await runCluster("prod", { hosts: hosts(3), etcd: { version: "3.5.21" } });
+    });
+    const commands = () => run.resources.filter((r) => r.type === T.command);
+
+    it("delivers every private key to commands only as a secret on stdin", () => {
+        const withKeys = commands().filter((c) => JSON.stringify(plain(c.inputs.stdin) ?? "").includes("PRIVATE KEY"));
+        expect(withKeys.map((c) => c.name).sort()).toEqual(["prod-etcd1-certs", "prod-etcd2-certs", "prod-etcd3-certs"]);
+        for (const c of withKeys) {
+            expect(isSecretInput(c.inputs.stdin)).toBe(true);
+            expect(c.inputs.logging).toBe("none");
+            expect(c.inputs.addPreviousOutputInEnv).toBe(false);
+        }
+        // The connection (with the SSH key) is secret on every command.
+        for (const c of commands()) expect(isSecretInput(c.inputs.connection)).toBe(true);
+    });
+
+    it("puts no key material in any command text, environment or non-secret input", () => {
+        for (const r of run.resources.filter((x) => x.custom)) {
+            for (const [k, v] of Object.entries(r.inputs)) {
+                if (isSecretInput(v)) continue;
+                expect([r.name, k, JSON.stringify(v).includes("PRIVATE KEY")]).toEqual([r.name, k, false]);
+            }
+            expect(r.inputs.environment).toBeUndefined();
+        }
+    });
+
+    it("each member's bundle holds the CA, its own server/peer pair, the healthcheck and admin clients", () => {
+        const certs = run.byName.get("prod-etcd2-certs")!;
+        const bundle = parseCertBundle(String(plain(certs.inputs.stdin)));
+        expect([...bundle.keys()]).toEqual(["ca.crt", "server.crt", "server.key", "peer.crt", "peer.key", "healthcheck-client.crt", "healthcheck-client.key", "admin.crt", "admin.key"]);
+        expect(bundle.get("server.crt")).toContain("prod-pki-etcd2-server");
+        expect(bundle.get("peer.key")).toContain("prod-pki-etcd2-peer-key");
+        expect(bundle.get("ca.crt")).toContain("prod-pki-ca");
+        expect([...bundle.values()].join("")).not.toContain("apiserver-etcd-client");
+    });
+
+    it("issues server and peer certificates with each member's SANs", () => {
+        for (const [i, n] of ["etcd1", "etcd2", "etcd3"].entries()) {
+            const server = run.byName.get(`prod-pki-${n}-server-csr`)!.inputs;
+            expect(server.dnsNames).toEqual([n, `${n}.kloud.lan`, "localhost"]);
+            expect(server.ipAddresses).toEqual([`10.0.0.${11 + i}`, "127.0.0.1", "::1"]);
+            expect(server.subject).toEqual({ commonName: n });
+            const peer = run.byName.get(`prod-pki-${n}-peer-csr`)!.inputs;
+            expect(peer.dnsNames).toEqual([n, `${n}.kloud.lan`]);
+            expect(peer.ipAddresses).toEqual([`10.0.0.${11 + i}`]);
+            expect(run.byName.get(`prod-pki-${n}-server`)!.inputs.allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth", "client_auth"]);
+        }
+        for (const [id, cn] of [["apiserver-etcd-client", "kube-apiserver-etcd-client"], ["healthcheck-client", "kube-etcd-healthcheck-client"], ["admin", "etcd-admin"]]) {
+            expect(run.byName.get(`prod-pki-${id}-csr`)!.inputs.subject).toEqual({ commonName: cn, organization: "system:masters" });
+            expect(run.byName.get(`prod-pki-${id}`)!.inputs.allowedUses).toEqual(["digital_signature", "key_encipherment", "client_auth"]);
+        }
+    });
+
+    it("makes every key ECDSA P-256 and a 10-year CA, 1-year leaves with a 30-day renewal window", () => {
+        const keys = run.resources.filter((r) => r.type === T.privateKey);
+        expect(keys).toHaveLength(10);
+        for (const k of keys) expect(k.inputs).toEqual({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const ca = run.byName.get("prod-pki-ca")!.inputs;
+        expect(ca).toMatchObject({ isCaCertificate: true, validityPeriodHours: 87600, allowedUses: ["cert_signing", "crl_signing", "digital_signature"] });
+        expect(ca.subject).toMatchObject({ commonName: "etcd-ca" });
+        for (const c of run.resources.filter((r) => r.type === T.locallySignedCert)) {
+            expect(c.inputs).toMatchObject({ validityPeriodHours: 8760, earlyRenewalHours: 720 });
+            expect(isSecretInput(c.inputs.caPrivateKeyPem)).toBe(true);
+        }
+    });
+
+    it("orders each member's steps: prepare → binaries, certs, config → start", () => {
+        const urn = (n: string) => run.byName.get(n)!.urn;
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            const deps = (step: string) => run.byName.get(`prod-${m}-${step}`)!.dependencies;
+            expect(deps("prepare")).toEqual([]);
+            for (const step of ["binaries", "certs", "config"]) expect(deps(step)).toContain(urn(`prod-${m}-prepare`));
+            expect(deps("start")).toEqual(expect.arrayContaining(["binaries", "certs", "config"].map((s) => urn(`prod-${m}-${s}`))));
+            // Members are independent: no step of one member waits for another member.
+            for (const step of ["prepare", "binaries", "certs", "config", "start"]) {
+                for (const other of ["etcd1", "etcd2", "etcd3"].filter((o) => o !== m)) {
+                    expect(deps(step).filter((d) => d.includes(`prod-${other}-`))).toEqual([]);
+                }
+            }
+        }
+    });
+
+    it("runs the health gate after every member's start step, on the first member", () => {
+        const gate = run.byName.get("prod-health")!;
+        for (const m of ["etcd1", "etcd2", "etcd3"]) expect(gate.dependencies).toContain(run.byName.get(`prod-${m}-start`)!.urn);
+        const conn = plain(gate.inputs.connection) as { host: string; user: string };
+        expect(conn.host).toBe("10.0.0.11");
+        const script = unwrapScript(String(gate.inputs.create));
+        expect(script).toContain("endpoint health --cluster");
+        expect(script).toContain("member list");
+        expect(script).toContain("etcd3 https://10.0.0.13:2379 https://10.0.0.13:2380");
+        expect(script).toContain("--cert='/etc/etcd/pki/healthcheck-client.crt'");
+    });
+
+    it("makes the outputs consumers use wait for the health gate", async () => {
+        type WithResources = { allResources?: () => Promise<Set<pulumi.Resource>> };
+        const c = run.cluster;
+        for (const o of [c.clientEndpoints, c.etcdServers, c.caCertPem, c.apiserverClientCertPem, c.apiserverClientKeyPem, c.kubeApiserverFlags, c.kubeadmEtcdExternal, c.metricsUrls, c.prometheusScrapeConfig, c.members]) {
+            const deps = await (o as unknown as WithResources).allResources!();
+            const names = await Promise.all([...deps].map((d) => value(d.urn)));
+            expect(names.some((u) => u.endsWith("::prod-health"))).toBe(true);
+        }
+        // A value computed without the cluster (quorum) does not wait for it: the check tells them apart.
+        const q = await (c.quorum as unknown as WithResources).allResources!();
+        expect(q.size).toBe(0);
+    });
+
+    it("exports client keys only as secrets, certificates and endpoints in the clear", async () => {
+        const c = run.cluster;
+        expect(await pulumi.isSecret(c.apiserverClientKeyPem)).toBe(true);
+        expect(await pulumi.isSecret(c.adminClientKeyPem)).toBe(true);
+        expect(await pulumi.isSecret(c.apiserverClientCertPem)).toBe(false);
+        expect(await pulumi.isSecret(c.caCertPem)).toBe(false);
+        expect(await value(c.apiserverClientCertPem)).toContain("prod-pki-apiserver-etcd-client");
+        expect(await value(c.etcdServers)).toBe("https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379");
+        expect(await value(c.kubeApiserverFlags)).toContain("--etcd-servers=https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379\n");
+        expect(await value(c.kubeadmEtcdExternal)).toContain("external:");
+        expect(await value(c.metricsUrls)).toEqual(["http://10.0.0.11:2381", "http://10.0.0.12:2381", "http://10.0.0.13:2381"]);
+    });
+
+    it("renders each unit with the member's own flags and the shared random token", () => {
+        const unitOf = (m: string) => {
+            const script = unwrapScript(String(run.byName.get(`prod-${m}-config`)!.inputs.create));
+            const unit = /<<'ETCD_HA_FILE_0'\n([\s\S]*?)\nETCD_HA_FILE_0/.exec(script)![1];
+            return parseUnit(unit).execStart.flags;
+        };
+        const f1 = unitOf("etcd1");
+        const f3 = unitOf("etcd3");
+        expect(f3.get("name")).toBe("etcd3");
+        expect(f3.get("advertise-client-urls")).toBe("https://10.0.0.13:2379");
+        expect(f1.get("initial-cluster")).toBe("etcd1=https://10.0.0.11:2380,etcd2=https://10.0.0.12:2380,etcd3=https://10.0.0.13:2380");
+        expect(f1.get("initial-cluster-token")).toBe(f3.get("initial-cluster-token"));
+        expect(f1.get("initial-cluster-token")).toMatch(/^prod-[a-z0-9]{16}$/);
+        expect(run.byName.get("prod-token")!.inputs).toMatchObject({ length: 16, special: false, upper: false });
+    });
+
+    it("runs every script through sudo -n for a non-root SSH user", () => {
+        for (const c of commands()) expect(String(c.inputs.create)).toMatch(/^sudo -n \/bin\/bash -c /);
+    });
+
+    it("downloads the pinned release and checks its sha256", () => {
+        const script = unwrapScript(String(run.byName.get("prod-etcd1-binaries")!.inputs.create));
+        expect(script).toContain("'https://github.com/etcd-io/etcd/releases/download/v3.5.21/etcd-v3.5.21-linux-amd64.tar.gz'");
+        expect(script).toContain(`'${pinnedSha256("3.5.21", "amd64")}'`);
+        expect(script).toContain("sha256sum --check");
+    });
+});
+
+describe("EtcdCluster variants", () => {
+    it("push install: copies the tarball with CopyToRemote, then installs from the staged path", async () => {
+        const tarball = path.join(__dirname, "fixtures", "etcd-flags-3.5.txt");
+        const run = await runCluster("lab", { hosts: hosts(3, "root"), etcd: { version: "3.4.23", install: { method: "push", tarball, sha256: "b".repeat(64) } } });
+        const copies = run.resources.filter((r) => r.type === T.copyToRemote);
+        expect(copies.map((c) => c.name)).toEqual(["lab-etcd1-tarball", "lab-etcd2-tarball", "lab-etcd3-tarball"]);
+        expect(copies[0].inputs.remotePath).toBe("/var/tmp/etcd-ha/etcd-v3.4.23-linux-amd64.tar.gz");
+        const bin = run.byName.get("lab-etcd1-binaries")!;
+        expect(bin.dependencies).toContain(copies[0].urn);
+        const script = unwrapScript(String(bin.inputs.create));
+        expect(script).toContain("src='/var/tmp/etcd-ha/etcd-v3.4.23-linux-amd64.tar.gz'");
+        expect(script).toContain(`'${"b".repeat(64)}'`);
+        expect(script).not.toContain("curl");
+        expect(String(bin.inputs.create)).toMatch(/^\/bin\/bash -c /);
+    });
+
+    it("RSA keys when configured", async () => {
+        const run = await runCluster("r", { hosts: hosts(1), etcd: { pki: { keyAlgorithm: "RSA", rsaBits: 3072 } } });
+        for (const k of run.resources.filter((r) => r.type === T.privateKey)) expect(k.inputs).toEqual({ algorithm: "RSA", rsaBits: 3072 });
+    });
+
+    it("adopts an existing CA: no CA resources, leaves signed with the given key (kept secret)", async () => {
+        const run = await runCluster("adopt", {
+            hosts: hosts(3),
+            existingCa: { certPem: "-----BEGIN CERTIFICATE-----\nkubeadm-etcd-ca\n-----END CERTIFICATE-----\n", keyPem: "-----BEGIN RSA PRIVATE KEY-----\nca-key\n-----END RSA PRIVATE KEY-----\n" },
+        });
+        expect(run.byName.has("adopt-pki-ca")).toBe(false);
+        expect(run.byName.has("adopt-pki-ca-key")).toBe(false);
+        const leaf = run.byName.get("adopt-pki-etcd1-server")!.inputs;
+        expect(leaf.caCertPem).toContain("kubeadm-etcd-ca");
+        expect(isSecretInput(leaf.caPrivateKeyPem)).toBe(true);
+        expect(JSON.stringify(plain(leaf.caPrivateKeyPem))).toContain("ca-key");
+    });
+
+    it("stacked topology: kube-apiserver uses its local member; members carry the local URL", async () => {
+        const run = await runCluster("k8s", { hosts: hosts(3), topology: "stacked" });
+        expect(await value(run.cluster.kubeApiserverFlags)).toContain("--etcd-servers=https://127.0.0.1:2379\n");
+        const members = await value(run.cluster.members);
+        expect(members.map((m) => m.localClientUrl)).toEqual(["https://127.0.0.1:2379", "https://127.0.0.1:2379", "https://127.0.0.1:2379"]);
+        expect(await value(run.cluster.kubeadmEtcdExternal)).toContain("https://10.0.0.13:2379");
+    });
+
+    it("reports every bad argument in one error", async () => {
+        const bad = hosts(2);
+        bad[1] = { ...bad[1], name: bad[0].name, address: "10.0.0.300" };
+        await expect(runCluster("bad", { hosts: bad, topology: "flat", etcd: { version: "4.0.0", electionTimeoutMs: 10 }, healthGate: { attempts: 0 } })).rejects.toMatchObject({
+            errors: expect.arrayContaining([
+                expect.objectContaining({ propertyPath: "hosts[1].name" }),
+                expect.objectContaining({ propertyPath: "hosts[1].address" }),
+                expect.objectContaining({ propertyPath: "topology" }),
+                expect.objectContaining({ propertyPath: "etcd.version" }),
+                expect.objectContaining({ propertyPath: "etcd.electionTimeoutMs" }),
+                expect.objectContaining({ propertyPath: "healthGate.attempts" }),
+            ]),
+        });
+    });
+
+    it("refuses a version without a pinned or given sha256", async () => {
+        await expect(runCluster("nosha", { hosts: hosts(1), etcd: { version: "3.5.99" } })).rejects.toMatchObject({
+            errors: [expect.objectContaining({ propertyPath: "etcd.install.sha256", reason: expect.stringMatching(/not in the pinned release table/) })],
+        });
+    });
+});

@@ -1,0 +1,160 @@
+/**
+ * The member scripts as text: each variant passes `bash -n` and shellcheck with no finding, survives the
+ * trip through the SSH user's login shell byte for byte (dash and bash), and carries no secret.
+ */
+import { spawnSync } from "child_process";
+import {
+    binariesScript,
+    certsScript,
+    configScript,
+    healthGateScript,
+    parseCertBundle,
+    prepareScript,
+    renderCertBundle,
+    renderEtcdctlEnv,
+    renderEtcdctlWrapper,
+    startScript,
+    unwrapScript,
+    wrapScript,
+    stagedTarballPath,
+    sq,
+} from "../components/etcd/scripts";
+
+const SHA = "a".repeat(64);
+const SCRIPTS: [string, string][] = [
+    ["prepare", prepareScript({ dataDir: "/var/lib/etcd" })],
+    ["binaries download 3.5", binariesScript({ version: "3.5.21", arch: "amd64", sha256: SHA, source: { kind: "download", url: "https://github.com/etcd-io/etcd/releases/download/v3.5.21/etcd-v3.5.21-linux-amd64.tar.gz" } })],
+    ["binaries push 3.4 arm64", binariesScript({ version: "3.4.23", arch: "arm64", sha256: SHA, source: { kind: "push", path: stagedTarballPath("3.4.23", "arm64") } })],
+    ["certs", certsScript([{ name: "ca.crt", mode: "0644" }, { name: "server.crt", mode: "0644" }, { name: "server.key", mode: "0600" }])],
+    ["config", configScript([{ path: "/etc/systemd/system/etcd.service", mode: "0600", owner: "root:root", content: "[Unit]\nDescription=x\n" }, { path: "/etc/etcd/etcdctl.env", mode: "0644", owner: "root:root", content: renderEtcdctlEnv({ endpoints: ["https://10.0.0.1:2379"] }) }])],
+    ["start", startScript({ unitSha256: SHA, version: "3.5.21" })],
+    ["health gate", healthGateScript({ members: [{ name: "etcd1", clientUrl: "https://10.0.0.1:2379", peerUrl: "https://10.0.0.1:2380" }, { name: "etcd2", clientUrl: "https://10.0.0.2:2379", peerUrl: "https://10.0.0.2:2380" }], attempts: 60, intervalSeconds: 2, timeoutSeconds: 300 })],
+];
+
+function run(cmd: string, args: string[], input?: string) {
+    const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout: 30_000 });
+    if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new Error(`${cmd} is not installed: run \`apt-get install -y ${cmd === "shellcheck" ? "shellcheck" : cmd}\``);
+    }
+    return r;
+}
+
+describe.each(SCRIPTS)("%s script", (_label, body) => {
+    const script = unwrapScript(wrapScript(body, "ubuntu"));
+
+    it("starts with set -euo pipefail", () => {
+        expect(script.split("\n")[0]).toBe("set -euo pipefail");
+    });
+
+    it("parses with bash -n", () => {
+        const r = run("bash", ["-n"], script);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+    });
+
+    it("passes shellcheck with no finding", () => {
+        const r = run("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], `#!/bin/bash\n${script}\n`);
+        expect(r.stdout).toBe("");
+        expect(r.status).toBe(0);
+    });
+
+    it("never traces, prints a key, or removes a data dir", () => {
+        expect(script).not.toMatch(/set -x|set -o xtrace/);
+        expect(script).not.toMatch(/PRIVATE KEY/);
+        expect(script).not.toMatch(/rm -rf?\s+["']?\/var\/lib\/etcd/);
+    });
+});
+
+describe("wrapScript", () => {
+    it.each(["dash", "bash"])("reaches bash byte for byte through a %s login shell", (shell) => {
+        for (const [, body] of SCRIPTS) {
+            // Replace the interpreter with printf to see exactly what bash would receive.
+            const cmd = wrapScript(body, "root").replace(/^\/bin\/bash -c /, "printf '%s' ");
+            const r = run(shell, ["-c", cmd]);
+            expect(r.status).toBe(0);
+            expect(r.stdout).toBe(`set -euo pipefail\n${body.trimEnd()}`);
+        }
+    });
+    it("uses sudo -n only for a non-root user", () => {
+        expect(wrapScript("true", "root")).toMatch(/^\/bin\/bash -c /);
+        expect(wrapScript("true", "ubuntu")).toMatch(/^sudo -n \/bin\/bash -c /);
+    });
+    it("runs the script with the command's stdin still available", () => {
+        const cmd = wrapScript("cat", "root");
+        expect(run("dash", ["-c", cmd], "from stdin\n").stdout).toBe("from stdin\n");
+    });
+    it("refuses a script containing its delimiter", () => {
+        expect(() => wrapScript("echo\nETCD_HA_SCRIPT\n", "root")).toThrow(/delimiter/);
+    });
+    it("quotes values for the shell", () => {
+        expect(run("bash", ["-c", `printf '%s' ${sq("it's $HOME")}`]).stdout).toBe("it's $HOME");
+    });
+});
+
+describe("certificate bundle", () => {
+    const files = [
+        { name: "ca.crt", content: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n" },
+        { name: "server.key", content: "-----BEGIN EC PRIVATE KEY-----\nBBB\n-----END EC PRIVATE KEY-----" },
+    ];
+    it("round-trips every file, adding a final newline where missing", () => {
+        const parsed = parseCertBundle(renderCertBundle(files));
+        expect([...parsed.keys()]).toEqual(["ca.crt", "server.key"]);
+        expect(parsed.get("ca.crt")).toBe(files[0].content);
+        expect(parsed.get("server.key")).toBe(`${files[1].content}\n`);
+    });
+    it("splits exactly as the certs script's awk does", () => {
+        const bundle = renderCertBundle(files);
+        const r = run("bash", ["-c", `d=$(mktemp -d); awk -v dir="$d" '$1 == "#etcd-ha-file" && $2 ~ /^[a-z0-9][a-z0-9.-]*$/ && NF == 2 { if (out != "") close(out); out = dir "/" $2; printf "" > out; next } out != "" { print > out }'; for f in ca.crt server.key; do printf '==%s==\\n' "$f"; cat "$d/$f"; done; rm -rf "$d"`], bundle);
+        expect(r.stdout).toBe(`==ca.crt==\n${files[0].content}==server.key==\n${files[1].content}\n`);
+    });
+    it("refuses unsafe names", () => {
+        expect(() => renderCertBundle([{ name: "../x", content: "y" }])).toThrow(/bad bundle file name/);
+    });
+});
+
+describe("etcdctl wrapper", () => {
+    it("passes shellcheck as POSIX sh", () => {
+        const r = run("shellcheck", ["--shell=sh", "--severity=style", "--format=gcc", "--exclude=SC1091", "-"], renderEtcdctlWrapper());
+        expect(r.stdout).toBe("");
+    });
+    it("sources the env file and execs etcdctl", () => {
+        const w = renderEtcdctlWrapper();
+        expect(w).toMatch(/^#!\/bin\/sh\n/);
+        expect(w).toContain(". /etc/etcd/etcdctl.env");
+        expect(w).toContain('exec /usr/local/bin/etcdctl "$@"');
+    });
+    it("env file names the admin client and every endpoint", () => {
+        const env = new Map(
+            renderEtcdctlEnv({ endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] })
+                .split("\n")
+                .filter((l) => l && !l.startsWith("#"))
+                .map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]),
+        );
+        expect(Object.fromEntries(env)).toEqual({
+            ETCDCTL_API: "3",
+            ETCDCTL_ENDPOINTS: "https://10.0.0.1:2379,https://10.0.0.2:2379",
+            ETCDCTL_CACERT: "/etc/etcd/pki/ca.crt",
+            ETCDCTL_CERT: "/etc/etcd/pki/admin.crt",
+            ETCDCTL_KEY: "/etc/etcd/pki/admin.key",
+            ETCDCTL_DIAL_TIMEOUT: "3s",
+        });
+    });
+});
+
+describe("binaries script", () => {
+    const dl = SCRIPTS[1][1];
+    it("verifies the pinned sha256 before unpacking and refuses on mismatch", () => {
+        expect(dl.indexOf("sha256sum --check")).toBeGreaterThan(0);
+        expect(dl.indexOf("sha256sum --check")).toBeLessThan(dl.indexOf("tar -xzf"));
+        expect(dl).toMatch(/refusing to install[\s\S]*exit 1/);
+        expect(dl).toContain(`'${SHA}'`);
+    });
+    it("installs etcdutl from 3.5 only", () => {
+        expect(dl).toContain("for b in etcd etcdctl etcdutl");
+        expect(SCRIPTS[2][1]).toContain("for b in etcd etcdctl;");
+        expect(SCRIPTS[2][1]).toContain("export ETCD_UNSUPPORTED_ARCH=arm64");
+    });
+    it("skips when the same version is installed", () => {
+        expect(dl).toMatch(/if installed; then\n\s+echo "etcd \$want already installed[^\n]*\n\s+exit 0/);
+    });
+});
