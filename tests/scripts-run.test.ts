@@ -440,15 +440,16 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         expect(parseSha256(sums).get(pki("peer.key"))).toBe(sha256(rotated.find((f) => f.name === "peer.key")?.content ?? ""));
     });
 
-    test("a bundle without one of the files fails, naming the file and printing no key material", () => {
+    test("a bundle without one of the files fails, naming the file, installing nothing and printing no key material", () => {
         const files = bundleFiles().filter((f) => f.name !== "admin.key");
         const [prep, crt, left] = runInSandbox([prepare(), certs(files), { cmd: `ls -A ${PKI_DIR}` }]);
         expectOk(prep, "prepare");
         expect(crt.status).toBe(1);
-        expect(crt.stderr).toBe("the certificate bundle on stdin has no admin.key\n");
+        expect(crt.stderr).toBe("the certificate bundle on stdin has no admin.key: nothing installed\n");
         expect(crt.stdout + crt.stderr).not.toContain("PRIVATE KEY");
         expectOk(left, "ls");
-        expect(lines(left.stdout).filter((l) => l.startsWith(".incoming."))).toEqual([]);
+        // Checked before anything is installed: no certificate can land beside a stale key.
+        expect(lines(left.stdout)).toEqual([]);
     });
 
     test("changing the unit: config reports only the unit and reloads systemd once more", () => {
@@ -522,6 +523,16 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         expect(stampLine).toBe(`unit=${unitSum.split(" ")[0]} etcd=${etcdSum.split(" ")[0]}`);
         expect(unitSum.split(" ")[0]).toBe(sha256(UNIT_2));
         for (const x of r) expect(x.stderr).toBe("");
+    });
+
+    test("start refuses to start etcd without its unit file and writes no stamp", () => {
+        const [prep, bin, st, stamp] = runInSandbox([prepare(), dummyEtcd("a"), start(UNIT_1), { cmd: `ls -A ${STATE_DIR}` }]);
+        expectOk(prep, "prepare");
+        expectOk(bin, "dummy etcd");
+        expect(st.status).not.toBe(0);
+        expect(st.systemctl).toEqual([]);
+        expectOk(stamp, "ls");
+        expect(lines(stamp.stdout)).toEqual([]);
     });
 
     test("the host is untouched", () => {

@@ -104,8 +104,12 @@ describe("certificate bundle", () => {
     });
     it("splits exactly as the certs script's awk does", () => {
         const bundle = renderCertBundle(files);
-        const r = run("bash", ["-c", `d=$(mktemp -d); awk -v dir="$d" '$1 == "#etcd-ha-file" && $2 ~ /^[a-z0-9][a-z0-9.-]*$/ && NF == 2 { if (out != "") close(out); out = dir "/" $2; printf "" > out; next } out != "" { print > out }'; for f in ca.crt server.key; do printf '==%s==\\n' "$f"; cat "$d/$f"; done; rm -rf "$d"`], bundle);
+        const awk = /awk -v dir="\$incoming" '\n([\s\S]*?)\n'\n/.exec(certsScript([{ name: "ca.crt", mode: "0644" }]))![1];
+        const r = run("bash", ["-c", `d=$(mktemp -d); awk -v dir="$d" "$1"; for f in ca.crt server.key; do printf '==%s==\\n' "$f"; cat "$d/$f"; done; rm -rf "$d"`, "x", awk], bundle);
         expect(r.stdout).toBe(`==ca.crt==\n${files[0].content}==server.key==\n${files[1].content}\n`);
+    });
+    it("refuses content with a header-like line, even indented", () => {
+        expect(() => renderCertBundle([{ name: "a.crt", content: "x\n  #etcd-ha-file b.key\n" }])).toThrow(/header/);
     });
     it("refuses unsafe names", () => {
         expect(() => renderCertBundle([{ name: "../x", content: "y" }])).toThrow(/bad bundle file name/);

@@ -140,7 +140,7 @@ export function renderCertBundle(files: readonly { name: string; content: string
     return files
         .map((f) => {
             if (!FILE_NAME.test(f.name)) throw new Error(`bad bundle file name ${f.name}`);
-            if (f.content.split("\n").some((l) => l.startsWith(BUNDLE_HEADER))) throw new Error(`${f.name} contains a bundle header line`);
+            if (f.content.split("\n").some((l) => l.trimStart().startsWith(BUNDLE_HEADER))) throw new Error(`${f.name} contains a bundle header line`);
             return `${BUNDLE_HEADER} ${f.name}\n${f.content.endsWith("\n") ? f.content : `${f.content}\n`}`;
         })
         .join("");
@@ -151,7 +151,7 @@ export function parseCertBundle(bundle: string): Map<string, string> {
     const out = new Map<string, string>();
     let name: string | undefined;
     for (const line of bundle.split("\n").slice(0, bundle.endsWith("\n") ? -1 : undefined)) {
-        if (line.startsWith(`${BUNDLE_HEADER} `)) {
+        if (new RegExp(`^${BUNDLE_HEADER} [a-z0-9][a-z0-9.-]*$`).test(line)) {
             name = line.slice(BUNDLE_HEADER.length + 1);
             out.set(name, "");
         } else if (name !== undefined) out.set(name, `${out.get(name)}${line}\n`);
@@ -172,15 +172,22 @@ umask 077
 incoming=$(mktemp -d ${sq(`${PKI_DIR}/.incoming.XXXXXX`)})
 trap 'rm -rf "$incoming"' EXIT
 awk -v dir="$incoming" '
-  $1 == "${BUNDLE_HEADER}" && $2 ~ /^[a-z0-9][a-z0-9.-]*$/ && NF == 2 { if (out != "") close(out); out = dir "/" $2; printf "" > out; next }
+  /^${BUNDLE_HEADER} [a-z0-9][a-z0-9.-]*$/ { if (out != "") close(out); out = dir "/" substr($0, ${BUNDLE_HEADER.length + 2}); printf "" > out; next }
   out != "" { print > out }
 '
-changed=""
+files=$(cat <<'ETCD_HA_FILES'
+${files.map((f) => `${f.name} ${f.mode}`).join("\n")}
+ETCD_HA_FILES
+)
+# Every file must be present before any is installed: never a new certificate beside an old key.
 while read -r name mode; do
   if [ ! -s "$incoming/$name" ]; then
-    echo "the certificate bundle on stdin has no $name" >&2
+    echo "the certificate bundle on stdin has no $name: nothing installed" >&2
     exit 1
   fi
+done <<<"$files"
+changed=""
+while read -r name mode; do
   target=${sq(PKI_DIR)}/$name
   if [ -f "$target" ] && cmp -s "$incoming/$name" "$target"; then
     chown etcd:etcd "$target"
@@ -191,9 +198,7 @@ while read -r name mode; do
   chmod "$mode" "$incoming/$name"
   mv -f "$incoming/$name" "$target"
   changed="$changed $name"
-done <<'ETCD_HA_FILES'
-${files.map((f) => `${f.name} ${f.mode}`).join("\n")}
-ETCD_HA_FILES
+done <<<"$files"
 for name in ${files.filter((f) => f.name.endsWith(".crt")).map((f) => f.name).join(" ")}; do
   echo "$name sha256 $(sha256sum ${sq(PKI_DIR)}/"$name" | cut -d' ' -f1)"
 done
@@ -287,7 +292,9 @@ export function startScript(opts: { unitSha256: string; version: string }): stri
     return `
 # etcd-ha start: unit sha256 ${opts.unitSha256}, etcd ${opts.version}
 stamp=${sq(`${STATE_DIR}/etcd.started`)}
-want="unit=$(sha256sum ${sq(UNIT_PATH)} | cut -d' ' -f1) etcd=$(sha256sum ${sq(`${BIN_DIR}/etcd`)} | cut -d' ' -f1)"
+unit_sum=$(sha256sum ${sq(UNIT_PATH)} | cut -d' ' -f1)
+etcd_sum=$(sha256sum ${sq(`${BIN_DIR}/etcd`)} | cut -d' ' -f1)
+want="unit=$unit_sum etcd=$etcd_sum"
 logs() {
   echo "last etcd log lines:" >&2
   journalctl -u etcd -n 50 --no-pager >&2 || true
