@@ -3,10 +3,10 @@
  * host shape, and the pure planners and renderers they are built from.
  */
 export { EtcdCluster, EtcdClusterArgs, EtcdMemberInfo, HealthGateOptions, validateClusterArgs } from "./etcdCluster";
-export { EtcdMember, EtcdMemberArgs, MemberCertFile } from "./etcd/member";
-export { EtcdPki, EtcdPkiArgs, ExistingCa, CertPair } from "./pki/etcdPki";
+export { EtcdMember, EtcdMemberArgs, MemberCertFile, InitialClusterState } from "./etcd/member";
+export { EtcdPki, EtcdPkiArgs, ExistingCa, CertPair, validatePkiArgs } from "./pki/etcdPki";
 export { EtcdHost, SshConnection } from "./hosts";
-export { EtcdOptions, resolveEtcdOptions } from "./etcd/options";
+export { EtcdOptions, EtcdPortOptions, EtcdAutoCompactionOptions, EtcdPkiOptions, EtcdInstallOptions, resolveEtcdOptions } from "./etcd/options";
 export { etcdCertTable, CertSpec, CertMember, USES, PKI_DIR } from "./pki/certTable";
 export { etcdFlags, renderUnit, parseUnit } from "./etcd/flags";
 export { kubeApiserverFlags, kubeadmExternalEtcd, prometheusScrapeConfig, KubeEtcdFilePaths, KUBEADM_ETCD_FILES } from "./etcd/consumers";

@@ -7,6 +7,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdCluster, EtcdClusterArgs } from "../components/etcdCluster";
 import { EtcdHost } from "../components/hosts";
+import { validatePkiArgs } from "../components/pki/etcdPki";
 import { parseUnit } from "../components/etcd/flags";
 import { pinnedSha256 } from "../components/etcd/version";
 import { parseCertBundle, unwrapScript } from "../components/etcd/scripts";
@@ -262,5 +263,19 @@ describe("EtcdCluster variants", () => {
         await expect(runCluster("nosha", { hosts: hosts(1), etcd: { version: "3.5.99" } })).rejects.toMatchObject({
             errors: [expect.objectContaining({ propertyPath: "etcd.install.sha256", reason: expect.stringMatching(/not in the pinned release table/) })],
         });
+    });
+});
+
+describe("EtcdPki arguments", () => {
+    it("reports every bad argument in one list", () => {
+        const m = { name: "a", fqdn: "a.lan", address: "10.0.0.1" };
+        expect(validatePkiArgs({ members: [m, m], keyAlgorithm: "ED25519", rsaBits: 1024, certValidityHours: 100000, earlyRenewalHours: 200000 }).map((p) => p.path)).toEqual([
+            "keyAlgorithm",
+            "rsaBits",
+            "certValidityHours",
+            "earlyRenewalHours",
+            "members[1].name",
+        ]);
+        expect(validatePkiArgs({ members: [m] })).toEqual([]);
     });
 });

@@ -60,7 +60,7 @@ describe("package schema", () => {
     beforeAll(async () => {
         const provider = new ComponentProvider({ dirname: ROOT, name: PKG, components: Object.values(COMPONENTS) });
         schema = JSON.parse(await provider.getSchema()) as Schema;
-    });
+    }, 120_000);
 
     test("names the package and holds the three components", () => {
         expect(schema.name).toBe(PKG);

@@ -6,8 +6,8 @@
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { EtcdConfig } from "../config/schema";
 import { EtcdHost } from "../hosts";
+import { EtcdOptions, resolveEtcdOptions } from "./options";
 import { renderUnit, UNIT_PATH } from "./flags";
 import {
     binariesScript,
@@ -37,20 +37,24 @@ export interface MemberCertFile {
     keyPem: pulumi.Input<string>;
 }
 
+/** `new` when the cluster is bootstrapped, `existing` for a member joining a running cluster. */
+export const InitialClusterState = { New: "new", Existing: "existing" } as const;
+export type InitialClusterState = (typeof InitialClusterState)[keyof typeof InitialClusterState];
+
 /** Arguments of an EtcdMember. */
 export interface EtcdMemberArgs {
     /** The host this member runs on (name, address, SSH connection). */
     host: EtcdHost;
     /** The cluster's name (shown in the unit's description). */
     clusterName: string;
-    /** Resolved etcd settings (version, ports, tuning, install method). */
-    etcd: EtcdConfig;
+    /** etcd settings (version, ports, tuning, install method), resolved with the defaults of `etcd-ha:etcd`. */
+    etcd: EtcdOptions;
     /** The cluster's `--initial-cluster` value. */
     initialCluster: string;
     /** The cluster's `--initial-cluster-token`. */
     initialClusterToken: pulumi.Input<string>;
     /** `new` when the cluster is bootstrapped, `existing` for a member joining a running cluster. Default `new`. */
-    initialClusterState?: "new" | "existing";
+    initialClusterState?: InitialClusterState;
     /** Every member's client URL (for the etcdctl environment). */
     clientEndpoints: string[];
     /** The etcd CA certificate (PEM). */
@@ -75,7 +79,15 @@ export class EtcdMember extends pulumi.ComponentResource {
      */
     constructor(name: string, args: EtcdMemberArgs, opts?: pulumi.ComponentResourceOptions) {
         super(ETCD_MEMBER_TYPE, name, {}, opts);
-        const { host, etcd } = args;
+        const resolved = resolveEtcdOptions(args.etcd);
+        if (!resolved.ok) {
+            throw new pulumi.InputPropertiesError({
+                message: `EtcdMember ${name}: invalid etcd settings`,
+                errors: resolved.issues.map((i) => ({ propertyPath: ["etcd", ...i.path].join("."), reason: i.message })),
+            });
+        }
+        const etcd = resolved.value;
+        const { host } = args;
         const user = host.connection.user;
         const connection: command.types.input.remote.ConnectionArgs = {
             host: host.connection.host,

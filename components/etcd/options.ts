@@ -12,7 +12,7 @@ export interface EtcdOptions {
     /** etcd release, e.g. `3.5.21` (3.4, 3.5 or 3.6). */
     version?: string;
     /** Client, peer and metrics ports. Default 2379, 2380, 2381. */
-    ports?: { client?: number; peer?: number; metrics?: number };
+    ports?: EtcdPortOptions;
     /** Raft heartbeat in ms. Default 100. */
     heartbeatIntervalMs?: number;
     /** Election timeout in ms (at least 5× the heartbeat). Default 1000. */
@@ -20,7 +20,7 @@ export interface EtcdOptions {
     /** Backend quota in bytes. Default 2 GiB, at most 8 GiB. */
     quotaBackendBytes?: number;
     /** History compaction: mode `periodic` (retention `8h`) or `revision` (retention a count). */
-    autoCompaction?: { mode?: string; retention?: string };
+    autoCompaction?: EtcdAutoCompactionOptions;
     /** Raft entries between snapshots. Default 10000. */
     snapshotCount?: number;
     /** Snapshot files kept. Default 5. */
@@ -32,17 +32,59 @@ export interface EtcdOptions {
     /** Also listen on 127.0.0.1 for local clients. Default true. */
     listenLocalhost?: boolean;
     /** Certificates: key algorithm, validity, early renewal, extra SANs. */
-    pki?: {
-        keyAlgorithm?: string;
-        rsaBits?: number;
-        caValidityHours?: number;
-        certValidityHours?: number;
-        earlyRenewalHours?: number;
-        serverCertSans?: string[];
-        peerCertSans?: string[];
-    };
+    pki?: EtcdPkiOptions;
     /** Binaries: `download` (pinned, sha256-verified) or `push` a local tarball; arch; sha256; mirror. */
-    install?: { method?: string; arch?: string; tarball?: string; sha256?: string; baseUrl?: string };
+    install?: EtcdInstallOptions;
+}
+
+/** Client, peer and metrics ports. */
+export interface EtcdPortOptions {
+    /** Client port (https). Default 2379. */
+    client?: number;
+    /** Peer port (https). Default 2380. */
+    peer?: number;
+    /** Metrics and health port (plain http). Default 2381. */
+    metrics?: number;
+}
+
+/** History compaction. */
+export interface EtcdAutoCompactionOptions {
+    /** `periodic` (default) or `revision`. */
+    mode?: string;
+    /** A duration such as `8h` (periodic, the default) or a revision count such as `10000` (revision). */
+    retention?: string;
+}
+
+/** Certificate settings. */
+export interface EtcdPkiOptions {
+    /** `ECDSA` (P-256, the default) or `RSA`. */
+    keyAlgorithm?: string;
+    /** RSA key size: 2048 (default), 3072 or 4096. */
+    rsaBits?: number;
+    /** CA validity in hours. Default 87600 (10 years). */
+    caValidityHours?: number;
+    /** Leaf validity in hours. Default 8760 (1 year). */
+    certValidityHours?: number;
+    /** Leaves are re-issued within this many hours of expiry. Default 720. */
+    earlyRenewalHours?: number;
+    /** Extra SANs on every server certificate. */
+    serverCertSans?: string[];
+    /** Extra SANs on every peer certificate. */
+    peerCertSans?: string[];
+}
+
+/** How the etcd binaries get onto the host. */
+export interface EtcdInstallOptions {
+    /** `download` (default: the pinned release, sha256-verified) or `push` (a local tarball, air-gapped). */
+    method?: string;
+    /** `amd64` (default) or `arm64`. */
+    arch?: string;
+    /** With `push`: path of the release tarball on the operator's machine. */
+    tarball?: string;
+    /** The tarball's sha256. Default: the pinned value for the version. */
+    sha256?: string;
+    /** With `download`: a mirror with the release layout. */
+    baseUrl?: string;
 }
 
 // EtcdOptions must stay assignable to what the schema accepts.

@@ -22,7 +22,7 @@ export interface EtcdPkiArgs {
     /** Members that get a server and a peer certificate (name = CN, FQDN and address in the SANs). */
     members: CertMember[];
     /** `ECDSA` (P-256, the default) or `RSA`. */
-    keyAlgorithm?: "ECDSA" | "RSA";
+    keyAlgorithm?: string;
     /** RSA key size (2048, 3072 or 4096). Default 2048. */
     rsaBits?: number;
     /** CA validity in hours. Default 87600 (10 years). */
@@ -46,6 +46,13 @@ export interface CertPair {
     keyPem: pulumi.Output<string>;
 }
 
+/**
+ * Per-instance data that is not a component output. Kept off the instance because the schema analyzer of
+ * `pulumi package add` turns every property declaration of a component class (private and #private too)
+ * into an output; accessors and methods it skips.
+ */
+const internals = new WeakMap<EtcdPki, { table: CertSpec[]; pairs: Map<string, CertPair> }>();
+
 /** The etcd certificate authority and all certificates of a cluster. */
 export class EtcdPki extends pulumi.ComponentResource {
     /** The CA certificate (PEM). Not secret. */
@@ -55,9 +62,9 @@ export class EtcdPki extends pulumi.ComponentResource {
     /** Every private key by table id (PEM). Secret. */
     public readonly privateKeyPems: pulumi.Output<Record<string, string>>;
     /** The certificate table the resources were built from. */
-    public readonly table: CertSpec[];
-
-    private readonly pairs: Map<string, CertPair>;
+    get table(): CertSpec[] {
+        return internals.get(this)!.table;
+    }
 
     /**
      * @param name Logical name; children are `${name}-ca`, `${name}-<cert id>` (and `-key`, `-csr`).
@@ -66,12 +73,21 @@ export class EtcdPki extends pulumi.ComponentResource {
      */
     constructor(name: string, args: EtcdPkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super(ETCD_PKI_TYPE, name, {}, opts);
+        const problems = validatePkiArgs(args);
+        if (problems.length > 0) {
+            throw new pulumi.InputPropertiesError({
+                message: `EtcdPki ${name}: invalid arguments`,
+                errors: problems.map((p) => ({ propertyPath: p.path, reason: p.reason })),
+            });
+        }
         const algorithm = args.keyAlgorithm ?? "ECDSA";
         const keyArgs: tls.PrivateKeyArgs =
             algorithm === "RSA" ? { algorithm: "RSA", rsaBits: args.rsaBits ?? 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" };
         const certValidityHours = args.certValidityHours ?? 8760;
         const earlyRenewalHours = args.earlyRenewalHours ?? 720;
-        this.table = etcdCertTable(args.members, { serverCertSans: args.serverCertSans, peerCertSans: args.peerCertSans });
+        const table = etcdCertTable(args.members, { serverCertSans: args.serverCertSans, peerCertSans: args.peerCertSans });
+        const pairs = new Map<string, CertPair>();
+        internals.set(this, { table, pairs });
 
         let caCertPem: pulumi.Output<string>;
         let caKeyPem: pulumi.Output<string>;
@@ -96,8 +112,7 @@ export class EtcdPki extends pulumi.ComponentResource {
             caKeyPem = caKey.privateKeyPem;
         }
 
-        this.pairs = new Map();
-        for (const spec of this.table) {
+        for (const spec of table) {
             const key = new tls.PrivateKey(`${name}-${spec.id}-key`, keyArgs, { parent: this });
             const csr = new tls.CertRequest(
                 `${name}-${spec.id}-csr`,
@@ -121,22 +136,49 @@ export class EtcdPki extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
-            this.pairs.set(spec.id, { certPem: cert.certPem, keyPem: key.privateKeyPem });
+            pairs.set(spec.id, { certPem: cert.certPem, keyPem: key.privateKeyPem });
         }
 
         this.caCertPem = caCertPem;
-        const ids = [...this.pairs.keys()];
-        this.certPems = pulumi.all(ids.map((id) => this.pairs.get(id)!.certPem)).apply((pems) => Object.fromEntries(ids.map((id, i) => [id, pems[i]])));
+        const ids = [...pairs.keys()];
+        this.certPems = pulumi.all(ids.map((id) => pairs.get(id)!.certPem)).apply((pems) => Object.fromEntries(ids.map((id, i) => [id, pems[i]])));
         this.privateKeyPems = pulumi.secret(
-            pulumi.all(ids.map((id) => this.pairs.get(id)!.keyPem)).apply((pems) => Object.fromEntries(ids.map((id, i) => [id, pems[i]]))),
+            pulumi.all(ids.map((id) => pairs.get(id)!.keyPem)).apply((pems) => Object.fromEntries(ids.map((id, i) => [id, pems[i]]))),
         );
         this.registerOutputs({ caCertPem: this.caCertPem, certPems: this.certPems, privateKeyPems: this.privateKeyPems });
     }
 
     /** The certificate and key of a table row. Throws for an unknown id. */
     pair(id: string): CertPair {
-        const p = this.pairs.get(id);
-        if (!p) throw new Error(`EtcdPki: no certificate "${id}" (known: ${[...this.pairs.keys()].join(", ")})`);
+        const { pairs } = internals.get(this)!;
+        const p = pairs.get(id);
+        if (!p) throw new Error(`EtcdPki: no certificate "${id}" (known: ${[...pairs.keys()].join(", ")})`);
         return p;
     }
+}
+
+/** Problems with EtcdPki arguments, every one (exported for tests). */
+export function validatePkiArgs(args: EtcdPkiArgs): { path: string; reason: string }[] {
+    const out: { path: string; reason: string }[] = [];
+    if (args.keyAlgorithm !== undefined && args.keyAlgorithm !== "ECDSA" && args.keyAlgorithm !== "RSA") {
+        out.push({ path: "keyAlgorithm", reason: `must be "ECDSA" (P-256) or "RSA" (got "${args.keyAlgorithm}")` });
+    }
+    if (args.rsaBits !== undefined && ![2048, 3072, 4096].includes(args.rsaBits)) out.push({ path: "rsaBits", reason: `must be 2048, 3072 or 4096 (got ${args.rsaBits})` });
+    const ca = args.caValidityHours ?? 87600;
+    const leaf = args.certValidityHours ?? 8760;
+    const early = args.earlyRenewalHours ?? 720;
+    for (const [k, v] of [["caValidityHours", ca], ["certValidityHours", leaf]] as const) {
+        if (!Number.isInteger(v) || v < 24) out.push({ path: k, reason: `must be a whole number of hours, at least 24 (got ${v})` });
+    }
+    if (leaf > ca) out.push({ path: "certValidityHours", reason: `${leaf} h outlives the CA (${ca} h): shorten it or lengthen caValidityHours` });
+    if (!Number.isInteger(early) || early < 0 || early >= leaf) {
+        out.push({ path: "earlyRenewalHours", reason: `must be from 0 to less than certValidityHours (${leaf} h), or certificates renew on every run (got ${early})` });
+    }
+    if (args.members.length === 0) out.push({ path: "members", reason: "at least one member is required" });
+    const seen = new Set<string>();
+    args.members.forEach((m, i) => {
+        if (seen.has(m.name)) out.push({ path: `members[${i}].name`, reason: `"${m.name}" is listed twice` });
+        seen.add(m.name);
+    });
+    return out;
 }
