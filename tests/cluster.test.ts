@@ -12,9 +12,9 @@ import { parseUnit } from "../components/etcd/flags";
 import { pinnedSha256 } from "../components/etcd/version";
 import { parseCertBundle, unwrapScript } from "../components/etcd/scripts";
 import { runProgram, RecordedResource } from "../tools/engine/mockHost";
-import { isSecretInput, plain, T } from "./helpers/tokens";
+import { fakePem, isSecretInput, plain, T } from "./helpers/tokens";
 
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
+const KEY = fakePem("OPENSSH PRIVATE KEY", "ssh-key-material");
 
 function hosts(n: number, user = "ubuntu"): EtcdHost[] {
     return Array.from({ length: n }, (_, i) => ({
@@ -226,7 +226,7 @@ describe("EtcdCluster variants", () => {
     it("adopts an existing CA: no CA resources, leaves signed with the given key (kept secret)", async () => {
         const run = await runCluster("adopt", {
             hosts: hosts(3),
-            existingCa: { certPem: "-----BEGIN CERTIFICATE-----\nkubeadm-etcd-ca\n-----END CERTIFICATE-----\n", keyPem: "-----BEGIN RSA PRIVATE KEY-----\nca-key\n-----END RSA PRIVATE KEY-----\n" },
+            existingCa: { certPem: fakePem("CERTIFICATE", "kubeadm-etcd-ca"), keyPem: fakePem("RSA PRIVATE KEY", "ca-key") },
         });
         expect(run.byName.has("adopt-pki-ca")).toBe(false);
         expect(run.byName.has("adopt-pki-ca-key")).toBe(false);

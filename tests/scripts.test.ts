@@ -19,6 +19,7 @@ import {
     stagedTarballPath,
     sq,
 } from "../components/etcd/scripts";
+import { fakePem } from "./helpers/tokens";
 
 const SHA = "a".repeat(64);
 const SCRIPTS: [string, string][] = [
@@ -93,8 +94,8 @@ describe("wrapScript", () => {
 
 describe("certificate bundle", () => {
     const files = [
-        { name: "ca.crt", content: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n" },
-        { name: "server.key", content: "-----BEGIN EC PRIVATE KEY-----\nBBB\n-----END EC PRIVATE KEY-----" },
+        { name: "ca.crt", content: fakePem("CERTIFICATE", "AAA") },
+        { name: "server.key", content: fakePem("EC PRIVATE KEY", "BBB").trimEnd() },
     ];
     it("round-trips every file, adding a final newline where missing", () => {
         const parsed = parseCertBundle(renderCertBundle(files));

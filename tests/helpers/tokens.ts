@@ -25,3 +25,8 @@ export function isSecretInput(v: unknown): v is { value: unknown } {
 export function plain(v: unknown): unknown {
     return isSecretInput(v) ? v.value : v;
 }
+
+/** A PEM-shaped placeholder (not key material) for tests that only move text around. */
+export function fakePem(label: string, body: string): string {
+    return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+}
