@@ -15,6 +15,8 @@ import { EtcdOptions, resolveEtcdOptions } from "./etcd/options";
 import { healthGateScript, wrapScript } from "./etcd/scripts";
 import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
 import { planTopology, TopologyPlan, url } from "./topology/planner";
+import { DNS_LABEL } from "./config/schema";
+import { isIPv4 } from "./net/ip";
 
 export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
 
@@ -123,13 +125,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             `${name}-pki`,
             {
                 members: args.hosts.map((h) => ({ name: h.name, fqdn: h.fqdn, address: h.address })),
-                keyAlgorithm: etcd.pki.keyAlgorithm,
-                rsaBits: etcd.pki.rsaBits,
-                caValidityHours: etcd.pki.caValidityHours,
-                certValidityHours: etcd.pki.certValidityHours,
-                earlyRenewalHours: etcd.pki.earlyRenewalHours,
-                serverCertSans: etcd.pki.serverCertSans,
-                peerCertSans: etcd.pki.peerCertSans,
+                ...etcd.pki,
                 existingCa: args.existingCa,
             },
             { parent: this },
@@ -249,10 +245,10 @@ export function validateClusterArgs(args: EtcdClusterArgs): { path: string; reas
     const seenName = new Map<string, number>();
     const seenAddr = new Map<string, number>();
     (args.hosts ?? []).forEach((h, i) => {
-        if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h.name)) out.push({ path: `hosts[${i}].name`, reason: `"${h.name}" is not a DNS label (lower-case letters, digits, '-')` });
+        if (!DNS_LABEL.test(h.name)) out.push({ path: `hosts[${i}].name`, reason: `"${h.name}" is not a DNS label (lower-case letters, digits, '-')` });
         if (seenName.has(h.name)) out.push({ path: `hosts[${i}].name`, reason: `"${h.name}" is already used by hosts[${seenName.get(h.name)}]` });
         else seenName.set(h.name, i);
-        if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(h.address) || h.address.split(".").some((o) => Number(o) > 255)) {
+        if (!isIPv4(h.address)) {
             out.push({ path: `hosts[${i}].address`, reason: `"${h.address}" is not an IPv4 address` });
         }
         if (seenAddr.has(h.address)) out.push({ path: `hosts[${i}].address`, reason: `${h.address} is already used by hosts[${seenAddr.get(h.address)}]` });

@@ -11,6 +11,8 @@ import * as os from "os";
 import * as path from "path";
 import { etcdFlags } from "../components/etcd/flags";
 import { PKI_DIR } from "../components/pki/certTable";
+import { tuningOf } from "../components/etcd/options";
+import { EtcdSchema } from "../components/config/schema";
 
 const ADDR = "127.77.0.1";
 const PORTS = { client: 32379, peer: 32380, metrics: 32381 };
@@ -76,14 +78,8 @@ describe("etcd 3.4 runs the rendered flags", () => {
             initialCluster: `smoke1=https://${ADDR}:${PORTS.peer}`,
             initialClusterToken: "smoke-token",
             initialClusterState: "new",
+            ...tuningOf(EtcdSchema.parse({})),
             listenLocalhost: false,
-            heartbeatIntervalMs: 100,
-            electionTimeoutMs: 1000,
-            quotaBackendBytes: 2147483648,
-            autoCompaction: { mode: "periodic", retention: "8h" },
-            snapshotCount: 10000,
-            maxSnapshots: 5,
-            maxWals: 5,
         }).map(([n, v]) => `--${n}=${v.split(PKI_DIR).join(path.join(dir, "pki"))}`);
         proc = spawn("etcd", flags, { stdio: ["ignore", "pipe", "pipe"] });
         proc.stdout!.on("data", (d) => (log += d));

@@ -12,6 +12,8 @@ import { kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from 
 import { initialClusterString, planTopology } from "../components/topology/planner";
 import { compareVersions, pinnedSha256, versionFeatures, downloadUrl } from "../components/etcd/version";
 import { ETCD_RELEASES } from "../components/etcd/releases";
+import { tuningOf } from "../components/etcd/options";
+import { EtcdSchema } from "../components/config/schema";
 
 const base: UnitSettings = {
     clusterName: "prod",
@@ -24,14 +26,8 @@ const base: UnitSettings = {
     initialCluster: "etcd1=https://10.0.0.11:2380,etcd2=https://10.0.0.12:2380,etcd3=https://10.0.0.13:2380",
     initialClusterToken: "prod-abc123",
     initialClusterState: "new",
-    listenLocalhost: true,
-    heartbeatIntervalMs: 100,
-    electionTimeoutMs: 1000,
-    quotaBackendBytes: 2147483648,
-    autoCompaction: { mode: "periodic", retention: "8h" },
-    snapshotCount: 10000,
-    maxSnapshots: 5,
-    maxWals: 5,
+    // The defaults of etcd-ha:etcd (the assertions below spell out their values).
+    ...tuningOf(EtcdSchema.parse({})),
 };
 
 function flagsOf(s: Partial<UnitSettings>) {

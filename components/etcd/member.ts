@@ -7,7 +7,7 @@ import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { EtcdHost } from "../hosts";
-import { EtcdOptions, resolveEtcdOptions } from "./options";
+import { EtcdOptions, resolveEtcdOptions, tuningOf } from "./options";
 import { renderUnit, UNIT_PATH } from "./flags";
 import {
     binariesScript,
@@ -170,14 +170,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 initialCluster: args.initialCluster,
                 initialClusterToken: token,
                 initialClusterState: args.initialClusterState ?? "new",
-                listenLocalhost: etcd.listenLocalhost,
-                heartbeatIntervalMs: etcd.heartbeatIntervalMs,
-                electionTimeoutMs: etcd.electionTimeoutMs,
-                quotaBackendBytes: etcd.quotaBackendBytes,
-                autoCompaction: etcd.autoCompaction,
-                snapshotCount: etcd.snapshotCount,
-                maxSnapshots: etcd.maxSnapshots,
-                maxWals: etcd.maxWals,
+                ...tuningOf(etcd),
             }),
         );
         const config = run(

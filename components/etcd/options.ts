@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { EtcdConfig, EtcdSchema } from "../config/schema";
+import { MemberFlagSettings } from "./flags";
 import { pinnedSha256, versionFeatures } from "./version";
 
 /** etcd settings for EtcdCluster. Every field is optional; defaults are those of `etcd-ha:etcd`. */
@@ -134,6 +135,20 @@ export function etcdSettingsIssues(etcd: EtcdConfig): SettingsIssue[] {
         add(["pki", "earlyRenewalHours"], `${etcd.pki.earlyRenewalHours} h is not shorter than certValidityHours (${etcd.pki.certValidityHours} h), so certificates would renew on every run`);
     }
     return out;
+}
+
+/** The tuning flags of a member (same on every member), taken from resolved settings. */
+export function tuningOf(etcd: EtcdConfig): Pick<MemberFlagSettings, "listenLocalhost" | "heartbeatIntervalMs" | "electionTimeoutMs" | "quotaBackendBytes" | "autoCompaction" | "snapshotCount" | "maxSnapshots" | "maxWals"> {
+    return {
+        listenLocalhost: etcd.listenLocalhost,
+        heartbeatIntervalMs: etcd.heartbeatIntervalMs,
+        electionTimeoutMs: etcd.electionTimeoutMs,
+        quotaBackendBytes: etcd.quotaBackendBytes,
+        autoCompaction: etcd.autoCompaction,
+        snapshotCount: etcd.snapshotCount,
+        maxSnapshots: etcd.maxSnapshots,
+        maxWals: etcd.maxWals,
+    };
 }
 
 /** Resolves component options: defaults applied, every problem reported (paths below `etcd`). */

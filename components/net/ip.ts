@@ -2,11 +2,16 @@
  * IPv4 helpers for the planner and the config schema, built on the `ip-address` library.
  * Pure: no Pulumi imports.
  */
-import { Address4 } from "ip-address";
+import { Address4, Address6 } from "ip-address";
 
 /** True when `s` is a dotted-quad IPv4 address without a prefix (e.g. `10.103.0.101`). */
 export function isIPv4(s: string): boolean {
     return typeof s === "string" && !s.includes("/") && Address4.isValid(s);
+}
+
+/** True when `s` is an IPv6 address without a prefix (e.g. `::1`). */
+export function isIPv6(s: string): boolean {
+    return typeof s === "string" && !s.includes("/") && Address6.isValid(s);
 }
 
 /** True when `s` is `a.b.c.d/len` with 0 ≤ len ≤ 32 (host bits may be set, as in a bridge address). */

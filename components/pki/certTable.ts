@@ -4,6 +4,8 @@
  * @pulumi/tls resources; the member scripts install the rows marked for members. Pure: no Pulumi imports.
  */
 
+import { isIPv4, isIPv6 } from "../net/ip";
+
 /** Key usages and extended key usages, spelled exactly as @pulumi/tls `allowedUses` accepts them. */
 export const USES = {
     server: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
@@ -66,12 +68,9 @@ export const CLIENT_CERTS = {
     admin: { id: "admin", commonName: "etcd-admin", purpose: "etcdctl for operators (/etc/etcd/etcdctl.env, exported for the operator's machine)" },
 } as const;
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 /** True for an IPv4 or IPv6 literal. */
 export function isIpLiteral(s: string): boolean {
-    const m = IPV4.exec(s);
-    if (m) return m.slice(1).every((o) => Number(o) <= 255);
-    return s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s);
+    return isIPv4(s) || isIPv6(s);
 }
 
 function uniq(items: string[]): string[] {

@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { EtcdPkiOptions } from "../etcd/options";
 import { CA_COMMON_NAME, CertMember, CertSpec, etcdCertTable, USES } from "./certTable";
 
 export const ETCD_PKI_TYPE = "etcd-ha:index:EtcdPki";
@@ -17,24 +18,10 @@ export interface ExistingCa {
     keyPem: pulumi.Input<string>;
 }
 
-/** Arguments of EtcdPki. */
-export interface EtcdPkiArgs {
+/** Arguments of EtcdPki: the members, the `etcd.pki` settings (key algorithm, validity, renewal, extra SANs) and an optional CA to adopt. */
+export interface EtcdPkiArgs extends EtcdPkiOptions {
     /** Members that get a server and a peer certificate (name = CN, FQDN and address in the SANs). */
     members: CertMember[];
-    /** `ECDSA` (P-256, the default) or `RSA`. */
-    keyAlgorithm?: string;
-    /** RSA key size (2048, 3072 or 4096). Default 2048. */
-    rsaBits?: number;
-    /** CA validity in hours. Default 87600 (10 years). */
-    caValidityHours?: number;
-    /** Leaf certificate validity in hours. Default 8760 (1 year). */
-    certValidityHours?: number;
-    /** A leaf is re-issued on the first `pulumi up` within this many hours of its expiry. Default 720. */
-    earlyRenewalHours?: number;
-    /** Extra SANs (names or IPs) on every server certificate, e.g. a load-balancer name. */
-    serverCertSans?: string[];
-    /** Extra SANs on every peer certificate. */
-    peerCertSans?: string[];
     /** Adopt this CA instead of creating one. */
     existingCa?: ExistingCa;
 }
