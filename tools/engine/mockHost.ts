@@ -37,6 +37,8 @@ export interface RunOptions {
     record?: RecordedResource[];
     /** Provider stand-in; default echoes inputs as state with id `${name}-id`. */
     newResource?: (args: pulumi.runtime.MockResourceArgs) => Promise<pulumi.runtime.MockResourceResult>;
+    /** Receives the stack's outputs as the engine would store them (secrets still marked). */
+    onStackOutputs?: (outputs: Record<string, unknown>) => void;
 }
 
 export interface RunResult {
@@ -53,8 +55,13 @@ interface RegisterRequest {
     getCustom(): boolean;
     getDependenciesList(): string[];
 }
+interface OutputsRequest {
+    getUrn(): string;
+    getOutputs(): { toJavaScript(): Record<string, unknown> } | undefined;
+}
 interface MonitorLike {
     registerResource(req: RegisterRequest, cb: (...a: unknown[]) => void): unknown;
+    registerResourceOutputs(req: OutputsRequest, cb: (...a: unknown[]) => void): unknown;
 }
 
 function urnOf(parent: string, type: string, name: string, project: string, stack: string): string {
@@ -101,6 +108,11 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
             inputs: {},
         });
         return original(req, cb);
+    };
+    const originalOutputs = monitor.registerResourceOutputs.bind(monitor);
+    monitor.registerResourceOutputs = (req: OutputsRequest, cb: (...a: unknown[]) => void) => {
+        if (opts.onStackOutputs && req.getUrn().includes("::pulumi:pulumi:Stack::")) opts.onStackOutputs(req.getOutputs()?.toJavaScript() ?? {});
+        return originalOutputs(req, cb);
     };
     // An error the program throws (e.g. invalid config) is the run's failure. It is caught inside the
     // stack's init: thrown from there, the SDK would also leave an unhandled rejection behind.

@@ -1,0 +1,56 @@
+/**
+ * `npm run lab -- <command>`:
+ *   up [--members N] [--prefix 127.x.y] [--rerun-commands]   create the hosts (unless running) and run the program
+ *   status [--json]                                           members, PIDs, health, leader; client files
+ *   down                                                      stop everything the lab started; remove its files
+ * See README "Lab".
+ */
+import { down, status, up } from "./lab";
+
+/** The whole `up` is bounded: a wedged lab fails instead of hanging CI. */
+const UP_LIMIT_MS = 15 * 60_000;
+
+function flag(args: string[], name: string): string | undefined {
+    const i = args.indexOf(name);
+    if (i < 0) return undefined;
+    const v = args[i + 1];
+    if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
+    return v;
+}
+
+function usage(): never {
+    console.error("usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] | status [--json] | down");
+    process.exit(2);
+}
+
+async function main(argv: string[]): Promise<void> {
+    const [cmd, ...args] = argv;
+    const known: Record<string, string[]> = { up: ["--members", "--prefix", "--rerun-commands"], status: ["--json"], down: [] };
+    if (!cmd || !(cmd in known)) usage();
+    for (const a of args) if (a.startsWith("--") && !known[cmd].includes(a)) throw new Error(`unknown option ${a} for ${cmd}`);
+    if (cmd === "up") {
+        const timer = setTimeout(() => {
+            console.error(`lab up: still running after ${UP_LIMIT_MS / 60000} min; giving up (the lab is left as it is: \`npm run lab -- down\`)`);
+            process.exit(1);
+        }, UP_LIMIT_MS);
+        timer.unref();
+        const members = flag(args, "--members");
+        await up({ members: members === undefined ? undefined : Number(members), prefix: flag(args, "--prefix"), rerunCommands: args.includes("--rerun-commands") });
+        // The Pulumi runtime may keep handles open after the run; the lab's work is done.
+        process.exit(0);
+    } else if (cmd === "status") {
+        const s = status();
+        if (args.includes("--json")) console.log(JSON.stringify(s));
+        else {
+            for (const m of s.members) console.log(`${m.name.padEnd(8)} ${m.clientUrl.padEnd(26)} pid=${String(m.pid ?? "-").padEnd(8)} ${m.healthy ? "healthy" : "UNHEALTHY"}${m.leader ? " leader" : ""}`);
+            console.log(`client: --cacert ${s.client.cacert} --cert ${s.client.cert} --key ${s.client.key}`);
+        }
+    } else {
+        await down();
+    }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(`lab: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+});

@@ -1,0 +1,338 @@
+/**
+ * The lab: `up` (hosts, the air-gapped tarball, the lab stack, then the program itself under the engine
+ * stand-in), `status` (the JSON contract), `down` (everything the lab started, by PID, and its files).
+ */
+import { execFileSync, spawnSync } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { SECRET_KEYS } from "../../components/config/schema";
+import { RecordedResource, runProgram } from "../engine/mockHost";
+import { readProject, readStackFile } from "../engine/stackFile";
+import { LabEngine, StateResource, keyOf } from "./engine/labEngine";
+import { SecretBox } from "./engine/secrets";
+import {
+    ADMIN_USER,
+    DEFAULT_PREFIX,
+    HOST_PORTS,
+    LabHost,
+    LabRecord,
+    MAX_HOSTS,
+    PROJECT_ROOT,
+    alive,
+    checkRangeFree,
+    createHost,
+    inHost,
+    labDir,
+    preflight,
+    readLab,
+    stopHosts,
+    writeLab,
+} from "./hosts";
+
+export const PROGRAM = path.join(PROJECT_ROOT, "index.ts");
+export const CLUSTER_NAME = "etcd";
+
+/** Paths inside the lab dir. */
+export function labPaths(dir = labDir()) {
+    return {
+        dir,
+        sshKey: path.join(dir, "ssh", "id_ed25519"),
+        stackFile: path.join(dir, "Pulumi.lab.yaml"),
+        state: path.join(dir, "state.json"),
+        secretsKey: path.join(dir, "secrets.key"),
+        log: path.join(dir, "lab.log"),
+        client: { cacert: path.join(dir, "client", "ca.crt"), cert: path.join(dir, "client", "admin.crt"), key: path.join(dir, "client", "admin.key") },
+    };
+}
+
+/** The etcd version of Debian's binaries (`etcd --version`). */
+export function debianEtcdVersion(): string {
+    const out = execFileSync("etcd", ["--version"], { encoding: "utf8" });
+    const m = /^etcd Version: (\d+\.\d+\.\d+)$/m.exec(out);
+    if (!m) throw new Error(`cannot read the etcd version from \`etcd --version\`:\n${out}`);
+    return m[1];
+}
+
+/**
+ * Packs Debian's etcd and etcdctl into a release-layout tarball (`etcd-v<v>-linux-amd64/{etcd,etcdctl}`),
+ * reproducibly (sorted, owner 0, mtime 0, gzip -n), and returns its path and sha256: the program's
+ * air-gapped install path then verifies and installs it exactly as it would an upstream release.
+ */
+export function packTarball(dir: string): { version: string; tarball: string; sha256: string } {
+    const version = debianEtcdVersion();
+    const top = `etcd-v${version}-linux-amd64`;
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-tar-"));
+    try {
+        fs.mkdirSync(path.join(work, top));
+        for (const b of ["etcd", "etcdctl"]) {
+            const src = execFileSync("sh", ["-c", `command -v ${b}`], { encoding: "utf8" }).trim();
+            fs.copyFileSync(src, path.join(work, top, b));
+            fs.chmodSync(path.join(work, top, b), 0o755);
+        }
+        fs.writeFileSync(path.join(work, top, "README-etcd-ha-lab.txt"), `Debian's etcd ${version} binaries, packed by the etcd-ha lab in the upstream release layout.\n`);
+        const tarball = path.join(dir, `${top}.tar.gz`);
+        execFileSync("sh", ["-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$1" -cf - "$2" | gzip -n > "$3"`, "sh", work, top, tarball]);
+        const sha256 = createHash("sha256").update(fs.readFileSync(tarball)).digest("hex");
+        fs.writeFileSync(`${tarball}.sha256`, `${sha256}  ${path.basename(tarball)}\n`);
+        return { version, tarball, sha256 };
+    } finally {
+        fs.rmSync(work, { recursive: true, force: true });
+    }
+}
+
+/** The lab stack: `hosts` mode on the lab hosts, with the two settings a shared network stack needs. */
+export function renderLabStack(opts: { hosts: readonly { name: string; address: string }[]; version: string; tarball: string; sha256: string }): string {
+    const doc = {
+        config: {
+            "etcd-ha:clusterName": CLUSTER_NAME,
+            "etcd-ha:topology": "external",
+            "etcd-ha:hosts": opts.hosts.map((h) => ({ name: h.name, address: h.address })),
+            "etcd-ha:ssh": { user: ADMIN_USER },
+            "etcd-ha:etcd": {
+                version: opts.version,
+                listenLocalhost: false,
+                pki: { peerCertSans: ["localhost"] },
+                install: { method: "push", tarball: opts.tarball, sha256: opts.sha256 },
+            },
+        },
+    };
+    return [
+        "# The lab stack, written by `npm run lab -- up`: hosts mode on the lab hosts (127.x loopback addresses,",
+        "# one sshd and mount namespace each). It differs from a production stack in exactly two settings, both",
+        "# because every lab host shares this machine's one network stack:",
+        "#   etcd.listenLocalhost: false      no member may also listen on 127.0.0.1 (they would collide);",
+        "#   etcd.pki.peerCertSans: [localhost]  peers dial from 127.0.0.1, which etcd checks by reverse lookup.",
+        "# etcd arrives by the air-gapped path (install.method push): Debian's binaries packed in the release layout.",
+        "# etcd-ha:sshPrivateKey (secret) is the lab's key, .lab/ssh/id_ed25519, set by the lab at run time.",
+        YAML.stringify(doc, { lineWidth: 0 }).trimEnd(),
+        "",
+    ].join("\n");
+}
+
+/** The lab state file: every resource's inputs and outputs, secrets sealed (never plain text). */
+interface StateFile {
+    version: 1;
+    project: string;
+    stack: string;
+    updatedAt: string;
+    resources: (StateResource & { urn: string; parent: string; dependencies: string[] })[];
+    outputs: Record<string, unknown>;
+}
+
+function loadState(file: string, box: SecretBox): Map<string, StateResource> | undefined {
+    if (!fs.existsSync(file)) return undefined;
+    const s = JSON.parse(fs.readFileSync(file, "utf8")) as StateFile;
+    const m = new Map<string, StateResource>();
+    for (const r of s.resources) {
+        m.set(keyOf(r.type, r.name), { type: r.type, name: r.name, custom: r.custom, id: r.id, inputs: box.open(r.inputs) as Record<string, unknown>, outputs: box.open(r.outputs) as Record<string, unknown> });
+    }
+    return m;
+}
+
+export interface UpOptions {
+    members?: number;
+    prefix?: string;
+    /** Run every command's create again on a live lab (idempotency proof). */
+    rerunCommands?: boolean;
+    /** Progress sink (default stdout). */
+    print?: (line: string) => void;
+}
+
+export interface UpResult {
+    created: number;
+    unchanged: number;
+    rerun: number;
+    /** From `up` start to the health gate passing, in seconds. */
+    bootstrapSeconds: number;
+    /** The program run alone, in seconds. */
+    programSeconds: number;
+    hostsCreated: boolean;
+    outputs: Record<string, unknown>;
+}
+
+/** `lab up`: hosts (unless a live lab exists), tarball, stack, then the program. */
+export async function up(opts: UpOptions = {}): Promise<UpResult> {
+    const t0 = Date.now();
+    const p = labPaths();
+    const logStream = (line: string) => {
+        fs.appendFileSync(p.log, line + "\n");
+        (opts.print ?? console.log)(line);
+    };
+    preflight();
+    const members = opts.members ?? 3;
+    if (!Number.isInteger(members) || members < 1 || members > MAX_HOSTS) throw new Error(`--members must be 1..${MAX_HOSTS}, got ${opts.members}`);
+    fs.mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+    let lab = readLab();
+    let hostsCreated = false;
+    if (lab && lab.hosts.every((h) => alive(h.sshdPid))) {
+        if (lab.hosts.length !== members && opts.members !== undefined) {
+            throw new Error(`a lab with ${lab.hosts.length} members is running; scaling it comes with day-2: run \`npm run lab -- down\` first`);
+        }
+        logStream(`lab: ${lab.hosts.length} hosts already running; running the program against them`);
+    } else {
+        if (lab) await down({ print: logStream });
+        fs.mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+        const prefix = opts.prefix ?? DEFAULT_PREFIX;
+        if (!/^127\.\d{1,3}\.\d{1,3}$/.test(prefix) || prefix === "127.0.0") throw new Error(`--prefix must be 127.x.y (not 127.0.0), got ${prefix}`);
+        checkRangeFree(prefix);
+        fs.mkdirSync(path.dirname(p.sshKey), { recursive: true, mode: 0o700 });
+        if (!fs.existsSync(p.sshKey)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "etcd-ha-lab", "-f", p.sshKey]);
+        lab = { version: 1, createdAt: new Date().toISOString(), prefix, admin: ADMIN_USER, hosts: [] };
+        writeLab(lab);
+        const hosts = await Promise.allSettled(Array.from({ length: members }, (_, i) => createHost({ dir: p.dir, index: i, prefix, pubkeyFile: `${p.sshKey}.pub` })));
+        lab.hosts = hosts.filter((h): h is PromiseFulfilledResult<LabHost> => h.status === "fulfilled").map((h) => h.value).sort((a, b) => a.index - b.index);
+        writeLab(lab);
+        const failed = hosts.find((h): h is PromiseRejectedResult => h.status === "rejected");
+        if (failed) throw failed.reason;
+        hostsCreated = true;
+        logStream(`lab: ${members} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${lab.hosts.map((h) => `${h.name}=${h.address}`).join(" ")}`);
+    }
+    const { version, tarball, sha256 } = packTarball(p.dir);
+    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: lab.hosts, version, tarball, sha256 }));
+
+    const project = readProject(PROJECT_ROOT);
+    const stack = readStackFile(p.stackFile, project);
+    const keyName = `${project.name}:${SECRET_KEYS.sshPrivateKey}`;
+    stack.config[keyName] = fs.readFileSync(p.sshKey, "utf8");
+    stack.secretKeys.push(keyName);
+
+    const box = SecretBox.open(p.secretsKey);
+    const previous = loadState(p.state, box);
+    const engine = new LabEngine({ previous, rerunCommands: opts.rerunCommands, log: logStream });
+    const record: RecordedResource[] = [];
+    const stackOutputs: { value?: Record<string, unknown> } = {};
+    const tProgram = Date.now();
+    let outputs: Record<string, unknown> | undefined;
+    let error: unknown;
+    try {
+        const r = await runProgram({
+            program: PROGRAM,
+            project: stack.project,
+            stack: stack.stack,
+            config: stack.config,
+            secretKeys: stack.secretKeys,
+            record,
+            newResource: engine.newResource,
+            onStackOutputs: (o) => (stackOutputs.value = o),
+        });
+        outputs = r.outputs;
+    } catch (e) {
+        error = engine.failed ?? e;
+    }
+    // The state records what exists, also after a failure (a failed create leaves no entry).
+    const resources = record
+        .filter((r) => engine.resources.has(keyOf(r.type, r.name)))
+        .map((r) => {
+            const s = engine.resources.get(keyOf(r.type, r.name))!;
+            return { urn: r.urn, parent: r.parent, dependencies: r.dependencies, ...s, inputs: box.seal(s.inputs) as Record<string, unknown>, outputs: box.seal(s.outputs) as Record<string, unknown> };
+        });
+    const state: StateFile = { version: 1, project: stack.project, stack: stack.stack, updatedAt: new Date().toISOString(), resources, outputs: box.seal(stackOutputs.value ?? {}) as Record<string, unknown> };
+    fs.writeFileSync(p.state, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+    if (error !== undefined) throw error;
+    const o = outputs!;
+    fs.mkdirSync(path.dirname(p.client.cacert), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(p.client.cacert, String(o.caCertPem), { mode: 0o644 });
+    fs.writeFileSync(p.client.cert, String(o.adminClientCertPem), { mode: 0o644 });
+    fs.writeFileSync(p.client.key, String(o.adminClientKeyPem), { mode: 0o600 });
+    const health = engine.steps.find((s) => s.name === `${CLUSTER_NAME}-health`);
+    const gateMs = health ? engine.startedAt - t0 + health.endMs : Date.now() - t0;
+    const count = (op: string) => engine.steps.filter((s) => s.op === op).length;
+    const rerun = engine.steps.filter((s) => s.op === "create" && previous?.has(keyOf(s.type, s.name))).length;
+    const result: UpResult = {
+        created: count("create") - rerun,
+        unchanged: count("same"),
+        rerun,
+        bootstrapSeconds: gateMs / 1000,
+        programSeconds: (Date.now() - tProgram) / 1000,
+        hostsCreated,
+        outputs: o,
+    };
+    logStream(
+        `lab: ${result.created} created, ${result.rerun} re-run, ${result.unchanged} unchanged; program ${result.programSeconds.toFixed(1)}s; ` +
+            `bootstrap (up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s`,
+    );
+    if (health) logStream(`lab: health gate: ${String(o.health)}`);
+    return result;
+}
+
+/** One member in `status --json`. */
+export interface StatusMember {
+    name: string;
+    clientUrl: string;
+    pid: number | null;
+    healthy: boolean;
+    leader: boolean;
+}
+
+/** The `status --json` contract. */
+export interface LabStatus {
+    members: StatusMember[];
+    endpoints: string[];
+    client: { cacert: string; cert: string; key: string };
+}
+
+/** The etcd main PID of a host, as the systemctl stand-in records it (null when not running). */
+export function etcdPid(h: LabHost): number | null {
+    if (!alive(h.sshdPid)) return null;
+    let out: string;
+    try {
+        out = inHost(h, ["/usr/local/sbin/systemctl", "show", "-p", "MainPID", "--value", "etcd"]);
+    } catch {
+        return null;
+    }
+    const pid = Number(out.trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+}
+
+/** `lab status`: every member's PID, health and leadership, read with the admin client from the machine. */
+export function status(): LabStatus {
+    const lab = readLab();
+    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
+    const p = labPaths();
+    const clientUrl = (h: LabHost) => `https://${h.address}:${HOST_PORTS.client}`;
+    const members = lab.hosts.map((h): StatusMember => {
+        let healthy = false;
+        let leader = false;
+        if (fs.existsSync(p.client.key)) {
+            const r = spawnSync(
+                "etcdctl",
+                ["--endpoints", clientUrl(h), "--cacert", p.client.cacert, "--cert", p.client.cert, "--key", p.client.key, "--dial-timeout=2s", "--command-timeout=3s", "endpoint", "status", "-w", "json"],
+                { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" }, timeout: 10_000 },
+            );
+            if (r.status === 0) {
+                const parsed = JSON.parse(r.stdout) as { Status: { header: { member_id: number | string }; leader: number | string } }[];
+                const st = parsed[0]?.Status;
+                const health = spawnSync(
+                    "etcdctl",
+                    ["--endpoints", clientUrl(h), "--cacert", p.client.cacert, "--cert", p.client.cert, "--key", p.client.key, "--dial-timeout=2s", "--command-timeout=3s", "endpoint", "health"],
+                    { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" }, timeout: 10_000 },
+                );
+                healthy = health.status === 0;
+                leader = st !== undefined && String(st.leader) === String(st.header.member_id) && String(st.leader) !== "0";
+            }
+        }
+        return { name: h.name, clientUrl: clientUrl(h), pid: etcdPid(h), healthy, leader };
+    });
+    return { members, endpoints: members.map((m) => m.clientUrl), client: p.client };
+}
+
+/** `lab down`: ends every process of every lab host (by PID, namespace by namespace) and removes the lab dir. */
+export async function down(opts: { print?: (line: string) => void } = {}): Promise<{ stopped: number }> {
+    const print = opts.print ?? console.log;
+    const p = labPaths();
+    const lab = readLab();
+    let stopped = 0;
+    if (lab) {
+        const pids = await stopHosts(lab.hosts);
+        stopped = pids.length;
+        print(`lab: stopped ${pids.length} processes of ${lab.hosts.length} hosts`);
+    }
+    fs.rmSync(p.dir, { recursive: true, force: true });
+    print(`lab: removed ${p.dir}`);
+    return { stopped };
+}
+
+export type { LabRecord };
