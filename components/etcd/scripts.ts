@@ -105,9 +105,13 @@ ${f.arm64NeedsUnsupportedArch && opts.arch === "arm64" ? "export ETCD_UNSUPPORTE
   for b in ${bins.join(" ")}; do
     [ -x "${BIN_DIR}/$b" ] || return 1
   done
-  "${BIN_DIR}/etcd" --version 2>/dev/null | grep -qx "etcd Version: $want" || return 1
-  "${BIN_DIR}/etcdctl" version 2>/dev/null | grep -qx "etcdctl version: $want" || return 1
-${f.hasEtcdutl ? `  "${BIN_DIR}/etcdutl" version 2>/dev/null | grep -qx "etcdutl version: $want" || return 1\n` : ""}}
+  # Output captured first: \`cmd | grep -q\` under pipefail fails when grep exits before cmd finishes writing.
+  local out
+  out=$("${BIN_DIR}/etcd" --version 2>/dev/null) || return 1
+  grep -qx "etcd Version: $want" <<<"$out" || return 1
+  out=$("${BIN_DIR}/etcdctl" version 2>/dev/null) || return 1
+  grep -qx "etcdctl version: $want" <<<"$out" || return 1
+${f.hasEtcdutl ? `  out=$("${BIN_DIR}/etcdutl" version 2>/dev/null) || return 1\n  grep -qx "etcdutl version: $want" <<<"$out" || return 1\n` : ""}}
 if installed; then
   echo "etcd $want already installed in ${BIN_DIR}"
   exit 0

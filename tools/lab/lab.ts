@@ -12,6 +12,7 @@ import { SECRET_KEYS } from "../../components/config/schema";
 import { RecordedResource, runProgram } from "../engine/mockHost";
 import { readProject, readStackFile } from "../engine/stackFile";
 import { LabEngine, StateResource, keyOf } from "./engine/labEngine";
+import { removeChain } from "./faults/partition";
 import { SecretBox } from "./engine/secrets";
 import {
     ADMIN_USER,
@@ -330,6 +331,7 @@ export async function down(opts: { print?: (line: string) => void } = {}): Promi
         stopped = pids.length;
         print(`lab: stopped ${pids.length} processes of ${lab.hosts.length} hosts`);
     }
+    removeChain();
     fs.rmSync(p.dir, { recursive: true, force: true });
     print(`lab: removed ${p.dir}`);
     return { stopped };

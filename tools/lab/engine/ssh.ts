@@ -335,8 +335,12 @@ export async function sftpCopy(client: Client, source: CopySource, remotePath: s
         } else {
             await mkdirAll(s, path.posix.dirname(remotePath));
         }
-        const content = source.kind === "file" ? fs.readFileSync(source.path) : Buffer.from(source.text, "utf8");
-        await writeFile(s, target, content);
+        if (source.kind === "file") {
+            // Concurrent writes, as the provider's pkg/sftp client (UseConcurrentWrites); no mode is sent.
+            await new Promise<void>((resolve, reject) =>
+                s.fastPut(source.path, target, { concurrency: 64 }, (err) => (err ? reject(new Error(`sftp create ${target}: ${err.message}`)) : resolve())),
+            );
+        } else await writeFile(s, target, Buffer.from(source.text, "utf8"));
         return target;
     } finally {
         s.end();

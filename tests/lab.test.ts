@@ -1,0 +1,442 @@
+/**
+ * The lab, end to end (issue 4): `npm run lab -- up` creates three isolated hosts (own loopback address,
+ * sshd, mount namespace) and runs index.ts under the engine stand-in, which really runs every remote
+ * command over SSH, makes real certificates and installs Debian's etcd through the air-gapped path; then
+ * the real cluster is checked from this machine: health, mTLS refusals, CIS, secrets, re-runs, faults
+ * with a continuous writer, and `down`.
+ *
+ * The lab runs in a lab dir and address range of its own (127.66.2.0/24), so an operator's lab in .lab
+ * is never touched. The one setting that differs from production is listed in the stack file the lab
+ * writes (listenLocalhost: false, peerCertSans: [localhost]), and asserted below.
+ */
+import { spawnSync, SpawnSyncReturns } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { Etcd3 } from "etcd3";
+import { isSecretCiphertext, SIG_KEY } from "../tools/lab/engine/secrets";
+import { heal, isolate, CHAIN } from "../tools/lab/faults/partition";
+import { ClientTls, ContinuousWriter, findLeader, formatFigures, verifyAcknowledged, waitForNewLeader } from "../tools/lab/faults/writer";
+import { alive, inHost, LabHost, LabRecord, namespaceProcesses, preflight } from "../tools/lab/hosts";
+
+const ROOT = path.resolve(__dirname, "..");
+const PREFIX = "127.66.2";
+const LAB = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-test-"));
+const ENV = { ...process.env, ETCD_HA_LAB_DIR: LAB };
+
+interface Status {
+    members: { name: string; clientUrl: string; pid: number | null; healthy: boolean; leader: boolean }[];
+    endpoints: string[];
+    client: { cacert: string; cert: string; key: string };
+}
+
+function cli(args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
+    return spawnSync(path.join(ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(ROOT, "tools", "lab", "cli.ts"), ...args], {
+        cwd: ROOT,
+        env: ENV,
+        encoding: "utf8",
+        timeout: timeoutMs,
+        maxBuffer: 64 * 1024 * 1024,
+    });
+}
+
+function statusJson(): Status {
+    const r = cli(["status", "--json"], 60_000);
+    if (r.status !== 0) throw new Error(`lab status failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Status;
+}
+
+const lab = (): LabRecord => JSON.parse(fs.readFileSync(path.join(LAB, "lab.json"), "utf8")) as LabRecord;
+const hostOf = (name: string): LabHost => lab().hosts.find((h) => h.name === name)!;
+
+let st: Status;
+let tls: ClientTls;
+const upOutput: string[] = [];
+
+/** etcdctl from this machine with the admin client (or other credentials). */
+function ctl(endpoints: string[], args: string[], creds: Partial<ClientTls> | null = tls, timeoutMs = 20_000): SpawnSyncReturns<string> {
+    const auth = creds ? [`--cacert=${creds.cacert}`, ...(creds.cert ? [`--cert=${creds.cert}`, `--key=${creds.key}`] : [])] : [];
+    return spawnSync("etcdctl", [`--endpoints=${endpoints.join(",")}`, ...auth, "--dial-timeout=2s", "--command-timeout=3s", ...args], {
+        encoding: "utf8",
+        env: { ...process.env, ETCDCTL_API: "3" },
+        timeout: timeoutMs,
+    });
+}
+
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+        const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
+    });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (bounded) until every listed member is healthy. */
+async function waitHealthy(endpoints: string[], timeoutMs = 30_000): Promise<number> {
+    const t = Date.now();
+    for (let i = 0; i < 200 && Date.now() - t < timeoutMs; i++) {
+        if (ctl(endpoints, ["endpoint", "health"]).status === 0) return Date.now() - t;
+        await sleep(250);
+    }
+    throw new Error(`members not healthy after ${timeoutMs} ms: ${ctl(endpoints, ["endpoint", "health"]).stderr}`);
+}
+
+function cmdline(pid: number): string[] {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+}
+
+function flagValue(args: string[], name: string, environ: Record<string, string>): string | undefined {
+    for (const a of args) {
+        if (a === `--${name}`) return "true";
+        if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+    }
+    return environ[`ETCD_${name.toUpperCase().replace(/-/g, "_")}`];
+}
+
+function environOf(pid: number): Record<string, string> {
+    return Object.fromEntries(
+        fs
+            .readFileSync(`/proc/${pid}/environ`, "utf8")
+            .split("\0")
+            .filter(Boolean)
+            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+}
+
+beforeAll(() => {
+    preflight();
+    const r = cli(["up", "--members", "3", "--prefix", PREFIX]);
+    upOutput.push(r.stdout, r.stderr);
+    if (r.status !== 0) throw new Error(`lab up failed (${r.status}):\n${r.stdout.split("\n").slice(-40).join("\n")}\n${r.stderr}`);
+    st = statusJson();
+    tls = st.client;
+}, 420_000);
+
+afterAll(() => {
+    heal();
+    const r = cli(["down"], 120_000);
+    if (r.status !== 0) console.error(`lab down failed: ${r.stderr}`);
+    fs.rmSync(LAB, { recursive: true, force: true });
+}, 150_000);
+
+describe("bootstrap", () => {
+    test("up ran the program: every resource created with progress lines, the health gate passed, a bootstrap time", () => {
+        const out = upOutput[0];
+        expect(out).toMatch(/\+ command:remote:Command etcd-etcd1-prepare created on 127\.66\.2\.11 \(\d+\.\d+s\)/);
+        expect(out).toMatch(/\+ command:remote:CopyToRemote etcd-etcd3-tarball created on 127\.66\.2\.13/);
+        expect(out).toMatch(/\+ tls:index\/locallySignedCert:LocallySignedCert etcd-pki-etcd2-peer created/);
+        expect(out).toMatch(/\+ command:remote:Command etcd-health created on 127\.66\.2\.11/);
+        expect(out).toMatch(/lab: 52 created, 0 re-run, 0 unchanged; program \d+\.\ds; bootstrap \(up start → health gate passed\) \d+\.\ds/);
+        expect(out).toMatch(/lab: health gate: healthy: 3\/3 members/);
+    });
+
+    test("the air-gapped path installed Debian's etcd from a release-layout tarball verified by sha256", () => {
+        const stack = YAML.parse(fs.readFileSync(path.join(LAB, "Pulumi.lab.yaml"), "utf8")) as { config: Record<string, { install: { method: string; tarball: string; sha256: string }; listenLocalhost: boolean; pki: { peerCertSans: string[] } }> };
+        const etcd = stack.config["etcd-ha:etcd"];
+        expect(etcd.install.method).toBe("push");
+        // The two lab-only settings (one shared network stack), and nothing else differs from production.
+        expect(etcd.listenLocalhost).toBe(false);
+        expect(etcd.pki.peerCertSans).toEqual(["localhost"]);
+        expect(fs.readFileSync(`${etcd.install.tarball}.sha256`, "utf8")).toContain(etcd.install.sha256);
+        const h = hostOf("etcd1");
+        expect(inHost(h, ["/usr/local/bin/etcd", "--version"])).toMatch(/^etcd Version: 3\.4\.\d+$/m);
+        expect(inHost(h, ["sha256sum", "/var/tmp/etcd-ha/" + path.basename(etcd.install.tarball)]).split(" ")[0]).toBe(etcd.install.sha256);
+        expect(upOutput[0]).toMatch(/sha256 verified/);
+    });
+
+    test("status --json: three healthy members with PIDs, exactly one leader, endpoints and client files", () => {
+        expect(st.members.map((m) => m.name)).toEqual(["etcd1", "etcd2", "etcd3"]);
+        expect(st.endpoints).toEqual(["https://127.66.2.11:2379", "https://127.66.2.12:2379", "https://127.66.2.13:2379"]);
+        for (const m of st.members) {
+            expect(m.healthy).toBe(true);
+            expect(m.pid).not.toBeNull();
+            expect(alive(m.pid!)).toBe(true);
+            expect(cmdline(m.pid!)[0]).toBe("/usr/local/bin/etcd");
+        }
+        expect(st.members.filter((m) => m.leader)).toHaveLength(1);
+        expect(fs.statSync(tls.key).mode & 0o777).toBe(0o600);
+    });
+
+    test("put/get with the exported endpoints and the admin certificate: etcdctl and the etcd3 client", async () => {
+        expect(ctl(st.endpoints, ["put", "/lab/hello", "world"]).stdout.trim()).toBe("OK");
+        expect(ctl([st.endpoints[2]], ["get", "/lab/hello", "--print-value-only"]).stdout.trim()).toBe("world");
+        const client = new Etcd3({
+            hosts: st.endpoints,
+            credentials: { rootCertificate: fs.readFileSync(tls.cacert), certChain: fs.readFileSync(tls.cert), privateKey: fs.readFileSync(tls.key) },
+        });
+        try {
+            await client.put("/lab/from-etcd3").value("v1");
+            expect(await client.get("/lab/from-etcd3").string()).toBe("v1");
+            expect(await client.get("/lab/hello").string()).toBe("world");
+        } finally {
+            client.close();
+        }
+    });
+
+    test("refused: a client without a certificate, a client with a certificate from another CA, plain HTTP on 2379", async () => {
+        expect(ctl(st.endpoints.slice(0, 1), ["get", "/lab/hello"], { cacert: tls.cacert }).status).not.toBe(0);
+        const other = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-other-ca-"));
+        try {
+            const o = (args: string[]) => spawnSync("openssl", args, { cwd: other, stdio: "ignore" });
+            o(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=other-ca", "-days", "1", "-keyout", "ca.key", "-out", "ca.crt"]);
+            o(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=etcd-admin/O=system:masters", "-keyout", "c.key", "-out", "c.csr"]);
+            fs.writeFileSync(path.join(other, "ext"), "extendedKeyUsage=clientAuth\n");
+            o(["x509", "-req", "-in", "c.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext", "-out", "c.crt"]);
+            const r = ctl(st.endpoints.slice(0, 1), ["get", "/lab/hello"], { cacert: tls.cacert, cert: path.join(other, "c.crt"), key: path.join(other, "c.key") });
+            expect(r.status).not.toBe(0);
+            expect(r.stdout).not.toContain("world");
+        } finally {
+            fs.rmSync(other, { recursive: true, force: true });
+        }
+        await expect(httpGet("http://127.66.2.11:2379/health")).rejects.toThrow();
+    });
+
+    test("/health and /metrics answer on 2381 (plain HTTP, the member's own address)", async () => {
+        for (const i of [11, 12, 13]) {
+            const h = await httpGet(`http://127.66.2.${i}:2381/health`);
+            expect(JSON.parse(h.body)).toEqual({ health: "true" });
+            const m = await httpGet(`http://127.66.2.${i}:2381/metrics`);
+            expect(m.body).toMatch(/^etcd_server_has_leader 1$/m);
+        }
+    });
+});
+
+describe("CIS (kube-bench section 2 and the file checks), read from the running members", () => {
+    test("2.1–2.7 pass on every member, etcd runs as etcd, data dir 0700 etcd:etcd, keys 0600, unit 0600 root:root", () => {
+        for (const m of st.members) {
+            const pid = m.pid!;
+            const args = cmdline(pid);
+            const env = environOf(pid);
+            const v = (f: string) => flagValue(args, f, env);
+            // 2.1 / 2.4: cert and key for clients and peers
+            expect(v("cert-file") && v("key-file")).toBeTruthy();
+            expect(v("peer-cert-file") && v("peer-key-file")).toBeTruthy();
+            // 2.2 / 2.5: client cert auth on both ports
+            expect(v("client-cert-auth")).toBe("true");
+            expect(v("peer-client-cert-auth")).toBe("true");
+            // 2.3 / 2.6: no self-signed TLS
+            expect([undefined, "false"]).toContain(v("auto-tls"));
+            expect([undefined, "false"]).toContain(v("peer-auto-tls"));
+            // 2.7: a trusted CA, the etcd CA (not the machine's)
+            expect(v("trusted-ca-file")).toBe("/etc/etcd/pki/ca.crt");
+            const h = hostOf(m.name);
+            const issuer = inHost(h, ["openssl", "x509", "-noout", "-subject", "-in", "/etc/etcd/pki/ca.crt"]);
+            expect(issuer).toMatch(/CN ?= ?etcd-ca/);
+            // Runs as the host's etcd user, not root.
+            const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+            expect(uid).not.toBe(0);
+            expect(Number(inHost(h, ["id", "-u", "etcd"]).trim())).toBe(uid);
+            // 1.1.11/1.1.12: data dir; keys; unit.
+            const dataDir = v("data-dir")!;
+            expect(inHost(h, ["stat", "-c", "%a %U:%G", dataDir]).trim()).toBe("700 etcd:etcd");
+            const keys = inHost(h, ["sh", "-c", "stat -c '%n %a %U:%G' /etc/etcd/pki/*.key"]).trim().split("\n");
+            expect(keys.length).toBeGreaterThanOrEqual(3);
+            for (const k of keys) expect(k).toMatch(/ 600 etcd:etcd$/);
+            for (const c of inHost(h, ["sh", "-c", "stat -c '%a' /etc/etcd/pki/*.crt"]).trim().split("\n")) expect(c).toBe("644");
+            expect(inHost(h, ["stat", "-c", "%a %U:%G", "/etc/systemd/system/etcd.service"]).trim()).toBe("600 root:root");
+            // No key material in the process's environment.
+            expect(Object.values(env).join("\n")).not.toMatch(/PRIVATE KEY/);
+        }
+    });
+
+    test("no TLS errors in the members' logs (a wrong key usage shows only there)", () => {
+        for (const m of st.members) {
+            const log = inHost(hostOf(m.name), ["journalctl", "-u", "etcd", "--no-pager"]);
+            expect(log).toMatch(/serving client requests|serving client traffic securely/);
+            expect(log).not.toMatch(/incompatible key usage|bad certificate|unknown authority/);
+        }
+    });
+});
+
+describe("secrets", () => {
+    test("no private key material in command texts, environment, output, the lab log or the state file", () => {
+        const state = fs.readFileSync(path.join(LAB, "state.json"), "utf8");
+        const log = fs.readFileSync(path.join(LAB, "lab.log"), "utf8");
+        for (const text of [state, log, upOutput[0], upOutput[1]]) {
+            expect(text).not.toMatch(/PRIVATE KEY/);
+            expect(text).not.toMatch(/MHcCAQEE|MIGHAgEA|MIIE[a-zA-Z0-9+/]{20}/); // DER prefixes of EC/PKCS#8/RSA keys in base64
+        }
+        const parsed = JSON.parse(state) as { resources: { type: string; name: string; inputs: Record<string, unknown>; outputs: Record<string, unknown> }[] };
+        const byName = new Map(parsed.resources.map((r) => [r.name, r]));
+        // Key-bearing fields are sealed ciphertexts, never plain.
+        expect(isSecretCiphertext(byName.get("etcd-pki-ca-key")!.outputs.privateKeyPem)).toBe(true);
+        expect(isSecretCiphertext(byName.get("etcd-etcd1-certs")!.inputs.stdin)).toBe(true);
+        expect(isSecretCiphertext(byName.get("etcd-etcd1-certs")!.inputs.connection)).toBe(true);
+        expect(state).toContain(SIG_KEY);
+        for (const r of parsed.resources.filter((x) => x.type === "command:remote:Command")) {
+            expect(typeof r.inputs.create).toBe("string");
+            expect(String(r.inputs.create)).not.toMatch(/PRIVATE KEY/);
+            expect(r.inputs.environment).toBeUndefined();
+        }
+    });
+});
+
+describe("re-run against the live cluster", () => {
+    const pids = () => statusJson().members.map((m) => m.pid);
+    const memberIds = () => ctl(st.endpoints, ["member", "list", "-w", "json"]).stdout;
+
+    test("a second up changes nothing: no step runs, PIDs unchanged", () => {
+        const before = pids();
+        const r = cli(["up"]);
+        expect(r.status).toBe(0);
+        expect(r.stdout).toMatch(/lab: 0 created, 0 re-run, 52 unchanged/);
+        expect(pids()).toEqual(before);
+    }, 120_000);
+
+    test("every command's create run again (as after lost state): nothing restarts, member IDs and data kept", () => {
+        const before = pids();
+        const ids = (JSON.parse(memberIds()) as { members: { ID: string }[] }).members.map((m) => String(m.ID)).sort();
+        const r = cli(["up", "--rerun-commands"]);
+        expect(r.status).toBe(0);
+        expect(r.stdout).toMatch(/lab: 0 created, 19 re-run, 33 unchanged/);
+        expect(r.stdout).toMatch(/etcd-etcd2-start \| etcd is running with this configuration: nothing to do/);
+        expect(r.stdout).toMatch(/etcd-etcd3-binaries \| etcd 3\.4\.\d+ already installed/);
+        expect(pids()).toEqual(before);
+        expect((JSON.parse(memberIds()) as { members: { ID: string }[] }).members.map((m) => String(m.ID)).sort()).toEqual(ids);
+        expect(ctl(st.endpoints, ["get", "/lab/hello", "--print-value-only"]).stdout.trim()).toBe("world");
+    }, 180_000);
+});
+
+describe("faults, with a continuous writer", () => {
+    const figures: string[] = [];
+    afterAll(() => console.log(figures.join("\n")));
+
+    test("kill -9 the leader: a new leader, writes resume, every acknowledged write on every member", async () => {
+        const leader = await findLeader(st.endpoints, tls);
+        const pid = statusJson().members.find((m) => m.clientUrl === leader.endpoint)!.pid!;
+        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/leader-kill/", opTimeoutMs: 1000 });
+        w.start();
+        await sleep(1500);
+        const killedAt = Date.now();
+        process.kill(pid, "SIGKILL");
+        const next = await waitForNewLeader(st.endpoints.filter((e) => e !== leader.endpoint), tls, leader.memberId, 15_000);
+        await sleep(2000);
+        const report = await w.stop();
+        // The stand-in restarts it (Restart=on-failure, RestartSec=5s); then all three must agree.
+        await waitHealthy(st.endpoints, 30_000);
+        const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/leader-kill/");
+        figures.push(formatFigures("leader-kill", report, { lost: v.lost.length, leader_election_ms: next.elapsedMs ?? Date.now() - killedAt }));
+        expect(next.memberId).not.toBe(leader.memberId);
+        expect(next.elapsedMs).toBeLessThan(5000);
+        expect(report.acknowledged).toBeGreaterThan(20);
+        expect(report.records.filter((r) => r.outcome === "ok" && r.startMs > killedAt).length).toBeGreaterThan(0);
+        expect(v.lost).toEqual([]);
+        expect(v.unexpected).toEqual([]);
+        expect(report.revisionsMonotonic).toBe(true);
+    }, 90_000);
+
+    test("kill -9 a follower: no failed writes", async () => {
+        const leader = await findLeader(st.endpoints, tls);
+        const follower = statusJson().members.find((m) => m.clientUrl !== leader.endpoint)!;
+        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== follower.clientUrl), tls, prefix: "/faults/follower-kill/", opTimeoutMs: 1000 });
+        w.start();
+        await sleep(1000);
+        process.kill(follower.pid!, "SIGKILL");
+        await sleep(2500);
+        const report = await w.stop();
+        await waitHealthy(st.endpoints, 30_000);
+        const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/follower-kill/");
+        figures.push(formatFigures("follower-kill", report, { lost: v.lost.length }));
+        expect(report.failed + report.indeterminate).toBe(0);
+        expect(v.lost).toEqual([]);
+    }, 90_000);
+
+    test("two of three down: writes refused within the timeout, serializable reads still served; restart heals, data intact", async () => {
+        expect(ctl(st.endpoints, ["put", "/faults/quorum/before", "kept"]).status).toBe(0);
+        const [a, b, c] = lab().hosts;
+        inHost(a, ["systemctl", "stop", "etcd"]);
+        inHost(b, ["systemctl", "stop", "etcd"]);
+        const survivor = [`https://${c.address}:2379`];
+        const t = Date.now();
+        const put = ctl(survivor, ["put", "/faults/quorum/during", "x"]);
+        const refusedMs = Date.now() - t;
+        expect(put.status).not.toBe(0);
+        expect(refusedMs).toBeLessThan(8000);
+        expect(ctl(survivor, ["get", "/faults/quorum/before"]).status).not.toBe(0);
+        expect(ctl(survivor, ["get", "/faults/quorum/before", "--consistency=s", "--print-value-only"]).stdout.trim()).toBe("kept");
+        inHost(a, ["systemctl", "start", "etcd"]);
+        inHost(b, ["systemctl", "start", "etcd"]);
+        const healMs = await waitHealthy(st.endpoints, 30_000);
+        figures.push(`scenario=quorum-loss put_refused_ms=${refusedMs} healed_ms=${healMs}`);
+        for (const e of st.endpoints) expect(ctl([e], ["get", "/faults/quorum/before", "--consistency=s", "--print-value-only"]).stdout.trim()).toBe("kept");
+    }, 90_000);
+
+    test("SIGSTOP the leader past the election timeout, then SIGCONT: a new leader, no acknowledged write lost", async () => {
+        const leader = await findLeader(st.endpoints, tls);
+        const pid = statusJson().members.find((m) => m.clientUrl === leader.endpoint)!.pid!;
+        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== leader.endpoint), tls, prefix: "/faults/pause/", opTimeoutMs: 1000 });
+        w.start();
+        await sleep(1000);
+        process.kill(pid, "SIGSTOP");
+        let next;
+        try {
+            next = await waitForNewLeader(st.endpoints.filter((e) => e !== leader.endpoint), tls, leader.memberId, 15_000);
+            await sleep(3000);
+        } finally {
+            process.kill(pid, "SIGCONT");
+        }
+        await sleep(1000);
+        const report = await w.stop();
+        await waitHealthy(st.endpoints, 30_000);
+        const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/pause/");
+        figures.push(formatFigures("leader-pause", report, { lost: v.lost.length, leader_election_ms: next.elapsedMs }));
+        expect(next.memberId).not.toBe(leader.memberId);
+        expect(v.lost).toEqual([]);
+        // The paused process kept its PID: it was never restarted.
+        expect(statusJson().members.find((m) => m.clientUrl === leader.endpoint)!.pid).toBe(pid);
+    }, 90_000);
+
+    test("partition the leader from its peers: the majority keeps writing, the isolated member refuses, heals afterwards", async () => {
+        const leader = await findLeader(st.endpoints, tls);
+        const isolatedHost = lab().hosts.find((h) => leader.endpoint === `https://${h.address}:2379`)!;
+        const uid = Number(inHost(isolatedHost, ["id", "-u", "etcd"]).trim());
+        const majority = st.endpoints.filter((e) => e !== leader.endpoint);
+        const w = new ContinuousWriter({ endpoints: majority, tls, prefix: "/faults/partition/", opTimeoutMs: 1000 });
+        w.start();
+        await sleep(1000);
+        isolate({ uid, address: isolatedHost.address, peerPort: 2380, index: isolatedHost.index });
+        try {
+            const next = await waitForNewLeader(majority, tls, leader.memberId, 15_000);
+            await sleep(3000);
+            // The isolated member: linearizable reads and writes refused.
+            expect(ctl([leader.endpoint], ["put", "/faults/partition/isolated", "x"]).status).not.toBe(0);
+            expect(ctl([leader.endpoint], ["get", "/faults/partition/isolated"]).status).not.toBe(0);
+            const during = w.acknowledgedSoFar;
+            await sleep(1500);
+            expect(w.acknowledgedSoFar).toBeGreaterThan(during);
+            figures.push(`scenario=partition leader_election_ms=${next.elapsedMs}`);
+        } finally {
+            heal();
+        }
+        const healMs = await waitHealthy(st.endpoints, 30_000);
+        const report = await w.stop();
+        const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/partition/");
+        figures.push(formatFigures("partition", report, { lost: v.lost.length, healed_ms: healMs }));
+        expect(v.lost).toEqual([]);
+        expect(ctl(st.endpoints, ["get", "/faults/partition/isolated"]).stdout).not.toContain("x");
+    }, 90_000);
+});
+
+describe("down", () => {
+    test("stops every process the lab started, removes mounts, the iptables chain and the lab dir", () => {
+        const hosts = lab().hosts;
+        const r = cli(["down"], 120_000);
+        expect(r.status).toBe(0);
+        for (const h of hosts) {
+            expect(alive(h.sshdPid)).toBe(false);
+            expect(namespaceProcesses(h.sshdPid)).toEqual([]);
+        }
+        expect(fs.existsSync(path.join(LAB, "lab.json"))).toBe(false);
+        expect(spawnSync("iptables", ["-L", CHAIN, "-n"]).status).not.toBe(0);
+        expect(spawnSync("ss", ["-ltnH"], { encoding: "utf8" }).stdout).not.toContain(`${PREFIX}.`);
+        expect(spawnSync("findmnt", ["-rn", "-o", "SOURCE"], { encoding: "utf8" }).stdout).not.toMatch(/etcd-ha-lab-/);
+    }, 150_000);
+});
