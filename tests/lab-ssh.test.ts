@@ -51,10 +51,16 @@ describe("a lab host", () => {
         expect(inHost(host, ["ls", "/usr/local/bin/etcd-ha-lab-probe"]).trim()).toBe("/usr/local/bin/etcd-ha-lab-probe");
     });
 
-    test("has no etcd user until the program creates one, and then a uid of its own range", async () => {
-        const r = await run("getent passwd etcd || echo none; sudo -n useradd --system --no-create-home --shell /usr/sbin/nologin etcd; id -u etcd");
-        const [before, uid] = r.stdout.trim().split("\n");
+    test("has no etcd (user, binary, unit) until the program installs it, and then a uid of its own range", async () => {
+        const r = await run(
+            "getent passwd etcd || echo none; [ -x /usr/bin/etcd ] || echo no-binary; ls /lib/systemd/system | wc -l; " +
+                "sudo -n useradd --system --no-create-home --shell /usr/sbin/nologin etcd; id -u etcd",
+        );
+        const [before, binary, units, uid] = r.stdout.trim().split("\n");
         expect(before).toBe("none");
+        // The machine's Debian etcd (binaries and packaged unit) is hidden, as on a fresh VM.
+        expect(binary).toBe("no-binary");
+        expect(units).toBe("0");
         expect(Number(uid)).toBeGreaterThanOrEqual(900);
         expect(Number(uid)).toBeLessThanOrEqual(909);
     });

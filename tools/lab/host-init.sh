@@ -57,6 +57,15 @@ mkdir -p /run/sshd /run/systemctl-standin "$dir/standin"
 chmod 0755 /run/sshd
 mount --bind "$dir/standin" /run/systemctl-standin
 
+# A fresh VM has no etcd: hide the machine's Debian etcd (its binaries and its packaged unit) inside the host.
+for b in /usr/bin/etcd /usr/bin/etcdctl; do
+  if [ -e "$b" ]; then mount --bind /dev/null "$b"; fi
+done
+if [ -d /lib/systemd/system ]; then
+  mkdir -p "$dir/fs/lib-systemd-system"
+  mount --bind "$dir/fs/lib-systemd-system" /lib/systemd/system
+fi
+
 # The systemctl stand-in.
 for t in systemctl journalctl; do
   install -m 0755 "$standin" "/usr/local/sbin/$t"

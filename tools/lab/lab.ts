@@ -238,7 +238,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     fs.writeFileSync(p.client.cacert, String(o.caCertPem), { mode: 0o644 });
     fs.writeFileSync(p.client.cert, String(o.adminClientCertPem), { mode: 0o644 });
     fs.writeFileSync(p.client.key, String(o.adminClientKeyPem), { mode: 0o600 });
-    const health = engine.steps.find((s) => s.name === `${CLUSTER_NAME}-health`);
+    const health = engine.steps.find((s) => s.name === `${CLUSTER_NAME}-health` && s.op === "create");
     const gateMs = health ? engine.startedAt - t0 + health.endMs : Date.now() - t0;
     const count = (op: string) => engine.steps.filter((s) => s.op === op).length;
     const rerun = engine.steps.filter((s) => s.op === "create" && previous?.has(keyOf(s.type, s.name))).length;
@@ -253,7 +253,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     };
     logStream(
         `lab: ${result.created} created, ${result.rerun} re-run, ${result.unchanged} unchanged; program ${result.programSeconds.toFixed(1)}s; ` +
-            `bootstrap (up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s`,
+            (health ? `bootstrap (up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s` : "health gate not run (nothing changed)"),
     );
     if (health) logStream(`lab: health gate: ${String(o.health)}`);
     return result;

@@ -11,7 +11,6 @@
  * - stdout/stderr captured separately (one trailing newline stripped) plus an interleaved copy for the
  *   error text `<ssh error>: running "<command>":\n<output>`.
  */
-import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { AnyAuthMethod, Client, ClientChannel, SFTPWrapper, utils } from "ssh2";

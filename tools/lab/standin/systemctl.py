@@ -16,9 +16,9 @@ Honoured: [Unit] Description, StartLimitIntervalSec, StartLimitBurst. [Service] 
   one ExecStart (\\-continuations, quotes, $VAR, ${VAR}, prefixes - @ +), User, Group (setgid, initgroups,
   setuid), Environment, EnvironmentFile, WorkingDirectory, UMask, NoNewPrivileges, Limit{NOFILE,NPROC,CORE,
   MEMLOCK,STACK,AS,FSIZE,DATA} (clamped, with a log line, to a hard limit this machine's root cannot raise),
-  Restart (no always on-success on-failure on-abnormal on-abort), RestartSec, TimeoutStartSec, TimeoutStopSec,
-  TimeoutSec, RemainAfterExit, NotifyAccess (main all none; MAINPID= is shown, the forked process stays the
-  watched one), KillMode=process (else the main process group stands in for the control group). [Install]
+  Restart (no always on-success on-failure on-abnormal on-abort), RestartSec, TimeoutStartSec (90 s; none for
+  oneshot, as in systemd), TimeoutStopSec, TimeoutSec, RemainAfterExit, NotifyAccess (main all none; MAINPID= is
+  shown, the forked process stays the watched one), KillMode=process (else the main process group stands in for the control group). [Install]
   WantedBy, RequiredBy (real .wants/ symlinks). [Timer] Unit. Specifiers %n %N %p %i %H %%. Drop-ins .d/*.conf.
 Parsed but NOT enforced: every other key, e.g. After, Before, Wants, Requires, Documentation, IOSchedulingClass,
   IOSchedulingPriority, ProtectSystem, ProtectHome, PrivateTmp, ReadWritePaths; [Timer] OnCalendar, OnBootSec,
