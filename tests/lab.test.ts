@@ -429,7 +429,7 @@ describe("faults, with a continuous writer", () => {
             const during = w.acknowledgedSoFar;
             await sleep(1500);
             expect(w.acknowledgedSoFar).toBeGreaterThan(during);
-            figures.push(`scenario=partition leader_election_ms=${next.elapsedMs}`);
+            figures.push(`scenario=partition-election leader_election_ms=${Math.round(next.elapsedMs)}`);
         } finally {
             heal();
         }

@@ -75,11 +75,21 @@ export const LAB_COMMANDS: readonly [string, string][] = [
     ["openssl", "openssl"],
 ];
 
-/** Fails (naming what to install) unless this is Linux, root, and every lab command is present. */
+const missingPackages = () => [...new Set(LAB_COMMANDS.filter(([cmd]) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg))];
+
+/**
+ * Checks this is Linux and root, and that every lab command is present. Missing packages are installed
+ * with apt-get (tools/install-os-deps.sh) on Debian/Ubuntu; otherwise it fails naming what to install.
+ */
 export function preflight(): void {
     if (process.platform !== "linux") throw new Error("the lab needs Linux (mount and UTS namespaces, loopback addresses)");
     if (process.getuid?.() !== 0) throw new Error("the lab needs root (namespaces, mounts, sshd, iptables): run it as root");
-    const missing = LAB_COMMANDS.filter(([cmd]) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+    let missing = missingPackages();
+    if (missing.length > 0 && spawnSync("sh", ["-c", "command -v apt-get"]).status === 0) {
+        console.error(`lab: installing missing OS packages: ${missing.join(" ")}`);
+        spawnSync("bash", [path.join(PROJECT_ROOT, "tools", "install-os-deps.sh")], { stdio: ["ignore", "inherit", "inherit"], timeout: 600_000 });
+        missing = missingPackages();
+    }
     if (missing.length > 0) {
         const pkgs = [...new Set(missing)].join(" ");
         throw new Error(`the lab needs OS packages: ${pkgs}; install them with \`bash tools/install-os-deps.sh\` (as root on Debian/Ubuntu) or \`apt-get install -y ${pkgs}\``);

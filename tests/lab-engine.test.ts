@@ -1,0 +1,92 @@
+/**
+ * The engine stand-in's own rules, without hosts: secrets sealed in the state (never plain), Proxmox
+ * resources refused in the lab, unknown inputs refused, no new step after the first failure, unchanged
+ * resources kept ("same"), changed ones refused until the day-2 engine, secret outputs marked.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { COMMAND, LabEngine, mergeOutputs, StateResource, keyOf } from "../tools/lab/engine/labEngine";
+import { isSecretCiphertext, isSecretWrapper, reveal, SecretBox, wrapSecret } from "../tools/lab/engine/secrets";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-engine-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const args = (type: string, name: string, inputs: Record<string, unknown>, custom = true): pulumi.runtime.MockResourceArgs => ({ type, name, inputs, custom });
+
+describe("SecretBox", () => {
+    test("seals every secret wrapper into ciphertext and opens it back; the key file is 0600", () => {
+        const box = SecretBox.open(path.join(dir, "k"));
+        expect(fs.statSync(path.join(dir, "k")).mode & 0o777).toBe(0o600);
+        const value = { a: "plain", b: wrapSecret("-----BEGIN EC PRIVATE KEY-----\nxyz\n"), c: [wrapSecret({ deep: "s3cret" })] };
+        const sealed = box.seal(value) as Record<string, unknown>;
+        const text = JSON.stringify(sealed);
+        expect(text).not.toContain("PRIVATE KEY");
+        expect(text).not.toContain("s3cret");
+        expect(sealed.a).toBe("plain");
+        expect(isSecretCiphertext(sealed.b)).toBe(true);
+        const opened = box.open(sealed) as Record<string, unknown>;
+        expect(isSecretWrapper(opened.b)).toBe(true);
+        expect(reveal(opened)).toEqual(reveal(value));
+        // Another key cannot open it.
+        expect(() => SecretBox.open(path.join(dir, "k2")).open(sealed)).toThrow();
+    });
+});
+
+describe("LabEngine", () => {
+    const quiet = { log: () => undefined };
+
+    test("refuses Proxmox resources (the lab runs hosts mode), and starts nothing after the first failure", async () => {
+        const e = new LabEngine(quiet);
+        await expect(e.newResource(args("proxmoxve:VM/virtualMachineLegacy:VirtualMachineLegacy", "vm1", {}))).rejects.toThrow(/Proxmox resources are not used by the lab/);
+        expect(e.failed).toBeDefined();
+        await expect(e.newResource(args("random:index/randomString:RandomString", "r", { length: 8 }))).rejects.toThrow(/not started: the deployment stopped after an earlier failure/);
+        expect(e.resources.size).toBe(0);
+    });
+
+    test("refuses unknown Command inputs and connection fields before dialling anything", async () => {
+        const conn = wrapSecret({ host: "127.66.9.1", port: 22, user: "root", dialErrorLimit: 0, perDialTimeout: 1 });
+        await expect(new LabEngine(quiet).newResource(args(COMMAND, "c1", { connection: conn, create: "true", timeout: 5 }))).rejects.toThrow(/unknown input\(s\) timeout/);
+        const bad = wrapSecret({ host: "127.66.9.1", hostname: "x" });
+        await expect(new LabEngine(quiet).newResource(args(COMMAND, "c2", { connection: bad, create: "true" }))).rejects.toThrow(/connection has unknown field\(s\) hostname/);
+    });
+
+    test("component resources are recorded, not created", async () => {
+        const e = new LabEngine(quiet);
+        const r = await e.newResource(args("etcd-ha:index:EtcdCluster", "etcd", {}, false));
+        expect(r.id).toBeUndefined();
+        expect(e.steps[0].op).toBe("component");
+    });
+
+    test("creates real values, marks provider secrets; an unchanged resource keeps its outputs; a changed one is refused", async () => {
+        const e1 = new LabEngine(quiet);
+        const key = await e1.newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurve: "P256" }));
+        expect(isSecretWrapper(key.state.privateKeyPem)).toBe(true);
+        expect(String(reveal(key.state.privateKeyPem))).toMatch(/^-----BEGIN EC PRIVATE KEY-----\n/);
+        expect(key.state.publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+        const previous = new Map<string, StateResource>(e1.resources);
+        const e2 = new LabEngine({ ...quiet, previous });
+        const again = await e2.newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurve: "P256" }));
+        expect(again.id).toBe(key.id);
+        expect(reveal(again.state.privateKeyPem)).toBe(reveal(key.state.privateKeyPem));
+        expect(e2.steps[0].op).toBe("same");
+        const e3 = new LabEngine({ ...quiet, previous });
+        await expect(e3.newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurve: "P384" }))).rejects.toThrow(/inputs changed \(ecdsaCurve\); updates and replacements come with the day-2 engine/);
+        expect(previous.get(keyOf("tls:index/privateKey:PrivateKey", "k"))).toBeDefined();
+    });
+
+    test("an unknown provider input value is an error, never ignored", async () => {
+        await expect(new LabEngine(quiet).newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurv: "P256" }))).rejects.toThrow(/ecdsaCurv/);
+    });
+});
+
+describe("mergeOutputs", () => {
+    test("secret outputs and echoed secret inputs are wrapped; others are plain", () => {
+        const state = mergeOutputs({ privateKeyPem: wrapSecret("k"), subject: { commonName: "x" } }, { privateKeyPem: "k", certRequestPem: "csr", subject: { commonName: "x" } }, []);
+        expect(isSecretWrapper(state.privateKeyPem)).toBe(true);
+        expect(state.certRequestPem).toBe("csr");
+        const pw = mergeOutputs({ length: 8 }, { result: "p", length: 8 }, ["result"]);
+        expect(isSecretWrapper(pw.result)).toBe(true);
+    });
+});
