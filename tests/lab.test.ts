@@ -9,7 +9,7 @@
  * is never touched. The one setting that differs from production is listed in the stack file the lab
  * writes (listenLocalhost: false, peerCertSans: [localhost]), and asserted below.
  */
-import { spawnSync, SpawnSyncReturns } from "child_process";
+import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
@@ -18,7 +18,7 @@ import YAML from "yaml";
 import { Etcd3 } from "etcd3";
 import { isSecretCiphertext, SIG_KEY } from "../tools/lab/engine/secrets";
 import { heal, isolate, CHAIN } from "../tools/lab/faults/partition";
-import { ClientTls, ContinuousWriter, findLeader, formatFigures, verifyAcknowledged, waitForNewLeader } from "../tools/lab/faults/writer";
+import { ClientTls, ContinuousWriter, findLeader, formatFigures, nowMs, verifyAcknowledged, waitForNewLeader, WriterReport } from "../tools/lab/faults/writer";
 import { alive, inHost, LabHost, LabRecord, namespaceProcesses, preflight } from "../tools/lab/hosts";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -74,6 +74,22 @@ function ctl(endpoints: string[], args: string[], creds: Partial<ClientTls> | nu
     });
 }
 
+/** etcdctl without blocking the event loop (while a writer in this process runs). */
+function ctlAsync(endpoints: string[], args: string[]): Promise<{ status: number | null; stdout: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("etcdctl", [`--endpoints=${endpoints.join(",")}`, `--cacert=${tls.cacert}`, `--cert=${tls.cert}`, `--key=${tls.key}`, "--dial-timeout=2s", "--command-timeout=3s", ...args], {
+            env: { ...process.env, ETCDCTL_API: "3" },
+        });
+        let stdout = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+        child.on("close", (status) => {
+            clearTimeout(timer);
+            resolve({ status, stdout });
+        });
+    });
+}
+
 function httpGet(url: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
         const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
@@ -85,6 +101,9 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
         req.on("error", reject);
     });
 }
+
+/** The longest stretch without an acknowledged write after the fault, in ms. */
+const pause = (r: WriterReport, faultAt: number) => Math.round(r.largestGapSince?.(faultAt) ?? r.largestGapMs);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -332,7 +351,7 @@ describe("faults, with a continuous writer", () => {
         const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/leader-kill/", opTimeoutMs: 1000 });
         w.start();
         await sleep(1500);
-        const killedAt = Date.now();
+        const killedAt = nowMs();
         process.kill(pid, "SIGKILL");
         const next = await waitForNewLeader(st.endpoints.filter((e) => e !== leader.endpoint), tls, leader.memberId, 15_000);
         await sleep(2000);
@@ -340,9 +359,10 @@ describe("faults, with a continuous writer", () => {
         // The stand-in restarts it (Restart=on-failure, RestartSec=5s); then all three must agree.
         await waitHealthy(st.endpoints, 30_000);
         const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/leader-kill/");
-        figures.push(formatFigures("leader-kill", report, { lost: v.lost.length, leader_election_ms: next.elapsedMs ?? Date.now() - killedAt }));
+        figures.push(formatFigures("leader-kill", report, { lost: v.lost.length, leader_election_ms: Math.round(next.elapsedMs), write_pause_ms: pause(report, killedAt) }));
         expect(next.memberId).not.toBe(leader.memberId);
         expect(next.elapsedMs).toBeLessThan(5000);
+        expect(pause(report, killedAt)).toBeLessThan(6000);
         expect(report.acknowledged).toBeGreaterThan(20);
         expect(report.records.filter((r) => r.outcome === "ok" && r.startMs > killedAt).length).toBeGreaterThan(0);
         expect(v.lost).toEqual([]);
@@ -356,12 +376,13 @@ describe("faults, with a continuous writer", () => {
         const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== follower.clientUrl), tls, prefix: "/faults/follower-kill/", opTimeoutMs: 1000 });
         w.start();
         await sleep(1000);
+        const killedAt = nowMs();
         process.kill(follower.pid!, "SIGKILL");
         await sleep(2500);
         const report = await w.stop();
         await waitHealthy(st.endpoints, 30_000);
         const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/follower-kill/");
-        figures.push(formatFigures("follower-kill", report, { lost: v.lost.length }));
+        figures.push(formatFigures("follower-kill", report, { lost: v.lost.length, write_pause_ms: pause(report, killedAt) }));
         expect(report.failed + report.indeterminate).toBe(0);
         expect(v.lost).toEqual([]);
     }, 90_000);
@@ -392,6 +413,7 @@ describe("faults, with a continuous writer", () => {
         const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== leader.endpoint), tls, prefix: "/faults/pause/", opTimeoutMs: 1000 });
         w.start();
         await sleep(1000);
+        const stoppedAt = nowMs();
         process.kill(pid, "SIGSTOP");
         let next;
         try {
@@ -404,7 +426,7 @@ describe("faults, with a continuous writer", () => {
         const report = await w.stop();
         await waitHealthy(st.endpoints, 30_000);
         const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/pause/");
-        figures.push(formatFigures("leader-pause", report, { lost: v.lost.length, leader_election_ms: next.elapsedMs }));
+        figures.push(formatFigures("leader-pause", report, { lost: v.lost.length, leader_election_ms: Math.round(next.elapsedMs), write_pause_ms: pause(report, stoppedAt) }));
         expect(next.memberId).not.toBe(leader.memberId);
         expect(v.lost).toEqual([]);
         // The paused process kept its PID: it was never restarted.
@@ -419,13 +441,14 @@ describe("faults, with a continuous writer", () => {
         const w = new ContinuousWriter({ endpoints: majority, tls, prefix: "/faults/partition/", opTimeoutMs: 1000 });
         w.start();
         await sleep(1000);
+        const isolatedAt = nowMs();
         isolate({ uid, address: isolatedHost.address, peerPort: 2380, index: isolatedHost.index });
         try {
             const next = await waitForNewLeader(majority, tls, leader.memberId, 15_000);
             await sleep(3000);
             // The isolated member: linearizable reads and writes refused.
-            expect(ctl([leader.endpoint], ["put", "/faults/partition/isolated", "x"]).status).not.toBe(0);
-            expect(ctl([leader.endpoint], ["get", "/faults/partition/isolated"]).status).not.toBe(0);
+            expect((await ctlAsync([leader.endpoint], ["put", "/faults/partition/isolated", "x"])).status).not.toBe(0);
+            expect((await ctlAsync([leader.endpoint], ["get", "/faults/partition/isolated"])).status).not.toBe(0);
             const during = w.acknowledgedSoFar;
             await sleep(1500);
             expect(w.acknowledgedSoFar).toBeGreaterThan(during);
@@ -436,8 +459,10 @@ describe("faults, with a continuous writer", () => {
         const healMs = await waitHealthy(st.endpoints, 30_000);
         const report = await w.stop();
         const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/partition/");
-        figures.push(formatFigures("partition", report, { lost: v.lost.length, healed_ms: healMs }));
+        figures.push(formatFigures("partition", report, { lost: v.lost.length, healed_ms: healMs, write_pause_ms: pause(report, isolatedAt) }));
         expect(v.lost).toEqual([]);
+        // The majority kept writing: the only pause is about one election (plus one op timeout).
+        expect(pause(report, isolatedAt)).toBeLessThan(6000);
         expect(ctl(st.endpoints, ["get", "/faults/partition/isolated"]).stdout).not.toContain("x");
     }, 90_000);
 });
