@@ -8,9 +8,9 @@
 #     (without the machine's own etcd user, as on a fresh VM), hostname, hosts, sudoers and a login.defs
 #     whose system uid range is this host's own, so each host's `etcd` user gets a distinct uid (the
 #     partition rules match on it).
-#   - fresh directories for what the program writes: /etc/systemd/system, /usr/local/bin,
-#     /usr/local/sbin, /var/lib/etcd-ha, /var/tmp, /var/backups, /home; /var/lib/etcd on tmpfs; a private
-#     /run (with /run/sshd and the systemctl stand-in's state bound from the host dir).
+#   - fresh directories for what the program writes, on the host's own tmpfs "disk": /etc/systemd/system,
+#     /usr/local/bin, /usr/local/sbin, /var/lib/etcd-ha, /var/tmp, /var/backups, /home; /var/lib/etcd on
+#     a tmpfs of its own; a private /run (with /run/sshd; the systemctl stand-in keeps its state there).
 #   - the admin user (passwordless sudo, the lab's public key), like cloud-init's default user.
 #   - the systemctl/journalctl stand-in in /usr/local/sbin, and over /usr/bin/systemctl and
 #     /usr/bin/journalctl when the machine has them.
@@ -23,9 +23,14 @@ fail() { echo "lab host $name: $*" >&2; exit 90; }
 
 hostname "$name"
 
+# The host's own "disk": a tmpfs private to this namespace (one shared machine disk would serialize every
+# host's writes; each VM has a disk of its own). It vanishes with the namespace.
+mkdir -p "$dir/fs"
+mount -t tmpfs -o mode=0700,size=2g "etcd-ha-lab-$name" "$dir/fs"
+
 # /etc overlay with this host's account databases.
-up="$dir/etc-upper"
-mkdir -p "$up/sudoers.d" "$dir/etc-work"
+up="$dir/fs/etc-upper"
+mkdir -p "$up/sudoers.d" "$dir/fs/etc-work"
 for f in passwd group shadow gshadow; do
   grep -v "^etcd:" "/etc/$f" > "$up/$f" || true
 done
@@ -37,7 +42,7 @@ sed -E -e '/^#?[[:space:]]*SYS_(UID|GID)_(MIN|MAX)[[:space:]]/d' /etc/login.defs
 printf 'SYS_UID_MIN %s\nSYS_UID_MAX %s\nSYS_GID_MIN %s\nSYS_GID_MAX %s\n' "$lo" "$hi" "$lo" "$hi" >> "$up/login.defs"
 echo "$name" > "$up/hostname"
 { cat /etc/hosts; printf '%s %s\n' "$address" "$name"; } > "$up/hosts"
-mount -t overlay "etcd-ha-lab-$name" -o "lowerdir=/etc,upperdir=$up,workdir=$dir/etc-work" /etc
+mount -t overlay "etcd-ha-lab-$name" -o "lowerdir=/etc,upperdir=$up,workdir=$dir/fs/etc-work" /etc
 [ "$(findmnt -n -o FSTYPE /etc)" = overlay ] || fail "/etc is not the overlay"
 
 bindfresh() { # bindfresh <path>: an empty directory of this host's over <path>
@@ -51,11 +56,10 @@ for p in /etc/systemd/system /usr/local/bin /usr/local/sbin /var/lib/etcd-ha /va
 done
 chmod 1777 /var/tmp
 mkdir -p /var/lib/etcd
-mount -t tmpfs -o mode=0755,size=512m "etcd-ha-lab-$name" /var/lib/etcd
+mount -t tmpfs -o mode=0755,size=1g "etcd-ha-lab-$name" /var/lib/etcd
 mount -t tmpfs -o mode=0755 "etcd-ha-lab-$name" /run
-mkdir -p /run/sshd /run/systemctl-standin "$dir/standin"
+mkdir -p /run/sshd
 chmod 0755 /run/sshd
-mount --bind "$dir/standin" /run/systemctl-standin
 
 # A fresh VM has no etcd: hide the machine's Debian etcd (its binaries and its packaged unit) inside the host.
 for b in /usr/bin/etcd /usr/bin/etcdctl; do
