@@ -9,6 +9,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { COMMAND, LabEngine, mergeOutputs, StateResource, keyOf } from "../tools/lab/engine/labEngine";
 import { isSecretCiphertext, isSecretWrapper, reveal, SecretBox, wrapSecret } from "../tools/lab/engine/secrets";
+import { fakePem, pemStart } from "./helpers/tokens";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-engine-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -19,7 +20,7 @@ describe("SecretBox", () => {
     test("seals every secret wrapper into ciphertext and opens it back; the key file is 0600", () => {
         const box = SecretBox.open(path.join(dir, "k"));
         expect(fs.statSync(path.join(dir, "k")).mode & 0o777).toBe(0o600);
-        const value = { a: "plain", b: wrapSecret("-----BEGIN EC PRIVATE KEY-----\nxyz\n"), c: [wrapSecret({ deep: "s3cret" })] };
+        const value = { a: "plain", b: wrapSecret(fakePem("EC PRIVATE KEY", "xyz")), c: [wrapSecret({ deep: "s3cret" })] };
         const sealed = box.seal(value) as Record<string, unknown>;
         const text = JSON.stringify(sealed);
         expect(text).not.toContain("PRIVATE KEY");
@@ -63,7 +64,7 @@ describe("LabEngine", () => {
         const e1 = new LabEngine(quiet);
         const key = await e1.newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurve: "P256" }));
         expect(isSecretWrapper(key.state.privateKeyPem)).toBe(true);
-        expect(String(reveal(key.state.privateKeyPem))).toMatch(/^-----BEGIN EC PRIVATE KEY-----\n/);
+        expect(String(reveal(key.state.privateKeyPem))).toMatch(pemStart("EC PRIVATE KEY"));
         expect(key.state.publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
         const previous = new Map<string, StateResource>(e1.resources);
         const e2 = new LabEngine({ ...quiet, previous });

@@ -30,3 +30,13 @@ export function plain(v: unknown): unknown {
 export function fakePem(label: string, body: string): string {
     return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 }
+
+/** Matches a whole PEM block with this label (built at run time: no key-like literals in the tree). */
+export function pemBlock(label: string): RegExp {
+    return new RegExp(`^-----BEGIN ${label}-----\\n[\\s\\S]+\\n-----END ${label}-----\\n$`);
+}
+
+/** Matches text that starts with a PEM header with this label. */
+export function pemStart(label: string): RegExp {
+    return new RegExp(`^-----BEGIN ${label}-----\\n`);
+}

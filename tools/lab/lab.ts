@@ -19,7 +19,6 @@ import {
     DEFAULT_PREFIX,
     HOST_PORTS,
     LabHost,
-    LabRecord,
     MAX_HOSTS,
     PROJECT_ROOT,
     alive,
@@ -337,4 +336,3 @@ export async function down(opts: { print?: (line: string) => void } = {}): Promi
     return { stopped };
 }
 
-export type { LabRecord };
