@@ -6,13 +6,13 @@
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { etcdFlags } from "../components/etcd/flags";
 import { PKI_DIR } from "../components/pki/certTable";
 import { tuningOf } from "../components/etcd/options";
 import { EtcdSchema } from "../components/config/schema";
+import { httpGet } from "./helpers/http";
 
 const ADDR = "127.77.0.1";
 const PORTS = { client: 32379, peer: 32380, metrics: 32381 };
@@ -39,17 +39,8 @@ function makePki(dir: string) {
     leaf("admin", "etcd-admin", "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n");
 }
 
-function get(url: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const req = http.get(url, { timeout: 2000, agent: false }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve(body));
-        });
-        req.on("error", reject);
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-    });
-}
+/** The body of a plain-HTTP GET. */
+const get = async (url: string): Promise<string> => (await httpGet(url, 2000)).body;
 
 describe("etcd 3.4 runs the rendered flags", () => {
     let dir: string;

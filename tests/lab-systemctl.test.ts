@@ -8,9 +8,9 @@
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+import { httpGet } from "./helpers/http";
 
 const STANDIN = path.join(__dirname, "..", "tools", "lab", "standin", "systemctl.py");
 const ADDR = "127.77.2.1";
@@ -89,17 +89,8 @@ async function until<T>(fn: () => T, ok: (v: T) => boolean, ms: number): Promise
     return v;
 }
 
-function get(url: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const req = http.get(url, { timeout: 2000, agent: false }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve(body));
-        });
-        req.on("error", reject);
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-    });
-}
+/** The body of a plain-HTTP GET. */
+const get = async (url: string): Promise<string> => (await httpGet(url, 2000)).body;
 
 /** A Type=notify test program: after argv[1] seconds it sends STATUS= and READY=1 (unless argv[1] is "never"), then sleeps. */
 const NOTIFY_PY = `

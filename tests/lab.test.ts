@@ -11,7 +11,6 @@
  */
 import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
@@ -19,6 +18,7 @@ import { Etcd3 } from "etcd3";
 import { isSecretCiphertext, SIG_KEY } from "../tools/lab/engine/secrets";
 import { heal, isolate, CHAIN } from "../tools/lab/faults/partition";
 import { ClientTls, ContinuousWriter, findLeader, formatFigures, nowMs, verifyAcknowledged, waitForNewLeader, WriterReport } from "../tools/lab/faults/writer";
+import { httpGet } from "./helpers/http";
 import { alive, inHost, LabHost, LabRecord, namespaceProcesses, preflight } from "../tools/lab/hosts";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -90,17 +90,6 @@ function ctlAsync(endpoints: string[], args: string[]): Promise<{ status: number
     });
 }
 
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-        const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
-            let body = "";
-            res.on("data", (d: Buffer) => (body += d.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", reject);
-    });
-}
 
 /** The longest stretch without an acknowledged write after the fault, in ms. */
 const pause = (r: WriterReport, faultAt: number) => Math.round(r.largestGapSince?.(faultAt) ?? r.largestGapMs);

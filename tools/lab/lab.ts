@@ -297,20 +297,16 @@ export function status(): LabStatus {
         let healthy = false;
         let leader = false;
         if (fs.existsSync(p.client.key)) {
-            const r = spawnSync(
-                "etcdctl",
-                ["--endpoints", clientUrl(h), "--cacert", p.client.cacert, "--cert", p.client.cert, "--key", p.client.key, "--dial-timeout=2s", "--command-timeout=3s", "endpoint", "status", "-w", "json"],
-                { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" }, timeout: 10_000 },
-            );
+            const etcdctl = (args: string[]) =>
+                spawnSync("etcdctl", ["--endpoints", clientUrl(h), "--cacert", p.client.cacert, "--cert", p.client.cert, "--key", p.client.key, "--dial-timeout=2s", "--command-timeout=3s", ...args], {
+                    encoding: "utf8",
+                    env: { ...process.env, ETCDCTL_API: "3" },
+                    timeout: 10_000,
+                });
+            const r = etcdctl(["endpoint", "status", "-w", "json"]);
             if (r.status === 0) {
-                const parsed = JSON.parse(r.stdout) as { Status: { header: { member_id: number | string }; leader: number | string } }[];
-                const st = parsed[0]?.Status;
-                const health = spawnSync(
-                    "etcdctl",
-                    ["--endpoints", clientUrl(h), "--cacert", p.client.cacert, "--cert", p.client.cert, "--key", p.client.key, "--dial-timeout=2s", "--command-timeout=3s", "endpoint", "health"],
-                    { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" }, timeout: 10_000 },
-                );
-                healthy = health.status === 0;
+                const st = (JSON.parse(r.stdout) as { Status: { header: { member_id: number | string }; leader: number | string } }[])[0]?.Status;
+                healthy = etcdctl(["endpoint", "health"]).status === 0;
                 leader = st !== undefined && String(st.leader) === String(st.header.member_id) && String(st.leader) !== "0";
             }
         }
