@@ -11,6 +11,7 @@ import { loadStackConfig } from "./components/config/validate";
 import { EtcdCluster, EtcdMemberInfo } from "./components/etcdCluster";
 import { EtcdHost } from "./components/hosts";
 import { PlanWarning } from "./components/topology/planner";
+import { ProxmoxHosts, ProxmoxNodeInfo } from "./components/proxmox/proxmoxHosts";
 
 /** Stack outputs. */
 interface StackOutputs {
@@ -48,6 +49,10 @@ interface StackOutputs {
     health: pulumi.Output<string>;
     /** Layout warnings (code and message). */
     warnings: PlanWarning[];
+    /** Proxmox mode: the VMs (name, FQDN, address, hypervisor, vmId, role, SSH user), once ready. */
+    vms?: pulumi.Output<ProxmoxNodeInfo[]>;
+    /** Stacked topology on Proxmox: the control-plane VMs, for the stack that installs Kubernetes. */
+    controlPlaneNodes?: pulumi.Output<ProxmoxNodeInfo[]>;
 }
 
 export = async (): Promise<StackOutputs> => {
@@ -61,16 +66,46 @@ export = async (): Promise<StackOutputs> => {
         void pulumi.log.warn(`${w.message} [${w.code}]`);
     }
 
-    // Proxmox mode: the VMs (and so the hosts' SSH endpoints) come from the Proxmox layer; until that layer
-    // exists the hosts are described from config, with the same shape.
-    const hosts: EtcdHost[] = cfg.members.map((m) => ({
-        name: m.name,
-        fqdn: m.fqdn,
-        address: m.address,
-        hypervisor: m.hypervisor,
-        vmId: m.vmId,
-        connection: { host: m.address, port: m.sshPort, user: m.sshUser, privateKey: sshPrivateKey },
-    }));
+    // Proxmox mode: the VMs come from the Proxmox layer; hosts mode: the listed machines. Same shape either way.
+    let hosts: EtcdHost[];
+    let nodes: pulumi.Output<ProxmoxNodeInfo[]> | undefined;
+    if (cfg.mode === "proxmox") {
+        const px = cfg.proxmox!;
+        const infra = new ProxmoxHosts(`${cfg.clusterName}-vms`, {
+            clusterName: cfg.clusterName,
+            topology: cfg.topology,
+            proxmox: {
+                endpoint: px.endpoint,
+                insecure: px.insecure,
+                clustered: px.clustered,
+                sshUsername: px.ssh.username,
+                sshAgent: px.ssh.agent,
+                ha: { enabled: px.haEnabled, pveMajor: px.ha.pveMajor },
+                image: px.image,
+                cpuType: px.cpuType,
+                readyTimeoutSeconds: px.readyTimeoutSeconds,
+                firewall: px.firewall,
+            },
+            hypervisors: cfg.hypervisors,
+            network: { ...cfg.network!, gateway: cfg.network!.gateway! },
+            members: cfg.members.map((m) => ({ name: m.name, fqdn: m.fqdn, address: m.address, hypervisor: m.hypervisor!, vmId: m.vmId!, size: m.size! })),
+            admin: { user: cfg.ssh.user, publicKey: cfg.ssh.publicKey! },
+            ports: cfg.etcd.ports,
+            apiToken: config.requireSecret("proxmoxApiToken"),
+            hypervisorSshPrivateKey: px.ssh.agent ? undefined : config.requireSecret("proxmoxSshPrivateKey"),
+            memberSshPrivateKey: sshPrivateKey,
+        });
+        hosts = infra.hosts;
+        nodes = infra.nodes;
+    } else {
+        hosts = cfg.members.map((m) => ({
+            name: m.name,
+            fqdn: m.fqdn,
+            address: m.address,
+            hypervisor: m.hypervisor,
+            connection: { host: m.address, port: m.sshPort, user: m.sshUser, privateKey: sshPrivateKey },
+        }));
+    }
 
     const cluster = new EtcdCluster(cfg.clusterName, {
         hosts,
@@ -99,5 +134,7 @@ export = async (): Promise<StackOutputs> => {
             .apply(([m, h]) => ({ members: m, hypervisors: h < 0 ? null : h })),
         health: cluster.health,
         warnings: cfg.warnings,
+        ...(nodes ? { vms: nodes } : {}),
+        ...(nodes && cfg.topology === "stacked" ? { controlPlaneNodes: nodes } : {}),
     };
 };

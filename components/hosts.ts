@@ -30,4 +30,9 @@ export interface EtcdHost {
     vmId?: number;
     /** SSH connection for the remote commands that install and run etcd. */
     connection: SshConnection;
+    /**
+     * Resources that must finish before anything is installed on the host (a new VM's readiness check).
+     * Optional: existing machines have none.
+     */
+    dependsOn?: pulumi.Resource[];
 }

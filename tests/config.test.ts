@@ -1,7 +1,7 @@
 import * as path from "path";
-import { ConfigValidationError, decodeRawConfig, loadStackConfig, requiredSecrets, validateStackConfig } from "../components/config/validate";
+import { ConfigValidationError, decodeRawConfig, imageFileName, loadStackConfig, requiredSecrets, validateStackConfig } from "../components/config/validate";
 import { readProject, readStackFile } from "../tools/engine/stackFile";
-import { ALL_SECRETS, hostsBase, mutate, proxmoxBase, Raw } from "./helpers/configs";
+import { ALL_SECRETS, hostsBase, IMAGE_SHA256, mutate, proxmoxBase, Raw } from "./helpers/configs";
 import { MALFORMED } from "./helpers/malformed";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -58,7 +58,14 @@ describe("valid configs resolve", () => {
         expect(c.members[0].size).toEqual({ cores: 4, memoryMiB: 8192, diskGiB: 50 });
         expect(c.proxmox?.haEnabled).toBe(false);
         expect(c.plan.faultTolerance).toEqual({ members: 2, hypervisors: 1 });
-        expect(c.warnings).toEqual([]);
+        // No snippets datastore anywhere: the fallback is announced, naming every node and the key to set.
+        expect(c.warnings.map((w) => w.code)).toEqual(["cloud-init-fallback"]);
+        expect(c.warnings[0].message).toMatch(/^no snippets datastore on pve1, pve2, pve3 \(hypervisors\[\]\.datastores\.snippets\)/);
+        // Stacked control-plane VMs also admit kube-apiserver and kubelet from the member network.
+        expect(c.proxmox?.firewall.extraRules).toEqual([
+            { port: "6443", proto: "tcp", comment: "kube-apiserver", sources: ["10.20.0.0/24"] },
+            { port: "10250", proto: "tcp", comment: "kubelet", sources: ["10.20.0.0/24"] },
+        ]);
     });
 
     it("pool skips the gateway and honours namePrefix and per-topology defaults", () => {
@@ -107,6 +114,46 @@ describe("valid configs resolve", () => {
         const c = resolve(raw, new Set(["sshPrivateKey"]));
         expect(c.plan.faultTolerance).toEqual({ members: 1, hypervisors: 0 });
         expect(c.warnings.map((w) => w.code)).toEqual(["hypervisor-quorum"]);
+    });
+
+    it("proxmox defaults: image file name from the URL as .qcow2, firewall sources the member network, CPU type, readiness bound", () => {
+        const c = resolve(proxmoxBase());
+        expect(c.proxmox?.image).toEqual({
+            url: "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",
+            sha256: IMAGE_SHA256,
+            fileName: "ubuntu-24.04-server-cloudimg-amd64.qcow2",
+        });
+        expect(c.proxmox?.firewall).toEqual({
+            enabled: true,
+            adminCidrs: ["10.103.0.0/24"],
+            clientCidrs: ["10.103.0.0/24"],
+            metricsCidrs: ["10.103.0.0/24"],
+            extraRules: [],
+        });
+        expect([c.proxmox?.cpuType, c.proxmox?.readyTimeoutSeconds]).toEqual(["x86-64-v2-AES", 900]);
+        expect(c.warnings).toEqual([]);
+        expect(imageFileName("https://mirror.example/noble/current/noble-server-cloudimg-amd64.img?x=1")).toBe("noble-server-cloudimg-amd64.qcow2");
+        expect(imageFileName("https://mirror.example/images/debian 12.raw")).toBe("debian-12.qcow2");
+    });
+
+    it("explicit firewall sources and extra rules are kept; extra rules default to the member network", () => {
+        const c = resolve(
+            mutate(proxmoxBase(), (x) => (x.proxmox.firewall = { adminCidrs: ["192.168.10.0/24", "10.9.9.9"], extraRules: [{ port: "8472", proto: "udp", comment: "flannel" }] })),
+        );
+        expect(c.proxmox?.firewall.adminCidrs).toEqual(["192.168.10.0/24", "10.9.9.9"]);
+        expect(c.proxmox?.firewall.clientCidrs).toEqual(["10.103.0.0/24"]);
+        expect(c.proxmox?.firewall.extraRules).toEqual([{ port: "8472", proto: "udp", comment: "flannel", sources: ["10.103.0.0/24"] }]);
+    });
+
+    it("a node hosting members without a snippets datastore is reported as the cloud-init fallback; an unused one is not", () => {
+        const c = resolve(
+            mutate(proxmoxBase(), (x) => {
+                delete x.hypervisors[1].datastores;
+                x.hypervisors.push({ name: "pve4", bridge: { name: "vmbr10" } });
+            }),
+        );
+        expect(c.warnings.map((w) => w.code)).toEqual(["cloud-init-fallback"]);
+        expect(c.warnings[0].message).toMatch(/^no snippets datastore on pve2 \(/);
     });
 
     it("proxmox.ssh.agent removes the need for the hypervisor SSH key", () => {

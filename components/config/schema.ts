@@ -27,8 +27,12 @@ const networkCidr = z
     .refine(isCidr4, "must be an IPv4 CIDR such as 10.103.0.0/24")
     .refine((s) => !isCidr4(s) || isNetworkCidr4(s), "must be a network address with the host bits zero (e.g. 10.103.0.0/24, not 10.103.0.5/24)");
 const hostCidr = z.string().refine(isCidr4, "must be an IPv4 address with a prefix length, such as 10.103.0.1/24");
+const source = z.string().refine((s) => isCidr4(s) || isIPv4(s), "must be an IPv4 address or CIDR such as 10.103.0.0/24");
 const port = z.number().int().min(1).max(65535);
 const httpsUrl = z.string().regex(/^https:\/\/[^\s/]+(:\d+)?\/?$/, "must be an https URL such as https://pve1.kloud.lan:8006/");
+
+/** Default cloud image: Ubuntu 24.04 (noble), the current release. Pin a dated `release-YYYYMMDD` URL in production. */
+export const DEFAULT_IMAGE_URL = "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img";
 
 /** VM size. */
 export const SizeSchema = z.strictObject({
@@ -67,6 +71,49 @@ export const ProxmoxSchema = z.strictObject({
             pveMajor: z.union([z.literal(8), z.literal(9)]).default(9),
         })
         .default({ pveMajor: 9 }),
+    /** The cloud image every VM's disk is imported from, downloaded once per hypervisor. */
+    image: z
+        .strictObject({
+            /** http(s) URL of an Ubuntu 24.04 (noble) cloud image (qcow2 content, any extension). */
+            url: z.string().regex(/^https?:\/\/[^\s'"]+$/, "must be an http(s) URL such as https://cloud-images.ubuntu.com/releases/noble/release-20250610/ubuntu-24.04-server-cloudimg-amd64.img").default(DEFAULT_IMAGE_URL),
+            /** sha256 of that file, from the SHA256SUMS next to it (required: the download is verified). */
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits (the image's line in SHA256SUMS)").optional(),
+            /** File name on the images datastore; must end in .qcow2 (PVE's import content type). Default: the URL's base name as .qcow2. */
+            fileName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\.qcow2$/, "must be a file name ending in .qcow2, such as noble-server-cloudimg-amd64.qcow2").optional(),
+        })
+        .default({ url: DEFAULT_IMAGE_URL }),
+    /** QEMU CPU type of the VMs. Default `x86-64-v2-AES` (migratable between hosts); `host` for the host CPU. */
+    cpuType: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be a QEMU CPU type such as x86-64-v2-AES or host").default("x86-64-v2-AES"),
+    /** Seconds the readiness check waits for SSH and cloud-init on a new VM. Default 900. */
+    readyTimeoutSeconds: z.number().int().min(30).max(7200).default(900),
+    /** Per-VM Proxmox firewall. */
+    firewall: z
+        .strictObject({
+            /** Manage each VM's firewall (options, rules, NIC flag) with inbound default DROP. Default true. */
+            enabled: z.boolean().default(true),
+            /** Where SSH (22) is allowed from; must include the machine running Pulumi. Default: network.cidr. */
+            adminCidrs: z.array(source).optional(),
+            /** Where etcd clients (2379) may connect from (kube-apiservers, admins). Default: network.cidr. */
+            clientCidrs: z.array(source).optional(),
+            /** Where metrics/health (2381) may be scraped from. Default: network.cidr. */
+            metricsCidrs: z.array(source).optional(),
+            /** More inbound rules (e.g. a CNI's ports). Default: none for external; 6443 and 10250 from network.cidr for stacked. */
+            extraRules: z
+                .array(
+                    z.strictObject({
+                        /** Port or range, e.g. `6443` or `30000:32767`. */
+                        port: z.string().regex(/^\d{1,5}(:\d{1,5})?$/, "must be a port such as 6443 or a range such as 30000:32767"),
+                        /** `tcp` or `udp`. Default tcp. */
+                        proto: z.enum(["tcp", "udp"]).default("tcp"),
+                        /** Allowed sources (CIDRs). Default: network.cidr. */
+                        sources: z.array(source).optional(),
+                        /** Comment shown in the Proxmox UI. */
+                        comment: z.string().max(100).optional(),
+                    }),
+                )
+                .optional(),
+        })
+        .default({ enabled: true }),
 });
 
 export const BridgeSchema = z.strictObject({
@@ -124,6 +171,8 @@ export const NetworkSchema = z.strictObject({
         .string()
         .regex(DOMAIN, "must be a DNS domain such as kloud.lan")
         .optional(),
+    /** NTP servers for the VMs (cloud-init `ntp`); empty → the distribution's default pool. */
+    ntpServers: z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, "must be a host name or an IP address")).default([]),
 });
 
 export const MemberSchema = z.strictObject({

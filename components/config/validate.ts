@@ -67,13 +67,41 @@ export interface ResolvedMember {
     sshUser: string;
 }
 
+type ParsedProxmox = NonNullable<ParsedStackConfig["proxmox"]>;
+
+/** `proxmox` with every default resolved (HA switch, image file name, firewall sources). */
+export interface ResolvedProxmox extends Omit<ParsedProxmox, "image" | "firewall"> {
+    haEnabled: boolean;
+    image: { url: string; sha256: string; fileName: string };
+    firewall: {
+        enabled: boolean;
+        adminCidrs: string[];
+        clientCidrs: string[];
+        metricsCidrs: string[];
+        extraRules: { port: string; proto: "tcp" | "udp"; sources: string[]; comment?: string }[];
+    };
+}
+
+/** Inbound rules a stacked control-plane VM gets by default besides etcd's (CNI ports are the operator's to add). */
+export const STACKED_EXTRA_RULES: readonly { port: string; proto: "tcp" | "udp"; sources?: string[]; comment?: string }[] = [
+    { port: "6443", proto: "tcp", comment: "kube-apiserver" },
+    { port: "10250", proto: "tcp", comment: "kubelet" },
+];
+
+/** The datastore file name of a cloud image URL: its base name with the extension replaced by `.qcow2`. */
+export function imageFileName(url: string): string {
+    const base = url.replace(/[?#].*$/, "").split("/").pop() || "cloud-image";
+    const stem = base.replace(/\.(img|qcow2|raw)$/i, "").replace(/[^A-Za-z0-9._-]/g, "-");
+    return `${stem}.qcow2`;
+}
+
 /** The validated, resolved stack configuration index.ts builds from. */
 export interface ResolvedConfig {
     clusterName: string;
     topology: "external" | "stacked";
     /** `proxmox`: the program creates VMs; `hosts`: it uses existing machines. */
     mode: "proxmox" | "hosts";
-    proxmox?: NonNullable<ParsedStackConfig["proxmox"]> & { haEnabled: boolean };
+    proxmox?: ResolvedProxmox;
     hypervisors: HypervisorConfig[];
     network?: NonNullable<ParsedStackConfig["network"]>;
     members: ResolvedMember[];
@@ -315,6 +343,9 @@ export function validateStackConfig(
             add(["ssh", "publicKey"], "is required with Proxmox members: the OpenSSH public key cloud-init installs for the admin user");
         }
         if (proxmox) {
+            if (proxmox.image.sha256 === undefined) {
+                add(["proxmox", "image", "sha256"], `is required with Proxmox members: the sha256 of ${proxmox.image.url}, from the SHA256SUMS file next to it (curl -fsSL ${proxmox.image.url.replace(/[^/]*$/, "")}SHA256SUMS | grep ${proxmox.image.url.split("/").pop()})`);
+            }
             if (proxmox.clustered && proxmox.endpoint === undefined) {
                 add(["proxmox", "endpoint"], "is required when proxmox.clustered is true: the API URL of any cluster node, e.g. https://pve1.kloud.lan:8006/");
             }
@@ -423,6 +454,21 @@ export function validateStackConfig(
         return { ok: false, issues };
     }
     const proxmoxCfg = mode === "proxmox" ? c.proxmox! : undefined;
+    const netCidr = network ? [network.cidr] : [];
+    const proxmoxResolved: ResolvedProxmox | undefined = proxmoxCfg
+        ? {
+              ...proxmoxCfg,
+              haEnabled: proxmoxCfg.ha.enabled ?? proxmoxCfg.clustered,
+              image: { url: proxmoxCfg.image.url, sha256: proxmoxCfg.image.sha256!, fileName: proxmoxCfg.image.fileName ?? imageFileName(proxmoxCfg.image.url) },
+              firewall: {
+                  enabled: proxmoxCfg.firewall.enabled,
+                  adminCidrs: proxmoxCfg.firewall.adminCidrs ?? netCidr,
+                  clientCidrs: proxmoxCfg.firewall.clientCidrs ?? netCidr,
+                  metricsCidrs: proxmoxCfg.firewall.metricsCidrs ?? netCidr,
+                  extraRules: (proxmoxCfg.firewall.extraRules ?? (topology === "stacked" ? STACKED_EXTRA_RULES : [])).map((r) => ({ ...r, sources: r.sources ?? netCidr })),
+              },
+          }
+        : undefined;
     const plan = planTopology(
         members.map((m) => ({ name: m.name, address: m.address, hypervisor: m.hypervisor })),
         etcd.ports,
@@ -433,16 +479,33 @@ export function validateStackConfig(
             clusterName: c.clusterName!,
             topology,
             mode,
-            proxmox: proxmoxCfg ? { ...proxmoxCfg, haEnabled: proxmoxCfg.ha.enabled ?? proxmoxCfg.clustered } : undefined,
+            proxmox: proxmoxResolved,
             hypervisors: mode === "proxmox" ? hypervisors : [],
             network,
             members,
             etcd,
             ssh: c.ssh!,
             plan,
-            warnings: plan.warnings,
+            warnings: [...plan.warnings, ...infraWarnings(mode, hypervisors, members)],
         },
     };
+}
+
+/** Proxmox layout warnings: hypervisors hosting members without a snippets datastore. */
+function infraWarnings(mode: "proxmox" | "hosts", hypervisors: readonly HypervisorConfig[], members: readonly ResolvedMember[]): PlanWarning[] {
+    if (mode !== "proxmox") return [];
+    const used = new Set(members.map((m) => m.hypervisor));
+    const bare = hypervisors.filter((h) => used.has(h.name) && h.datastores.snippets === undefined).map((h) => h.name);
+    if (bare.length === 0) return [];
+    return [
+        {
+            code: "cloud-init-fallback",
+            message:
+                `no snippets datastore on ${bare.join(", ")} (hypervisors[].datastores.snippets): members there get Proxmox's built-in cloud-init ` +
+                `user account (admin user and key only; no qemu-guest-agent, so the VM agent is left off; /etc/hosts comes from the readiness step); ` +
+                `enable the Snippets content type on a datastore and set it for the full cloud-config`,
+        },
+    ];
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

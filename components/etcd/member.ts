@@ -108,7 +108,8 @@ export class EtcdMember extends pulumi.ComponentResource {
                 { parent: this, dependsOn: deps },
             );
 
-        const prepare = run("prepare", prepareScript({ dataDir: etcd.dataDir }), {}, []);
+        const hostReady = host.dependsOn ?? [];
+        const prepare = run("prepare", prepareScript({ dataDir: etcd.dataDir }), {}, hostReady);
 
         const arch = etcd.install.arch;
         const sha256 = etcd.install.sha256 ?? pinnedSha256(etcd.version, arch);
@@ -124,7 +125,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 new command.remote.CopyToRemote(
                     `${name}-tarball`,
                     { connection, source: new pulumi.asset.FileAsset(etcd.install.tarball), remotePath },
-                    { parent: this },
+                    { parent: this, dependsOn: hostReady },
                 ),
             );
             source = { kind: "push", path: remotePath };

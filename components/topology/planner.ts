@@ -49,7 +49,7 @@ export interface FaultTolerance {
 }
 
 /** Warning codes the planner emits (stable: the plan JSON carries them). */
-export type WarningCode = "even-members" | "too-many-members" | "single-member" | "hypervisor-quorum";
+export type WarningCode = "even-members" | "too-many-members" | "single-member" | "hypervisor-quorum" | "cloud-init-fallback";
 
 /** A soft problem in a layout: reported, never fatal. */
 export interface PlanWarning {

@@ -2,6 +2,8 @@
 export type Raw = Record<string, unknown>;
 
 export const PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt0aGlzaXNhbm9wZXJhdG9yc3B1YmxpY2tleWV4YW1wbGU admin@kloud.lan";
+/** A well-formed image checksum (the tests never download). */
+export const IMAGE_SHA256 = "6e40c07ae715f744f84af0bec76415cc1987dd115b4b8de437818561f01a3733";
 export const ALL_SECRETS: ReadonlySet<string> = new Set(["proxmoxApiToken", "proxmoxSshPrivateKey", "sshPrivateKey"]);
 
 /** A valid Proxmox-mode config: three nodes, three pinned members. */
@@ -9,7 +11,7 @@ export function proxmoxBase(): Raw {
     return {
         clusterName: "etcd",
         topology: "external",
-        proxmox: { endpoint: "https://pve1.kloud.lan:8006/", insecure: true },
+        proxmox: { endpoint: "https://pve1.kloud.lan:8006/", insecure: true, image: { sha256: IMAGE_SHA256 } },
         hypervisors: ["pve1", "pve2", "pve3"].map((name, i) => ({
             name,
             bridge: { name: "vmbr10", address: `10.103.0.${11 + i}/24`, ports: ["eno2"] },

@@ -192,6 +192,38 @@ export const MALFORMED: Malformed[] = [
         message: `must be a Linux bridge name: a letter, then letters, digits or '_', at most 10 characters (e.g. vmbr10) (got "my-bridge-name")`,
     },
     {
+        label: "Proxmox members without an image checksum",
+        raw: mutate(P(), (c) => delete c.proxmox.image),
+        path: "etcd-ha:proxmox.image.sha256",
+        message:
+            "is required with Proxmox members: the sha256 of https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img, " +
+            "from the SHA256SUMS file next to it (curl -fsSL https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS | grep ubuntu-24.04-server-cloudimg-amd64.img)",
+    },
+    {
+        label: "image checksum not sha256 hex",
+        raw: mutate(P(), (c) => (c.proxmox.image.sha256 = "ABC123")),
+        path: "etcd-ha:proxmox.image.sha256",
+        message: `must be 64 lower-case hex digits (the image's line in SHA256SUMS) (got "ABC123")`,
+    },
+    {
+        label: "image file name without .qcow2",
+        raw: mutate(P(), (c) => (c.proxmox.image.fileName = "noble.img")),
+        path: "etcd-ha:proxmox.image.fileName",
+        message: `must be a file name ending in .qcow2, such as noble-server-cloudimg-amd64.qcow2 (got "noble.img")`,
+    },
+    {
+        label: "firewall source not an address or CIDR",
+        raw: mutate(P(), (c) => (c.proxmox.firewall = { adminCidrs: ["10.0.0.0/24", "office"] })),
+        path: "etcd-ha:proxmox.firewall.adminCidrs[1]",
+        message: `must be an IPv4 address or CIDR such as 10.103.0.0/24 (got "office")`,
+    },
+    {
+        label: "firewall extra rule with a bad port",
+        raw: mutate(P(), (c) => (c.proxmox.firewall = { extraRules: [{ port: "https" }] })),
+        path: "etcd-ha:proxmox.firewall.extraRules[0].port",
+        message: `must be a port such as 6443 or a range such as 30000:32767 (got "https")`,
+    },
+    {
         label: "member name not a DNS label",
         raw: mutate(P(), (c) => (c.members[0].name = "Etcd_1")),
         path: "etcd-ha:members[0].name",
