@@ -23,11 +23,42 @@ function byName(rs: RecordedResource[]) {
     return new Map(rs.map((r) => [r.name, r]));
 }
 
+/** Proxmox resources a stack registers: providers, managed bridges, images, snippets, HA rules and groups. */
+interface PxCounts {
+    providers: number;
+    bridges: number;
+    images: number;
+    snippets: number;
+    haResources: number;
+    haRules: number;
+    haGroups: number;
+    firewalls: number;
+}
+
 describe.each([
-    ["Pulumi.dev.yaml", "etcd", ["etcd1", "etcd2", "etcd3"], 2, { members: 1, hypervisors: 1 }, []],
-    ["examples/Pulumi.six-on-two.yaml", "etcd", ["etcd1", "etcd2", "etcd3", "etcd4", "etcd5", "etcd6"], 4, { members: 2, hypervisors: 0 }, ["even-members", "hypervisor-quorum"]],
-    ["examples/Pulumi.stacked-five.yaml", "k8s", ["cp1", "cp2", "cp3", "cp4", "cp5"], 3, { members: 2, hypervisors: 1 }, []],
-])("%s under mocks", (file, cluster, names, quorum, ft, warnings) => {
+    // Three nodes of one PVE cluster, managed bridges, snippets, HA (PVE 9): one anti-affinity rule.
+    ["Pulumi.dev.yaml", "etcd", ["etcd1", "etcd2", "etcd3"], 2, { members: 1, hypervisors: 1 }, [], { providers: 1, bridges: 3, images: 3, snippets: 3, haResources: 3, haRules: 1, haGroups: 0, firewalls: 3 }],
+    // Six on two: three anti-affinity rules of two members each (one per node).
+    [
+        "examples/Pulumi.six-on-two.yaml",
+        "etcd",
+        ["etcd1", "etcd2", "etcd3", "etcd4", "etcd5", "etcd6"],
+        4,
+        { members: 2, hypervisors: 0 },
+        ["even-members", "hypervisor-quorum"],
+        { providers: 1, bridges: 2, images: 2, snippets: 6, haResources: 6, haRules: 3, haGroups: 0, firewalls: 6 },
+    ],
+    // Three standalone hosts (a provider each), existing bridges, no snippets datastore, no HA.
+    [
+        "examples/Pulumi.stacked-five.yaml",
+        "k8s",
+        ["cp1", "cp2", "cp3", "cp4", "cp5"],
+        3,
+        { members: 2, hypervisors: 1 },
+        ["cloud-init-fallback"],
+        { providers: 3, bridges: 0, images: 3, snippets: 0, haResources: 0, haRules: 0, haGroups: 0, firewalls: 5 },
+    ],
+] as [string, string, string[], number, object, string[], PxCounts][])("%s under mocks", (file, cluster, names, quorum, ft, warnings, px) => {
     let result: Awaited<ReturnType<typeof runStackFile>>;
     beforeAll(async () => {
         result = await runStackFile(file);
@@ -45,9 +76,14 @@ describe.each([
         expect(count(T.certRequest)).toBe(2 * n + 3);
         expect(count(T.locallySignedCert)).toBe(2 * n + 3);
         expect(count(T.randomString)).toBe(1);
-        expect(count(T.command)).toBe(5 * n + 1);
+        // Five member steps, a readiness check per VM, the gate.
+        expect(count(T.command)).toBe(5 * n + n + 1);
         expect(count(T.copyToRemote)).toBe(0);
-        expect(rs.length).toBe(1 + 1 + 1 + n + (1 + 2 * n + 3) + 1 + 2 * (2 * n + 3) + 1 + 5 * n + 1);
+        const pxTree = [count(T.proxmoxHosts), count(T.pveProvider), count(T.linuxBridge), count(T.bridge), count(T.image), count(T.etcdVm), count(T.snippet), count(T.vm)];
+        expect(pxTree).toEqual([1, px.providers, px.bridges, px.bridges, px.images, n, px.snippets, n]);
+        expect([count(T.fwOptions), count(T.fwRules), count(T.haResource), count(T.haRule), count(T.haGroup)]).toEqual([px.firewalls, px.firewalls, px.haResources, px.haRules, px.haGroups]);
+        const proxmoxCount = 1 + px.providers + 2 * px.bridges + px.images + n + px.snippets + n + 2 * px.firewalls + px.haResources + px.haRules + px.haGroups + n;
+        expect(rs.length).toBe(1 + 1 + 1 + n + (1 + 2 * n + 3) + 1 + 2 * (2 * n + 3) + 1 + 5 * n + 1 + proxmoxCount);
 
         const m = byName(rs);
         const clusterUrn = m.get(cluster)!.urn;
@@ -81,6 +117,20 @@ describe.each([
         expect(o.warnings.map((w: { code: string }) => w.code)).toEqual(warnings);
     });
 
+    it("exports the VMs (and, stacked, the control-plane nodes) with the host fields the etcd layer used", () => {
+        const o = result.outputs as Record<string, any>;
+        const stacked = file.includes("stacked");
+        expect(o.vms.map((v: { name: string }) => v.name)).toEqual(names);
+        for (const [i, v] of (o.vms as Record<string, unknown>[]).entries()) {
+            expect(Object.keys(v).sort()).toEqual(["address", "fqdn", "hypervisor", "name", "role", "sshUser", "vmId"]);
+            expect(v.address).toBe(o.members[i].address);
+            expect(v.hypervisor).toBe(o.members[i].hypervisor);
+            expect(v.role).toBe(stacked ? "control-plane" : "etcd");
+        }
+        if (stacked) expect(o.controlPlaneNodes).toEqual(o.vms);
+        else expect(o.controlPlaneNodes).toBeUndefined();
+    });
+
     it("registers components without their arguments (no SSH key in component state)", () => {
         for (const r of result.resources.filter((x) => !x.custom)) {
             expect(JSON.stringify(r.inputs)).not.toContain("[secret]");
@@ -93,7 +143,8 @@ describe("hosts mode under mocks", () => {
     it("builds the cluster on the listed machines with no Proxmox resource", async () => {
         const { config, secretKeys } = flatConfig(hostsBase(), new Set(["sshPrivateKey"]));
         const r = await runProgram({ program: PROGRAM, project: "etcd-ha", stack: "lab", config, secretKeys });
-        expect(r.resources.filter((x) => x.type.startsWith("proxmoxve:"))).toEqual([]);
+        expect(r.resources.filter((x) => x.type.startsWith("proxmoxve:") || x.type.includes(":proxmoxve"))).toEqual([]);
+        expect((r.outputs as { vms?: unknown }).vms).toBeUndefined();
         expect(r.resources.filter((x) => x.type === T.member).map((x) => x.name)).toEqual(["lab-m1", "lab-m2", "lab-m3"]);
         expect(r.resources.filter((x) => x.type === T.command && x.name.endsWith("-start")).map((x) => x.name)).toEqual(["lab-m1-start", "lab-m2-start", "lab-m3-start"]);
         expect((r.outputs as { faultTolerance: unknown }).faultTolerance).toEqual({ members: 1, hypervisors: null });

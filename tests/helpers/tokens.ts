@@ -11,6 +11,19 @@ export const T = {
     randomString: "random:index/randomString:RandomString",
     command: "command:remote:Command",
     copyToRemote: "command:remote:CopyToRemote",
+    proxmoxHosts: "etcd-ha:index:ProxmoxHosts",
+    etcdVm: "etcd-ha:index:EtcdVm",
+    linuxBridge: "etcd-ha:index:LinuxBridge",
+    pveProvider: "pulumi:providers:proxmoxve",
+    bridge: "proxmoxve:network/linux/bridge:Bridge",
+    image: "proxmoxve:download/file:File",
+    snippet: "proxmoxve:index/fileLegacy:FileLegacy",
+    vm: "proxmoxve:index/vmLegacy:VmLegacy",
+    fwOptions: "proxmoxve:firewall/optionsLegacy:OptionsLegacy",
+    fwRules: "proxmoxve:firewall/rulesLegacy:RulesLegacy",
+    haResource: "proxmoxve:index/haresource:Haresource",
+    haRule: "proxmoxve:index/harule:Harule",
+    haGroup: "proxmoxve:index/hagroup:Hagroup",
 } as const;
 
 /** The wrapper the SDK puts around secret values it sends to the engine (and so to mocks). */
