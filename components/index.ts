@@ -24,3 +24,22 @@ export {
     PlanWarning,
 } from "./topology/planner";
 export { loadStackConfig, validateStackConfig, ConfigValidationError, ConfigIssue, ResolvedConfig } from "./config/validate";
+export { ProxmoxHosts, ProxmoxHostsArgs, ProxmoxNodeInfo } from "./proxmox/proxmoxHosts";
+export { EtcdVm, EtcdVmArgs } from "./proxmox/etcdVm";
+export { LinuxBridge, LinuxBridgeArgs, validateLinuxBridgeArgs } from "./proxmox/linuxBridge";
+export {
+    planInfrastructure,
+    validateInfraSpec,
+    antiAffinitySets,
+    InfraSpec,
+    InfraPlan,
+    VmPlan,
+    HypervisorSpec,
+    BridgeSpec,
+    VmMemberSpec,
+    NetworkSpec,
+    ProxmoxSettings,
+} from "./proxmox/plan";
+export { renderUserData, renderEtcHosts, renderHostsBlock } from "./proxmox/cloudInit";
+export { memberFirewallRules, FirewallRule, FirewallPolicy } from "./proxmox/firewall";
+export { readinessScript, sshDialBudget } from "./proxmox/readiness";

@@ -38,7 +38,21 @@ describe("npm run plan", () => {
         expect(lines).toContain("   ├─ etcd-ha:index:EtcdMember  etcd-etcd3");
         expect(lines).toContain("   │  └─ command:remote:Command  etcd-etcd3-start  ← etcd-etcd3-binaries, etcd-etcd3-certs, etcd-etcd3-config, etcd-token");
         expect(lines).toContain("   └─ command:remote:Command  etcd-health  ← etcd-etcd1-start, etcd-etcd2-start, etcd-etcd3-start");
-        expect(lines).toContain("Resources: 52, longest dependency chain: 6");
+        // The Proxmox layer, with its parents and dependencies: the VM after its node's image, snippet and
+        // bridge; the readiness check after the VM and its firewall; the first etcd step after the check.
+        expect(lines).toContain("├─ etcd-ha:index:ProxmoxHosts  etcd-vms");
+        expect(lines).toContain("│  ├─ pulumi:providers:proxmoxve  etcd-vms-provider");
+        expect(lines).toContain("│  │  ├─ proxmoxve:index/vmLegacy:VmLegacy  etcd-vms-etcd1-vm  ← etcd-vms-etcd1-user-data, etcd-vms-pve1-bridge-iface, etcd-vms-pve1-image");
+        expect(lines).toContain(
+            "│  │  └─ command:remote:Command  etcd-vms-etcd1-ready  ← etcd-vms-etcd1-firewall-options, etcd-vms-etcd1-firewall-rules, etcd-vms-etcd1-vm",
+        );
+        expect(lines).toContain("│  │  └─ proxmoxve:network/linux/bridge:Bridge  etcd-vms-pve3-bridge-iface");
+        expect(lines).toContain("│  ├─ proxmoxve:download/file:File  etcd-vms-pve2-image");
+        expect(lines).toContain(
+            "│  └─ proxmoxve:index/harule:Harule  etcd-vms-anti-affinity-1  ← etcd-vms-etcd1-ha, etcd-vms-etcd1-vm, etcd-vms-etcd2-ha, etcd-vms-etcd2-vm, etcd-vms-etcd3-ha, etcd-vms-etcd3-vm",
+        );
+        expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd1-prepare  ← etcd-vms-etcd1-ready");
+        expect(lines).toContain("Resources: 85, longest dependency chain: 8");
         // progress and notes go to stderr, never into the plan
         expect(r.stderr).toMatch(/plan: evaluating Pulumi\.dev\.yaml/);
         expect(r.stdout).not.toMatch(/plan: /);
@@ -47,7 +61,7 @@ describe("npm run plan", () => {
     it.each([
         ["dev", 3, 2, { members: 1, hypervisors: 1 }, []],
         ["six-on-two", 6, 4, { members: 2, hypervisors: 0 }, ["even-members", "hypervisor-quorum"]],
-        ["stacked-five", 5, 3, { members: 2, hypervisors: 1 }, []],
+        ["stacked-five", 5, 3, { members: 2, hypervisors: 1 }, ["cloud-init-fallback"]],
     ])("--json for %s matches the contract", async (stack, n, quorum, ft, warnings) => {
         const r = await plan(["--stack", stack, "--json"]);
         expect(r.code).toBe(0);
@@ -72,8 +86,8 @@ describe("npm run plan", () => {
             if (res.parent !== null) expect(names.has(res.parent)).toBe(true);
             for (const d of res.dependsOn) expect(names.has(d)).toBe(true);
         }
-        // key → CSR → cert → certs step → start → health gate
-        expect(j.depth).toBe(6);
+        // image → VM → firewall → readiness → prepare → certs step → start → health gate
+        expect(j.depth).toBe(8);
     });
 
     it("--config-file with an invalid config: exit 1, every error with its key path, nothing registered", async () => {
