@@ -88,6 +88,21 @@ describe("npm run plan", () => {
         }
         // image → VM → firewall → readiness → prepare → certs step → start → health gate
         expect(j.depth).toBe(8);
+        // The Proxmox tree: a VM per member under its EtcdVm, after an image; its readiness check after it;
+        // the member's first etcd step after the check.
+        type R = { type: string; name: string; parent: string | null; dependsOn: string[] };
+        const res = j.resources as R[];
+        const byName = new Map(res.map((x) => [x.name, x]));
+        const vms = res.filter((x) => x.type === "proxmoxve:index/vmLegacy:VmLegacy");
+        expect(vms).toHaveLength(n);
+        for (const vm of vms) {
+            const member = vm.name.replace(/-vm$/, "");
+            expect(byName.get(vm.parent!)!.type).toBe("etcd-ha:index:EtcdVm");
+            expect(vm.dependsOn.filter((d) => byName.get(d)!.type === "proxmoxve:download/file:File")).toHaveLength(1);
+            expect(byName.get(`${member}-ready`)!.dependsOn).toContain(vm.name);
+            const etcdMember = member.replace(/^([a-z0-9]+)-vms-/, "$1-");
+            expect(byName.get(`${etcdMember}-prepare`)!.dependsOn).toEqual([`${member}-ready`]);
+        }
     });
 
     it("--config-file with an invalid config: exit 1, every error with its key path, nothing registered", async () => {
