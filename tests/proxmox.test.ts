@@ -206,6 +206,15 @@ describe("infrastructure plan", () => {
         expect(v2.vm.agent.enabled).toBe(true);
     });
 
+    it("firewall off: no firewall resources and the NIC flag off; VLAN tag and MTU reach the NIC", () => {
+        const s = spec({ proxmox: { ...spec().proxmox, firewall: { enabled: false } } });
+        s.hypervisors[0].bridge = { ...s.hypervisors[0].bridge, vlanId: 103, mtu: 9000 };
+        const [v1, v2] = planInfrastructure(s).vms;
+        expect(v1.firewall).toBeUndefined();
+        expect(v1.vm.networkDevices).toEqual([{ bridge: "vmbr10", model: "virtio", firewall: false, vlanId: 103, mtu: 9000 }]);
+        expect(v2.vm.networkDevices).toEqual([{ bridge: "vmbr10", model: "virtio", firewall: false }]);
+    });
+
     it("PVE 8: one HA group per node preferring it, no rules", () => {
         const p = planInfrastructure(spec({ proxmox: { ...spec().proxmox, ha: { pveMajor: 8 } } }));
         expect(p.ha).toEqual({
@@ -437,6 +446,35 @@ describe("Pulumi.dev.yaml: the Proxmox resources' inputs", () => {
         const carrying = rs.filter((r) => r.type === T.command && isSecretInput(r.inputs.connection) && (plain(r.inputs.connection) as { privateKey?: string }).privateKey === SECRETS["etcd-ha:sshPrivateKey"]);
         expect(carrying).toHaveLength(3 * 6 + 1);
         expect(JSON.stringify(outputs)).not.toContain("member-key-body");
+    });
+});
+
+describe("resource options (seen through a stack transformation: mocks never receive options)", () => {
+    const opts = new Map<string, pulumi.CustomResourceOptions>();
+    beforeAll(async () => {
+        const sc = readStackFile(path.join(ROOT, "Pulumi.dev.yaml"), readProject(ROOT));
+        await runProgram({
+            program: async () => {
+                pulumi.runtime.registerStackTransformation((a) => {
+                    opts.set(a.name, a.opts);
+                    return undefined;
+                });
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                return (require(path.join(ROOT, "index.ts")) as () => Promise<unknown>)();
+            },
+            project: sc.project,
+            stack: sc.stack,
+            config: { ...sc.config, ...SECRETS },
+            secretKeys: [...sc.secretKeys, ...Object.keys(SECRETS)],
+        });
+    });
+
+    it("a VM ignores its seed inputs (snippet id, source image) and, with HA, its node: nothing rebuilds a running member", () => {
+        expect(opts.get("etcd-vms-etcd1-vm")?.ignoreChanges).toEqual(["initialization.userDataFileId", "disks[0].importFrom", "nodeName"]);
+    });
+
+    it("a snippet is deleted before it is replaced (same file name on the datastore)", () => {
+        expect(opts.get("etcd-vms-etcd1-user-data")?.deleteBeforeReplace).toBe(true);
     });
 });
 
