@@ -49,10 +49,11 @@ afterAll(() => {
 });
 
 /** Runs the wrapped script once in the sandbox; `cloudInit: false` leaves the stub out of PATH. */
-function run(opts: { members?: typeof MEMBERS; rc?: number; delay?: number; timeoutSeconds?: number; cloudInit?: boolean }) {
+function run(opts: { members?: typeof MEMBERS; rc?: number; delay?: number; timeoutSeconds?: number; cloudInit?: boolean; hostsTemplate?: string }) {
     fs.writeFileSync(path.join(dir, "cloud-init.rc"), String(opts.rc ?? 0));
     fs.writeFileSync(path.join(dir, "cloud-init.delay"), String(opts.delay ?? 0));
-    const cmd = wrapScript(readinessScript({ vmName: "etcd2", clusterName: "etcd", timeoutSeconds: opts.timeoutSeconds ?? 30, members: opts.members ?? MEMBERS }), "root");
+    const script = readinessScript({ vmName: "etcd2", clusterName: "etcd", timeoutSeconds: opts.timeoutSeconds ?? 30, members: opts.members ?? MEMBERS, hostsTemplate: opts.hostsTemplate });
+    const cmd = wrapScript(script, "root");
     fs.writeFileSync(path.join(dir, "cmd"), cmd);
     const pathVar = `${opts.cloudInit === false ? "" : `${dir}/bin:`}/usr/sbin:/usr/bin:/sbin:/bin`;
     const inner = `mount --bind ${dir}/hosts /etc/hosts && PATH=${pathVar} exec /bin/sh -c "$(cat ${dir}/cmd)"`;
@@ -124,6 +125,17 @@ describe("readiness script, run for real", () => {
         const r = run({ cloudInit: false });
         expect(r.status).toBe(0);
         expect(r.stdout).toBe("etcd2: no cloud-init on this host: nothing to wait for\netcd2: /etc/hosts member block current\n");
+    });
+
+    it("also keeps cloud-init's hosts template in step when it exists (it re-renders /etc/hosts at boot without a snippet)", () => {
+        const tmpl = path.join(dir, "hosts.debian.tmpl");
+        const jinja = "## template:jinja\n{# comment #}\n127.0.1.1 {{fqdn}} {{hostname}}\n127.0.0.1 localhost\n";
+        fs.writeFileSync(tmpl, jinja);
+        const r = run({ hostsTemplate: tmpl });
+        expect(r.status).toBe(0);
+        expect(r.stdout).toBe(`etcd2: cloud-init done\netcd2: /etc/hosts member block current\netcd2: ${tmpl} member block updated\n`);
+        expect(fs.readFileSync(tmpl, "utf8")).toBe(`${jinja}${renderHostsBlock("etcd", MEMBERS)}\n`);
+        expect(run({ hostsTemplate: tmpl }).stdout).toContain(`etcd2: ${tmpl} member block current`);
     });
 
     it("left this machine's /etc/hosts as it was", () => {

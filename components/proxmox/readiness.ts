@@ -42,12 +42,22 @@ export interface ReadinessArgs {
     timeoutSeconds: number;
     /** Every member, for the /etc/hosts block. */
     members: readonly HostsEntry[];
+    /**
+     * cloud-init's hosts template, which gets the same block when present: without a snippet, Proxmox's
+     * generated user data sets `manage_etc_hosts: true`, and cloud-init re-renders /etc/hosts from it at
+     * every boot. Default Ubuntu's path.
+     */
+    hostsTemplate?: string;
 }
+
+/** Ubuntu's cloud-init template for /etc/hosts. */
+export const CLOUD_INIT_HOSTS_TEMPLATE = "/etc/cloud/templates/hosts.debian.tmpl";
 
 /**
  * Waits for cloud-init to finish (bounded by `timeout`), fails naming the VM when it does not or when it
- * failed, then makes the /etc/hosts member block match (rewritten only when it differs). Idempotent: on a
- * finished VM it returns at once and changes nothing.
+ * failed, then makes the member block of /etc/hosts (and of cloud-init's hosts template, when present)
+ * match, rewriting a file only when its block differs. Idempotent: on a finished VM it returns at once and
+ * changes nothing.
  */
 export function readinessScript(a: ReadinessArgs): string {
     const { begin, end } = hostsMarkers(a.clusterName);
@@ -81,16 +91,24 @@ ETCD_HA_HOSTS
 )
 begin=${sq(begin)}
 end=${sq(end)}
-current=$(awk -v b="$begin" -v e="$end" '$0 == b {f = 1} f {print} $0 == e {f = 0}' /etc/hosts)
-if [ "$current" != "$block" ]; then
+sync_block() {
+  local file=$1 current tmp
+  current=$(awk -v b="$begin" -v e="$end" '$0 == b {f = 1} f {print} $0 == e {f = 0}' "$file")
+  if [ "$current" = "$block" ]; then
+    echo "$vm: $file member block current"
+    return 0
+  fi
   tmp=$(mktemp)
-  awk -v b="$begin" -v e="$end" '$0 == b {s = 1} !s {print} $0 == e {s = 0}' /etc/hosts >"$tmp"
-  printf '%s\\n' "$block" >>"$tmp"
-  cat "$tmp" >/etc/hosts
+  awk -v b="$begin" -v e="$end" '$0 == b {s = 1} !s {print} $0 == e {s = 0}' "$file" >"$tmp"
+  printf '%s\n' "$block" >>"$tmp"
+  cat "$tmp" >"$file"
   rm -f "$tmp"
-  echo "$vm: /etc/hosts member block updated"
-else
-  echo "$vm: /etc/hosts member block current"
+  echo "$vm: $file member block updated"
+}
+sync_block /etc/hosts
+template=${sq(a.hostsTemplate ?? CLOUD_INIT_HOSTS_TEMPLATE)}
+if [ -f "$template" ]; then
+  sync_block "$template"
 fi
 `;
 }
