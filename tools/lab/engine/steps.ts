@@ -1,0 +1,124 @@
+/**
+ * What the real engine decides on a second run, as pure functions, for the resource types the program
+ * uses (day-2 groundwork for the lab engine): the step for a registered resource given its stored inputs
+ * (same, update or replace, by each provider's diff rules), and the order deletes run in at the end of a
+ * run (reverse dependency layers). Facts and sources: ../shared/reference/engine-fidelity.md §1.2, §2,
+ * §3.3, §4, §5.2–5.3. Nothing here runs anything.
+ */
+import { isDeepStrictEqual } from "util";
+
+/** The step the engine takes for a resource that is registered again. */
+export type StepKind = "same" | "update" | "replace";
+
+export interface StepDecision {
+    kind: StepKind;
+    /** Top-level inputs whose values differ (after unwrapping secrets and applying ignoreChanges). */
+    changed: string[];
+    /** Inputs (or `readyForRenewal`) that force the replacement, when kind is replace. */
+    replaceKeys: string[];
+}
+
+/** The secret wrapper the SDK sends (as in mocks and the lab's state). */
+const SIG = "4dabf18193072939515e22adb298388d";
+
+/** A value with every secret wrapper removed (secretness never decides a diff). */
+export function unwrapSecrets(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (SIG in o && "value" in o) return unwrapSecrets(o.value);
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+    }
+    return v;
+}
+
+/** Top-level keys whose values differ between two input sets (undefined and absent are the same). */
+export function changedKeys(oldInputs: Record<string, unknown>, newInputs: Record<string, unknown>, ignore: readonly string[] = []): string[] {
+    const keys = [...new Set([...Object.keys(oldInputs), ...Object.keys(newInputs)])].sort();
+    return keys.filter((k) => !ignore.includes(k) && !isDeepStrictEqual(unwrapSecrets(oldInputs[k]), unwrapSecrets(newInputs[k])));
+}
+
+/** Per type: which changed inputs force a replacement (the rest update in place). */
+const REPLACE_RULES: Record<string, (key: string) => boolean> = {
+    // Only triggers replace; every other input change (connection, create, delete, stdin, …) is an update.
+    "command:remote:Command": (k) => k === "triggers",
+    "command:remote:CopyToRemote": (k) => k === "triggers",
+    "tls:index/privateKey:PrivateKey": (k) => ["algorithm", "rsaBits", "ecdsaCurve"].includes(k),
+    "tls:index/certRequest:CertRequest": () => true,
+    "tls:index/selfSignedCert:SelfSignedCert": (k) => k !== "earlyRenewalHours",
+    "tls:index/locallySignedCert:LocallySignedCert": (k) =>
+        ["caCertPem", "caPrivateKeyPem", "certRequestPem", "validityPeriodHours", "allowedUses", "isCaCertificate", "maxPathLength", "setSubjectKeyId"].includes(k),
+    "random:index/randomString:RandomString": (k) => k !== "keepers",
+    "random:index/randomPassword:RandomPassword": (k) => k !== "keepers",
+};
+
+const CERT_TYPES = new Set(["tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"]);
+
+/**
+ * Random's `keepers` (RequiresReplaceIfValuesNotNull): replace when a value changes, a key with a
+ * non-null value is added, or a key is removed; changes involving only null values do not.
+ */
+export function keepersReplace(oldK: unknown, newK: unknown): boolean {
+    const o = (unwrapSecrets(oldK) ?? {}) as Record<string, unknown>;
+    const n = (unwrapSecrets(newK) ?? {}) as Record<string, unknown>;
+    for (const k of new Set([...Object.keys(o), ...Object.keys(n)])) {
+        const a = o[k] ?? null;
+        const b = n[k] ?? null;
+        if (a === null && b === null) continue;
+        if (!(k in n) || a !== b) return true;
+    }
+    return false;
+}
+
+/**
+ * The tls provider's renewal check on every plan: a certificate whose `validityEndTime − earlyRenewalHours`
+ * has passed (or whose window covers its whole validity) is replaced.
+ */
+export function readyForRenewal(inputs: Record<string, unknown>, outputs: Record<string, unknown>, nowMs: number): boolean {
+    const validity = Number(unwrapSecrets(inputs.validityPeriodHours) ?? 0);
+    const early = Number(unwrapSecrets(inputs.earlyRenewalHours) ?? 0);
+    if (validity === 0 || early >= validity) return true;
+    const end = Date.parse(String(unwrapSecrets(outputs.validityEndTime) ?? ""));
+    if (Number.isNaN(end)) return false;
+    return end - early * 3_600_000 <= nowMs;
+}
+
+/**
+ * The step for one resource registered again: its type, the stored inputs and outputs, the new inputs,
+ * and the `ignoreChanges` option (top-level keys; the old value is kept for them).
+ */
+export function decideStep(
+    type: string,
+    old: { inputs: Record<string, unknown>; outputs: Record<string, unknown> },
+    newInputs: Record<string, unknown>,
+    opts: { ignoreChanges?: readonly string[]; nowMs?: number } = {},
+): StepDecision {
+    const rule = REPLACE_RULES[type];
+    if (!rule) throw new Error(`the lab engine has no diff rules for ${type}: add them from the provider's schema before using it in a second run`);
+    const changed = changedKeys(old.inputs, newInputs, opts.ignoreChanges ?? []);
+    const replaceKeys = changed.filter((k) => (k === "keepers" ? keepersReplace(old.inputs.keepers, newInputs.keepers) : rule(k)));
+    if (CERT_TYPES.has(type) && readyForRenewal(newInputs, old.outputs, opts.nowMs ?? Date.now())) replaceKeys.push("readyForRenewal");
+    if (replaceKeys.length > 0) return { kind: "replace", changed, replaceKeys };
+    return { kind: changed.length > 0 ? "update" : "same", changed, replaceKeys: [] };
+}
+
+/**
+ * The end-of-run delete schedule: resources to delete (removed from the program, and old halves of
+ * create-before-delete replacements) in reverse dependency layers. A resource is deleted only after every
+ * other condemned resource that depends on it; each layer runs in parallel, the next after it finishes.
+ */
+export function deleteLayers(condemned: readonly { urn: string; dependencies: readonly string[] }[]): string[][] {
+    const set = new Set(condemned.map((c) => c.urn));
+    // dependents[x] = condemned resources that depend on x
+    const dependents = new Map<string, Set<string>>([...set].map((u) => [u, new Set<string>()]));
+    for (const c of condemned) for (const d of c.dependencies) if (set.has(d) && d !== c.urn) dependents.get(d)!.add(c.urn);
+    const layers: string[][] = [];
+    const done = new Set<string>();
+    while (done.size < set.size) {
+        const layer = [...set].filter((u) => !done.has(u) && [...dependents.get(u)!].every((d) => done.has(d))).sort();
+        if (layer.length === 0) throw new Error(`dependency cycle among ${[...set].filter((u) => !done.has(u)).join(", ")}`);
+        layer.forEach((u) => done.add(u));
+        layers.push(layer);
+    }
+    return layers;
+}
