@@ -5,6 +5,7 @@
  * the gate.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { invalidArgs } from "./argsError";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { EtcdHost } from "./hosts";
@@ -107,12 +108,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const problems = validateClusterArgs(args);
         const resolved = resolveEtcdOptions(args.etcd);
         if (!resolved.ok) problems.push(...resolved.issues.map((i) => ({ path: ["etcd", ...i.path].join("."), reason: i.message })));
-        if (problems.length > 0 || !resolved.ok) {
-            throw new pulumi.InputPropertiesError({
-                message: `EtcdCluster ${name}: invalid arguments`,
-                errors: problems.map((p) => ({ propertyPath: p.path, reason: p.reason })),
-            });
-        }
+        if (problems.length > 0 || !resolved.ok) invalidArgs("EtcdCluster", name, problems);
         const etcd = resolved.value;
         const ports = etcd.ports;
         const topology = args.topology ?? "external";

@@ -5,6 +5,7 @@
  */
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { invalidArgs } from "../argsError";
 import * as command from "@pulumi/command";
 import { EtcdHost } from "../hosts";
 import { EtcdOptions, resolveEtcdOptions, tuningOf } from "./options";
@@ -81,10 +82,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         super(ETCD_MEMBER_TYPE, name, {}, opts);
         const resolved = resolveEtcdOptions(args.etcd);
         if (!resolved.ok) {
-            throw new pulumi.InputPropertiesError({
-                message: `EtcdMember ${name}: invalid etcd settings`,
-                errors: resolved.issues.map((i) => ({ propertyPath: ["etcd", ...i.path].join("."), reason: i.message })),
-            });
+            invalidArgs("EtcdMember", name, resolved.issues.map((i) => ({ path: ["etcd", ...i.path].join("."), reason: i.message })), "invalid etcd settings");
         }
         const etcd = resolved.value;
         const { host } = args;

@@ -4,6 +4,7 @@
  * (the provider's own ECDSA default, P-224, is unusable by etcd) or RSA.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { invalidArgs } from "../argsError";
 import * as tls from "@pulumi/tls";
 import { EtcdPkiOptions } from "../etcd/options";
 import { CA_COMMON_NAME, CertMember, CertSpec, etcdCertTable, USES } from "./certTable";
@@ -61,12 +62,7 @@ export class EtcdPki extends pulumi.ComponentResource {
     constructor(name: string, args: EtcdPkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super(ETCD_PKI_TYPE, name, {}, opts);
         const problems = validatePkiArgs(args);
-        if (problems.length > 0) {
-            throw new pulumi.InputPropertiesError({
-                message: `EtcdPki ${name}: invalid arguments`,
-                errors: problems.map((p) => ({ propertyPath: p.path, reason: p.reason })),
-            });
-        }
+        if (problems.length > 0) invalidArgs("EtcdPki", name, problems);
         const algorithm = args.keyAlgorithm ?? "ECDSA";
         const keyArgs: tls.PrivateKeyArgs =
             algorithm === "RSA" ? { algorithm: "RSA", rsaBits: args.rsaBits ?? 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" };

@@ -4,6 +4,7 @@
  * management bridge.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { invalidArgs } from "../argsError";
 import * as proxmoxve from "@muhlba91/pulumi-proxmoxve";
 import { BRIDGE_NAME } from "../config/schema";
 import { cidrContains, isCidr4, isIPv4, networkOf } from "../net/ip";
@@ -65,12 +66,7 @@ export class LinuxBridge extends pulumi.ComponentResource {
     constructor(name: string, args: LinuxBridgeArgs, opts?: pulumi.ComponentResourceOptions & { provider?: pulumi.ProviderResource }) {
         super(LINUX_BRIDGE_TYPE, name, {}, opts);
         const problems = validateLinuxBridgeArgs(args);
-        if (problems.length > 0) {
-            throw new pulumi.InputPropertiesError({
-                message: `LinuxBridge ${name}: invalid arguments`,
-                errors: problems.map((p) => ({ propertyPath: p.path, reason: p.reason })),
-            });
-        }
+        if (problems.length > 0) invalidArgs("LinuxBridge", name, problems);
         this.bridge = new proxmoxve.network.linux.Bridge(
             `${name}-iface`,
             {

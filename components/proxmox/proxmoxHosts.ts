@@ -4,6 +4,7 @@
  * `EtcdHost`s the etcd layer needs, the same shape as existing machines.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { invalidArgs } from "../argsError";
 import * as proxmoxve from "@muhlba91/pulumi-proxmoxve";
 import { EtcdHost } from "../hosts";
 import { LinuxBridge } from "./linuxBridge";
@@ -56,12 +57,7 @@ export class ProxmoxHosts extends pulumi.ComponentResource {
         if (!args.proxmox.sshAgent && args.hypervisorSshPrivateKey === undefined) {
             problems.push({ path: "hypervisorSshPrivateKey", reason: "is required unless proxmox.sshAgent is true (the provider uploads snippets over SSH)" });
         }
-        if (problems.length > 0) {
-            throw new pulumi.InputPropertiesError({
-                message: `ProxmoxHosts ${name}: invalid arguments`,
-                errors: problems.map((p) => ({ propertyPath: p.path, reason: p.reason })),
-            });
-        }
+        if (problems.length > 0) invalidArgs("ProxmoxHosts", name, problems);
         const plan = planInfrastructure(args);
         this.plan = plan;
 
