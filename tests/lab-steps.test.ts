@@ -4,9 +4,8 @@
  * layers. Each expectation is a fact from ../shared/reference/engine-fidelity.md.
  */
 import { changedKeys, decideStep, deleteLayers, keepersReplace, readyForRenewal } from "../tools/lab/engine/steps";
-import { SECRET_SIG, T } from "./helpers/tokens";
-
-const secret = (value: unknown) => ({ [SECRET_SIG]: "1b47061264138c4ac30d75fd1eb44270", value });
+import { wrapSecret as secret } from "../tools/lab/engine/secrets";
+import { T } from "./helpers/tokens";
 const cmd = { connection: secret({ host: "10.0.0.1", user: "ubuntu" }), create: "echo 1", logging: "stdoutAndStderr" };
 
 describe("Command and CopyToRemote: only triggers replace", () => {

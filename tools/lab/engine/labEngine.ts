@@ -20,6 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createRandom, RANDOM_TYPES } from "../providers/random";
 import { createTls, TLS_TYPES } from "../providers/tls";
 import { isSecretWrapper, reveal, wrapSecret } from "./secrets";
+import { changedKeys } from "./steps";
 import { CopySource, dial, execCommand, execError, parseConnection, sftpCopy, trimOneNewline } from "./ssh";
 
 export const COMMAND = "command:remote:Command";
@@ -61,22 +62,6 @@ const COPY_KEYS = new Set(["connection", "source", "remotePath", "triggers"]);
 
 export const keyOf = (type: string, name: string) => `${type}::${name}`;
 
-function deepEqual(a: unknown, b: unknown): boolean {
-    return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(v: unknown): unknown {
-    if (Array.isArray(v)) return v.map(canonical);
-    if (typeof v === "object" && v !== null) {
-        return Object.fromEntries(
-            Object.keys(v)
-                .sort()
-                .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-                .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-        );
-    }
-    return v;
-}
 
 /**
  * Inputs as plain data: assets become `{asset, path|text, hash}` (the engine compares assets by content
@@ -169,16 +154,14 @@ export class LabEngine {
             if (this.failure) throw new Error(`${args.name}: not started: the deployment stopped after an earlier failure`);
             const prev = this.opts.previous?.get(key);
             const startMs = this.elapsed();
-            if (prev && deepEqual(reveal(prev.inputs), reveal(described)) && !(this.opts.rerunCommands && args.type === COMMAND)) {
+            const changed = prev ? changedKeys(prev.inputs, described) : [];
+            if (prev && changed.length === 0 && !(this.opts.rerunCommands && args.type === COMMAND)) {
                 this.resources.set(key, prev);
                 this.steps.push({ type: args.type, name: args.name, op: "same", startMs, endMs: startMs });
                 this.opts.log(`${this.stamp()} = ${args.type} ${args.name} unchanged`);
                 return { id: prev.id, state: prev.outputs };
             }
             if (prev && args.type !== COMMAND) {
-                const changed = Object.keys({ ...reveal(prev.inputs) as object, ...reveal(described) as object }).filter(
-                    (k) => !deepEqual((reveal(prev.inputs) as Record<string, unknown>)[k], (reveal(described) as Record<string, unknown>)[k]),
-                );
                 return this.fail(new Error(`${args.type} ${args.name}: inputs changed (${changed.join(", ")}); updates and replacements come with the day-2 engine: run \`npm run lab -- down\`, then \`up\``));
             }
             try {

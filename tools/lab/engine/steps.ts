@@ -5,7 +5,7 @@
  * run (reverse dependency layers). Facts and sources: ../shared/reference/engine-fidelity.md §1.2, §2,
  * §3.3, §4, §5.2–5.3. Nothing here runs anything.
  */
-import { isDeepStrictEqual } from "util";
+import { reveal } from "./secrets";
 
 /** The step the engine takes for a resource that is registered again. */
 export type StepKind = "same" | "update" | "replace";
@@ -18,24 +18,31 @@ export interface StepDecision {
     replaceKeys: string[];
 }
 
-/** The secret wrapper the SDK sends (as in mocks and the lab's state). */
-const SIG = "4dabf18193072939515e22adb298388d";
-
-/** A value with every secret wrapper removed (secretness never decides a diff). */
-export function unwrapSecrets(v: unknown): unknown {
-    if (Array.isArray(v)) return v.map(unwrapSecrets);
-    if (v && typeof v === "object") {
-        const o = v as Record<string, unknown>;
-        if (SIG in o && "value" in o) return unwrapSecrets(o.value);
-        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+/** Key order and undefined properties do not count, as in serialized inputs. */
+function canonical(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(canonical);
+    if (typeof v === "object" && v !== null) {
+        return Object.fromEntries(
+            Object.keys(v)
+                .sort()
+                .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+                .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+        );
     }
     return v;
 }
 
-/** Top-level keys whose values differ between two input sets (undefined and absent are the same). */
+/** True when two values serialize alike (key order and undefined properties ignored). */
+export function sameValue(a: unknown, b: unknown): boolean {
+    return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+/** Top-level keys whose values differ between two input sets, secrets unwrapped (secretness never decides a diff). */
 export function changedKeys(oldInputs: Record<string, unknown>, newInputs: Record<string, unknown>, ignore: readonly string[] = []): string[] {
-    const keys = [...new Set([...Object.keys(oldInputs), ...Object.keys(newInputs)])].sort();
-    return keys.filter((k) => !ignore.includes(k) && !isDeepStrictEqual(unwrapSecrets(oldInputs[k]), unwrapSecrets(newInputs[k])));
+    const o = reveal(oldInputs) as Record<string, unknown>;
+    const n = reveal(newInputs) as Record<string, unknown>;
+    const keys = [...new Set([...Object.keys(o), ...Object.keys(n)])].sort();
+    return keys.filter((k) => !ignore.includes(k) && !sameValue(o[k], n[k]));
 }
 
 /** Per type: which changed inputs force a replacement (the rest update in place). */
@@ -59,8 +66,8 @@ const CERT_TYPES = new Set(["tls:index/selfSignedCert:SelfSignedCert", "tls:inde
  * non-null value is added, or a key is removed; changes involving only null values do not.
  */
 export function keepersReplace(oldK: unknown, newK: unknown): boolean {
-    const o = (unwrapSecrets(oldK) ?? {}) as Record<string, unknown>;
-    const n = (unwrapSecrets(newK) ?? {}) as Record<string, unknown>;
+    const o = (reveal(oldK) ?? {}) as Record<string, unknown>;
+    const n = (reveal(newK) ?? {}) as Record<string, unknown>;
     for (const k of new Set([...Object.keys(o), ...Object.keys(n)])) {
         const a = o[k] ?? null;
         const b = n[k] ?? null;
@@ -75,10 +82,10 @@ export function keepersReplace(oldK: unknown, newK: unknown): boolean {
  * has passed (or whose window covers its whole validity) is replaced.
  */
 export function readyForRenewal(inputs: Record<string, unknown>, outputs: Record<string, unknown>, nowMs: number): boolean {
-    const validity = Number(unwrapSecrets(inputs.validityPeriodHours) ?? 0);
-    const early = Number(unwrapSecrets(inputs.earlyRenewalHours) ?? 0);
+    const validity = Number(reveal(inputs.validityPeriodHours) ?? 0);
+    const early = Number(reveal(inputs.earlyRenewalHours) ?? 0);
     if (validity === 0 || early >= validity) return true;
-    const end = Date.parse(String(unwrapSecrets(outputs.validityEndTime) ?? ""));
+    const end = Date.parse(String(reveal(outputs.validityEndTime) ?? ""));
     if (Number.isNaN(end)) return false;
     return end - early * 3_600_000 <= nowMs;
 }
