@@ -2,21 +2,17 @@
  * index.ts under the mock engine (the same harness the offline plan uses): the resources each stack
  * registers, their parents and dependencies, the stack outputs, and refusals before any resource.
  */
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { readProject, readStackFile } from "../tools/engine/stackFile";
 import { runProgram, RecordedResource } from "../tools/engine/mockHost";
 import { flatConfig, hostsBase } from "./helpers/configs";
 import { MALFORMED } from "./helpers/malformed";
 import { T } from "./helpers/tokens";
+import { PROGRAM, stackRun } from "./helpers/stacks";
 
-const ROOT = path.resolve(__dirname, "..");
-const PROGRAM = path.join(ROOT, "index.ts");
 
 async function runStackFile(file: string) {
-    const sc = readStackFile(path.join(ROOT, file), readProject(ROOT));
-    const secrets = flatConfig({});
-    return runProgram({ program: PROGRAM, project: sc.project, stack: sc.stack, config: { ...sc.config, ...secrets.config }, secretKeys: [...sc.secretKeys, ...secrets.secretKeys] });
+    // Every secret key set to the placeholder.
+    return runProgram(stackRun(file, flatConfig({}).config));
 }
 
 function byName(rs: RecordedResource[]) {

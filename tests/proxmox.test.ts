@@ -3,7 +3,6 @@
  * plan) tested directly, then the program under mocks asserting on every Proxmox resource's inputs — the
  * provider each uses, the node it lands on, what it depends on — and that no secret travels in plain text.
  */
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { renderEtcHosts, renderHostsBlock, renderUserData } from "../components/proxmox/cloudInit";
@@ -12,14 +11,13 @@ import { retrySleepSeconds, sshDialBudget } from "../components/proxmox/readines
 import { antiAffinitySets, InfraSpec, planInfrastructure, validateInfraSpec, vmTags } from "../components/proxmox/plan";
 import { validateLinuxBridgeArgs } from "../components/proxmox/linuxBridge";
 import { unwrapScript } from "../components/etcd/scripts";
-import { readProject, readStackFile } from "../tools/engine/stackFile";
 import { RecordedResource, runProgram } from "../tools/engine/mockHost";
 import { planNewResource } from "../tools/engine/planOutputs";
 import { IMAGE_SHA256, PUBKEY } from "./helpers/configs";
+import { PROGRAM, stackRun } from "./helpers/stacks";
 import { fakePem, isSecretInput, plain, T } from "./helpers/tokens";
 import { wrapSecret } from "../tools/lab/engine/secrets";
 
-const ROOT = path.resolve(__dirname, "..");
 
 const MEMBERS3 = [
     { name: "etcd1", fqdn: "etcd1.kloud.lan", address: "10.103.0.101" },
@@ -273,22 +271,13 @@ interface Registered extends RecordedResource {
 }
 
 async function runStack(file: string): Promise<{ rs: Registered[]; outputs: Record<string, unknown> }> {
-    const sc = readStackFile(path.join(ROOT, file), readProject(ROOT));
     const providers = new Map<string, string>();
     const record: Registered[] = [];
     const newResource = async (args: pulumi.runtime.MockResourceArgs) => {
         if (args.provider) providers.set(`${args.type}::${args.name}`, args.provider);
         return planNewResource(args);
     };
-    const r = await runProgram({
-        program: path.join(ROOT, "index.ts"),
-        project: sc.project,
-        stack: sc.stack,
-        config: { ...sc.config, ...SECRETS },
-        secretKeys: [...sc.secretKeys, ...Object.keys(SECRETS)],
-        newResource,
-        record,
-    });
+    const r = await runProgram({ ...stackRun(file, SECRETS), newResource, record });
     for (const x of record) x.provider = providers.get(`${x.type}::${x.name}`);
     return { rs: record, outputs: r.outputs };
 }
@@ -453,20 +442,16 @@ describe("Pulumi.dev.yaml: the Proxmox resources' inputs", () => {
 describe("resource options (seen through a stack transformation: mocks never receive options)", () => {
     const opts = new Map<string, pulumi.CustomResourceOptions>();
     beforeAll(async () => {
-        const sc = readStackFile(path.join(ROOT, "Pulumi.dev.yaml"), readProject(ROOT));
         await runProgram({
+            ...stackRun("Pulumi.dev.yaml", SECRETS),
             program: async () => {
                 pulumi.runtime.registerStackTransformation((a) => {
                     opts.set(a.name, a.opts);
                     return undefined;
                 });
                 // eslint-disable-next-line @typescript-eslint/no-require-imports
-                return (require(path.join(ROOT, "index.ts")) as () => Promise<unknown>)();
+                return (require(PROGRAM) as () => Promise<unknown>)();
             },
-            project: sc.project,
-            stack: sc.stack,
-            config: { ...sc.config, ...SECRETS },
-            secretKeys: [...sc.secretKeys, ...Object.keys(SECRETS)],
         });
     });
 
