@@ -1,13 +1,14 @@
 /**
  * The engine stand-in's own rules, without hosts: secrets sealed in the state (never plain), Proxmox
  * resources refused in the lab, unknown inputs refused, no new step after the first failure, unchanged
- * resources kept ("same"), changed ones refused until the day-2 engine, secret outputs marked.
+ * resources kept ("same"), replacements condemn the old instance until finish(), random keepers rules,
+ * removed resources deleted at the end, secret outputs marked.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { COMMAND, LabEngine, mergeOutputs, StateResource, keyOf } from "../tools/lab/engine/labEngine";
+import { COMMAND, LabEngine, mergeOutputs, StateResource } from "../tools/lab/engine/labEngine";
 import { isSecretCiphertext, isSecretWrapper, reveal, SecretBox, wrapSecret } from "../tools/lab/engine/secrets";
 import { fakePem, pemStart } from "./helpers/tokens";
 
@@ -60,7 +61,7 @@ describe("LabEngine", () => {
         expect(e.steps[0].op).toBe("component");
     });
 
-    test("creates real values, marks provider secrets; an unchanged resource keeps its outputs; a changed one is refused", async () => {
+    test("creates real values, marks provider secrets; unchanged keeps its outputs; a replacing change makes a new value and condemns the old", async () => {
         const e1 = new LabEngine(quiet);
         const key = await e1.newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurve: "P256" }));
         expect(isSecretWrapper(key.state.privateKeyPem)).toBe(true);
@@ -73,8 +74,38 @@ describe("LabEngine", () => {
         expect(reveal(again.state.privateKeyPem)).toBe(reveal(key.state.privateKeyPem));
         expect(e2.steps[0].op).toBe("same");
         const e3 = new LabEngine({ ...quiet, previous });
-        await expect(e3.newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurve: "P384" }))).rejects.toThrow(/inputs changed \(ecdsaCurve\); updates and replacements come with the day-2 engine/);
-        expect(previous.get(keyOf("tls:index/privateKey:PrivateKey", "k"))).toBeDefined();
+        const replaced = await e3.newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurve: "P384" }));
+        expect(e3.steps[0]).toMatchObject({ op: "replace", changed: ["ecdsaCurve"] });
+        expect(reveal(replaced.state.privateKeyPem)).not.toBe(reveal(key.state.privateKeyPem));
+        // Create-before-delete: the old key waits for finish(), which deletes it (tls has nothing to run).
+        expect(e3.pendingDeletes.map((r) => r.id)).toEqual([key.id]);
+        expect(await e3.finish()).toBeUndefined();
+        expect(e3.pendingDeletes).toEqual([]);
+        expect(e3.steps.map((s) => s.op)).toEqual(["replace", "delete"]);
+    });
+
+    test("random keepers: a null-only change updates in place and keeps the value; a real change replaces", async () => {
+        const type = "random:index/randomString:RandomString";
+        const e1 = new LabEngine(quiet);
+        const first = await e1.newResource(args(type, "r", { length: 12, keepers: { a: "1" } }));
+        const e2 = new LabEngine({ ...quiet, previous: new Map(e1.resources) });
+        const kept = await e2.newResource(args(type, "r", { length: 12, keepers: { a: "1", b: null } }));
+        expect(e2.steps[0].op).toBe("update");
+        expect(kept.state.result).toBe(first.state.result);
+        const e3 = new LabEngine({ ...quiet, previous: new Map(e1.resources) });
+        const fresh = await e3.newResource(args(type, "r", { length: 12, keepers: { a: "2" } }));
+        expect(e3.steps[0].op).toBe("replace");
+        expect(fresh.state.result).not.toBe(first.state.result);
+    });
+
+    test("a resource gone from the program is deleted by finish(), not before; components just go", async () => {
+        const e1 = new LabEngine(quiet);
+        await e1.newResource(args("random:index/randomString:RandomString", "gone", { length: 8 }));
+        await e1.newResource(args("etcd-ha:index:EtcdCluster", "etcd", {}, false));
+        const e2 = new LabEngine({ ...quiet, previous: new Map(e1.resources) });
+        expect(e2.steps).toEqual([]);
+        expect(await e2.finish()).toBeUndefined();
+        expect(e2.steps.map((s) => [s.name, s.op])).toEqual([["gone", "delete"]]);
     });
 
     test("an unknown provider input value is an error, never ignored", async () => {

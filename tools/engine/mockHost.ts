@@ -21,6 +21,17 @@ export interface RecordedResource {
     custom: boolean;
     /** Inputs as the mock receives them (secrets arrive wrapped). */
     inputs: Record<string, unknown>;
+    /** Resource options as the engine receives them (the mocks never pass these to `newResource`). */
+    options: RecordedOptions;
+}
+
+/** The resource options carried by the registration request that a second run depends on. */
+export interface RecordedOptions {
+    deleteBeforeReplace?: boolean;
+    ignoreChanges?: string[];
+    replaceOnChanges?: string[];
+    retainOnDelete?: boolean;
+    protect?: boolean;
 }
 
 export interface RunOptions {
@@ -54,6 +65,11 @@ interface RegisterRequest {
     getParent(): string;
     getCustom(): boolean;
     getDependenciesList(): string[];
+    getDeletebeforereplace(): boolean;
+    getIgnorechangesList(): string[];
+    getReplaceonchangesList(): string[];
+    getRetainondelete(): boolean;
+    getProtect(): boolean;
 }
 interface OutputsRequest {
     getUrn(): string;
@@ -69,6 +85,16 @@ function urnOf(parent: string, type: string, name: string, project: string, stac
     let t = type;
     if (parent) t = parent.split("::")[2].split("$").pop() + "$" + type;
     return `urn:pulumi:${stack}::${project}::${t}::${name}`;
+}
+
+function recordedOptions(req: RegisterRequest): RecordedOptions {
+    const o: RecordedOptions = {};
+    if (req.getDeletebeforereplace()) o.deleteBeforeReplace = true;
+    if (req.getIgnorechangesList().length > 0) o.ignoreChanges = req.getIgnorechangesList();
+    if (req.getReplaceonchangesList().length > 0) o.replaceOnChanges = req.getReplaceonchangesList();
+    if (req.getRetainondelete()) o.retainOnDelete = true;
+    if (req.getProtect()) o.protect = true;
+    return o;
 }
 
 /**
@@ -106,6 +132,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
             dependencies: [...new Set(req.getDependenciesList())],
             custom: req.getCustom(),
             inputs: {},
+            options: recordedOptions(req),
         });
         return original(req, cb);
     };
@@ -118,6 +145,12 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
     // stack's init: thrown from there, the SDK would also leave an unhandled rejection behind.
     let programError: unknown;
     let outputs: Record<string, unknown> | undefined;
+    // As the Node language host does: a registration that fails while nothing awaits it (an unhandled
+    // rejection) fails the run instead of the process.
+    const onUnhandled = (reason: unknown) => {
+        if (programError === undefined) programError = reason;
+    };
+    process.on("unhandledRejection", onUnhandled);
     try {
         outputs = await pulumi.runtime.runInPulumiStack(async () => {
             try {
@@ -140,6 +173,9 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
             if (programError === undefined) programError = e;
         });
     }
+    // Rejections of this run surface within a turn or two of the event loop; then stop listening.
+    await new Promise((r) => setImmediate(r));
+    process.off("unhandledRejection", onUnhandled);
     if (programError !== undefined) throw programError;
     return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
 }

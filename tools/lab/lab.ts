@@ -11,7 +11,7 @@ import YAML from "yaml";
 import { SECRET_KEYS } from "../../components/config/schema";
 import { RecordedResource, runProgram } from "../engine/mockHost";
 import { readProject, readStackFile } from "../engine/stackFile";
-import { LabEngine, StateResource, keyOf } from "./engine/labEngine";
+import { LabEngine, registrationFrom, StateResource, StepRecord, keyOf } from "./engine/labEngine";
 import { removeChain } from "./faults/partition";
 import { SecretBox } from "./engine/secrets";
 import {
@@ -119,17 +119,29 @@ interface StateFile {
     stack: string;
     updatedAt: string;
     resources: (StateResource & { urn: string; parent: string; dependencies: string[] })[];
+    /** Resources to delete that a run left undone (it failed first); the next run deletes them. */
+    pendingDeletes?: StateResource[];
     outputs: Record<string, unknown>;
 }
 
-function loadState(file: string, box: SecretBox): Map<string, StateResource> | undefined {
+function openResource(box: SecretBox, r: StateResource): StateResource {
+    return { ...r, inputs: box.open(r.inputs) as Record<string, unknown>, outputs: box.open(r.outputs) as Record<string, unknown> };
+}
+
+function sealResource<T extends StateResource>(box: SecretBox, r: T): T {
+    return { ...r, inputs: box.seal(r.inputs) as Record<string, unknown>, outputs: box.seal(r.outputs) as Record<string, unknown> };
+}
+
+function loadState(file: string, box: SecretBox): { resources: Map<string, StateResource>; pendingDeletes: StateResource[]; parents: Map<string, string> } | undefined {
     if (!fs.existsSync(file)) return undefined;
     const s = JSON.parse(fs.readFileSync(file, "utf8")) as StateFile;
-    const m = new Map<string, StateResource>();
+    const resources = new Map<string, StateResource>();
+    const parents = new Map<string, string>();
     for (const r of s.resources) {
-        m.set(keyOf(r.type, r.name), { type: r.type, name: r.name, custom: r.custom, id: r.id, inputs: box.open(r.inputs) as Record<string, unknown>, outputs: box.open(r.outputs) as Record<string, unknown> });
+        resources.set(keyOf(r.type, r.name), openResource(box, r));
+        parents.set(keyOf(r.type, r.name), r.parent);
     }
-    return m;
+    return { resources, pendingDeletes: (s.pendingDeletes ?? []).map((r) => openResource(box, r)), parents };
 }
 
 export interface UpOptions {
@@ -139,12 +151,20 @@ export interface UpOptions {
     rerunCommands?: boolean;
     /** Progress sink (default stdout). */
     print?: (line: string) => void;
+    /** The clock the certificate renewal check reads (tests move it forward). */
+    now?: () => number;
 }
 
 export interface UpResult {
     created: number;
+    updated: number;
+    replaced: number;
+    deleted: number;
     unchanged: number;
+    /** Unchanged commands run again (rerunCommands). */
     rerun: number;
+    /** Every step of the run, in order. */
+    steps: StepRecord[];
     /** From `up` start to the health gate passing, in seconds. */
     bootstrapSeconds: number;
     /** The program run alone, in seconds. */
@@ -200,9 +220,17 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     stack.secretKeys.push(keyName);
 
     const box = SecretBox.open(p.secretsKey);
-    const previous = loadState(p.state, box);
-    const engine = new LabEngine({ previous, rerunCommands: opts.rerunCommands, log: logStream });
+    const saved = loadState(p.state, box);
+    const previous = saved?.resources;
     const record: RecordedResource[] = [];
+    const engine = new LabEngine({
+        previous,
+        pendingDeletes: saved?.pendingDeletes,
+        registration: registrationFrom(record),
+        rerunCommands: opts.rerunCommands,
+        now: opts.now,
+        log: logStream,
+    });
     const stackOutputs: { value?: Record<string, unknown> } = {};
     const tProgram = Date.now();
     let outputs: Record<string, unknown> | undefined;
@@ -219,17 +247,29 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
             onStackOutputs: (o) => (stackOutputs.value = o),
         });
         outputs = r.outputs;
+        // The end of the run: resources gone from the program and old halves of replacements are deleted.
+        const deleteError = await engine.finish();
+        if (deleteError) error = deleteError;
     } catch (e) {
         error = engine.failed ?? e;
     }
-    // The state records what exists, also after a failure (a failed create leaves no entry).
-    const resources = record
-        .filter((r) => engine.resources.has(keyOf(r.type, r.name)))
-        .map((r) => {
-            const s = engine.resources.get(keyOf(r.type, r.name))!;
-            return { urn: r.urn, parent: r.parent, dependencies: r.dependencies, ...s, inputs: box.seal(s.inputs) as Record<string, unknown>, outputs: box.seal(s.outputs) as Record<string, unknown> };
-        });
-    const state: StateFile = { version: 1, project: stack.project, stack: stack.stack, updatedAt: new Date().toISOString(), resources, outputs: box.seal(stackOutputs.value ?? {}) as Record<string, unknown> };
+    // The state records what exists, also after a failure: a failed create leaves no entry; a resource the
+    // failed run never reached keeps its old entry; deletes not done stay pending.
+    const parentOf = new Map(record.map((r) => [keyOf(r.type, r.name), r.parent]));
+    const kept = outputs === undefined ? [...(previous?.values() ?? [])].filter((r) => !engine.resources.has(keyOf(r.type, r.name))) : [];
+    const resources = [...engine.resources.values(), ...kept].map((s) => {
+        const k = keyOf(s.type, s.name);
+        return sealResource(box, { ...s, urn: s.urn ?? "", parent: parentOf.get(k) ?? saved?.parents.get(k) ?? "", dependencies: s.dependencies ?? [] });
+    });
+    const state: StateFile = {
+        version: 1,
+        project: stack.project,
+        stack: stack.stack,
+        updatedAt: new Date().toISOString(),
+        resources,
+        pendingDeletes: engine.pendingDeletes.map((r) => sealResource(box, r)),
+        outputs: box.seal(stackOutputs.value ?? {}) as Record<string, unknown>,
+    };
     fs.writeFileSync(p.state, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
     if (error !== undefined) throw error;
     const o = outputs!;
@@ -237,22 +277,26 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     fs.writeFileSync(p.client.cacert, String(o.caCertPem), { mode: 0o644 });
     fs.writeFileSync(p.client.cert, String(o.adminClientCertPem), { mode: 0o644 });
     fs.writeFileSync(p.client.key, String(o.adminClientKeyPem), { mode: 0o600 });
-    const health = engine.steps.find((s) => s.name === `${CLUSTER_NAME}-health` && s.op === "create");
+    const health = engine.steps.find((s) => s.name === `${CLUSTER_NAME}-health` && s.op !== "same" && s.op !== "delete");
     const gateMs = health ? engine.startedAt - t0 + health.endMs : Date.now() - t0;
     const count = (op: string) => engine.steps.filter((s) => s.op === op).length;
-    const rerun = engine.steps.filter((s) => s.op === "create" && previous?.has(keyOf(s.type, s.name))).length;
+    const rerun = engine.steps.filter((s) => s.op === "update" && s.changed?.length === 0).length;
     const result: UpResult = {
-        created: count("create") - rerun,
+        created: count("create"),
+        updated: count("update") - rerun,
+        replaced: count("replace"),
+        deleted: count("delete"),
         unchanged: count("same"),
         rerun,
         bootstrapSeconds: gateMs / 1000,
         programSeconds: (Date.now() - tProgram) / 1000,
         hostsCreated,
         outputs: o,
+        steps: engine.steps,
     };
     logStream(
-        `lab: ${result.created} created, ${result.rerun} re-run, ${result.unchanged} unchanged; program ${result.programSeconds.toFixed(1)}s; ` +
-            (health ? `bootstrap (up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s` : "health gate not run (nothing changed)"),
+        `lab: ${result.created} created, ${result.updated} updated, ${result.replaced} replaced, ${result.deleted} deleted, ${result.rerun} re-run, ${result.unchanged} unchanged; program ${result.programSeconds.toFixed(1)}s; ` +
+            (health ? `(up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s` : "health gate not run (nothing changed)"),
     );
     if (health) logStream(`lab: health gate: ${String(o.health)}`);
     return result;

@@ -193,10 +193,18 @@ interface ClientInternals {
 export function execCommand(
     client: Client,
     command: string,
-    opts: { stdin?: string; environment?: Record<string, string>; onLine?: (stream: "stdout" | "stderr", line: string) => void },
+    opts: {
+        stdin?: string;
+        environment?: Record<string, string>;
+        /** Variables whose refusal is only a warning (the provider's PULUMI_COMMAND_STDOUT/STDERR). */
+        optionalEnvironment?: Record<string, string>;
+        onWarning?: (message: string) => void;
+        onLine?: (stream: "stdout" | "stderr", line: string) => void;
+    },
 ): Promise<ExecResult & { combined: string }> {
     return new Promise((resolve, reject) => {
-        const env = opts.environment ?? {};
+        const env = { ...(opts.optionalEnvironment ?? {}), ...(opts.environment ?? {}) };
+        const optional = new Set(Object.keys(opts.optionalEnvironment ?? {}).filter((k) => !(k in (opts.environment ?? {}))));
         const keys = Object.keys(env);
         let envError: Error | undefined;
         if (keys.length > 0) {
@@ -214,7 +222,10 @@ export function execCommand(
                         return;
                     }
                     chan._callbacks.push((hadErr) => {
-                        if (hadErr) {
+                        if (hadErr && optional.has(keys[i])) {
+                            opts.onWarning?.(`Unable to set '${keys[i]}'. This only works if your SSH server is configured to accept these variables via AcceptEnv.`);
+                            next(i + 1);
+                        } else if (hadErr) {
                             envError = new Error(`could not set environment variable ${goQuote(keys[i])}: ssh: setenv failed`);
                             execCallback(envError);
                         } else next(i + 1);
