@@ -111,6 +111,7 @@ export = async (): Promise<StackOutputs> => {
         hosts,
         topology: cfg.topology,
         etcd: cfg.etcd,
+        replace: cfg.replace,
         ...(caCert && caKey ? { existingCa: { certPem: caCert, keyPem: caKey } } : {}),
     });
 

@@ -48,6 +48,13 @@ export interface EtcdClusterArgs {
     kubernetesFiles?: KubeEtcdFilePaths;
     /** Health gate bounds. */
     healthGate?: HealthGateOptions;
+    /**
+     * Members to replace in this run (at most one): the member is removed from the cluster, its data dir
+     * wiped, every step re-run on its host, and it joins again as a new member with the same name and
+     * address. Keep the entry until the run succeeds; remove it afterwards (removing it re-runs nothing
+     * but that member's start step, which then finds the member healthy).
+     */
+    replace?: string[];
 }
 
 /** A member as exported. */
@@ -129,8 +136,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const token = new random.RandomString(`${name}-token`, { length: 16, special: false, upper: false }, { parent: this });
         const clusterToken = token.result.apply((r) => `${name}-${r}`);
 
-        const members = args.hosts.map(
-            (host) =>
+        // Start steps run one member after another: bootstrap, joins (learner, promote), restarts and
+        // upgrades never touch two members at once.
+        const members: EtcdMember[] = [];
+        for (const host of args.hosts) {
+            members.push(
                 new EtcdMember(
                     `${name}-${host.name}`,
                     {
@@ -142,10 +152,13 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         clientEndpoints: plan.clientEndpoints,
                         caCertPem: pki.caCertPem,
                         certs: memberCerts(pki.table, host.name).map((c) => ({ file: c.memberFile!, ...pki.pair(c.id) })),
+                        startAfter: members.length > 0 ? members[members.length - 1].started : undefined,
+                        replace: (args.replace ?? []).includes(host.name),
                     },
                     { parent: this },
                 ),
-        );
+            );
+        }
 
         const gateHost = args.hosts[0];
         const gate = new command.remote.Command(
@@ -253,6 +266,15 @@ export function validateClusterArgs(args: EtcdClusterArgs): { path: string; reas
     });
     if (args.topology !== undefined && args.topology !== "external" && args.topology !== "stacked") {
         out.push({ path: "topology", reason: `must be "external" or "stacked" (got "${args.topology}")` });
+    }
+    const names = new Set((args.hosts ?? []).map((h) => h.name));
+    (args.replace ?? []).forEach((r, i) => {
+        if (!names.has(r)) out.push({ path: `replace[${i}]`, reason: `"${r}" is not a member (members: ${[...names].join(", ")})` });
+    });
+    if ((args.replace ?? []).length > 1) out.push({ path: "replace", reason: `replace one member per run (got ${args.replace!.join(", ")}): each replacement lowers the fault tolerance until it has joined again` });
+    if ((args.replace ?? []).length > 0 && names.size < 3) out.push({ path: "replace", reason: `a ${names.size}-member cluster cannot replace a member while keeping quorum: restore it from a snapshot instead` });
+    if ((args.hosts ?? []).length === 2) {
+        out.push({ path: "hosts", reason: "2 members cannot lose either one (quorum 2) and cannot shrink safely: use 3 members (or 1 for a throwaway cluster)" });
     }
     const g = args.healthGate ?? {};
     for (const [k, v, max] of [["attempts", g.attempts, 1000], ["intervalSeconds", g.intervalSeconds, 60], ["timeoutSeconds", g.timeoutSeconds, 3600]] as const) {

@@ -3,7 +3,7 @@
  * host shape, and the pure planners and renderers they are built from.
  */
 export { EtcdCluster, EtcdClusterArgs, EtcdMemberInfo, HealthGateOptions, validateClusterArgs } from "./etcdCluster";
-export { EtcdMember, EtcdMemberArgs, MemberCertFile, InitialClusterState } from "./etcd/member";
+export { EtcdMember, EtcdMemberArgs, MemberCertFile } from "./etcd/member";
 export { EtcdPki, EtcdPkiArgs, ExistingCa, CertPair, validatePkiArgs } from "./pki/etcdPki";
 export { EtcdHost, SshConnection } from "./hosts";
 export { EtcdOptions, EtcdPortOptions, EtcdAutoCompactionOptions, EtcdPkiOptions, EtcdInstallOptions, resolveEtcdOptions } from "./etcd/options";

@@ -127,13 +127,36 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
             expect(deps("prepare")).toEqual([]);
             for (const step of ["binaries", "certs", "config"]) expect(deps(step)).toContain(urn(`prod-${m}-prepare`));
             expect(deps("start")).toEqual(expect.arrayContaining(["binaries", "certs", "config"].map((s) => urn(`prod-${m}-${s}`))));
-            // Members are independent: no step of one member waits for another member.
-            for (const step of ["prepare", "binaries", "certs", "config", "start"]) {
+            // Members install independently: no install step of one member waits for another member.
+            for (const step of ["prepare", "binaries", "certs", "config"]) {
                 for (const other of ["etcd1", "etcd2", "etcd3"].filter((o) => o !== m)) {
                     expect(deps(step).filter((d) => d.includes(`prod-${other}-`))).toEqual([]);
                 }
             }
         }
+        // Start steps run one member after another (joins, rolling restarts), in member order.
+        const otherMembers = (m: string) => run.byName.get(`prod-${m}-start`)!.dependencies.filter((d) => /prod-etcd\d-/.test(d) && !d.includes(`prod-${m}-`));
+        expect(otherMembers("etcd1")).toEqual([]);
+        expect(otherMembers("etcd2")).toEqual([urn("prod-etcd1-start")]);
+        expect(otherMembers("etcd3")).toEqual([urn("prod-etcd2-start")]);
+    });
+
+    it("start decides bootstrap or join at run time from the other members; its delete leaves the cluster", () => {
+        const start = run.byName.get("prod-etcd2-start")!;
+        const script = unwrapScript(String(start.inputs.create));
+        expect(script).toContain("cluster='etcd1=https://10.0.0.11:2380,etcd2=https://10.0.0.12:2380,etcd3=https://10.0.0.13:2380'");
+        expect(script).toContain("others='https://10.0.0.11:2379,https://10.0.0.13:2379'");
+        expect(script).toMatch(/ETCD_INITIAL_CLUSTER_TOKEN=prod-[a-z0-9]{16}'/);
+        expect(script).toContain('member add "$name" --peer-urls="$peer_url" --learner');
+        expect(script).toContain('member promote "$learner_id"');
+        expect(script).not.toContain("replace requested");
+        const leave = unwrapScript(String(start.inputs.delete));
+        expect(leave).toContain("name='etcd2'");
+        expect(leave).toContain("peer_url='https://10.0.0.12:2380'");
+        expect(leave).toContain('member remove "$id"');
+        expect(leave).toContain('find "$data_dir" -mindepth 1 -delete');
+        // Only the start step has a delete: the install steps leave the host as it is.
+        for (const step of ["prepare", "binaries", "certs", "config"]) expect(run.byName.get(`prod-etcd2-${step}`)!.inputs.delete).toBeUndefined();
     });
 
     it("runs the health gate after every member's start step, on the first member", () => {
@@ -174,7 +197,7 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         expect(await value(c.metricsUrls)).toEqual(["http://10.0.0.11:2381", "http://10.0.0.12:2381", "http://10.0.0.13:2381"]);
     });
 
-    it("renders each unit with the member's own flags and the shared random token", () => {
+    it("renders each unit with the member's own flags; the start steps share the random token", () => {
         const unitOf = (m: string) => {
             const script = unwrapScript(String(run.byName.get(`prod-${m}-config`)!.inputs.create));
             const unit = /<<'ETCD_HA_FILE_0'\n([\s\S]*?)\nETCD_HA_FILE_0/.exec(script)![1];
@@ -184,9 +207,12 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         const f3 = unitOf("etcd3");
         expect(f3.get("name")).toBe("etcd3");
         expect(f3.get("advertise-client-urls")).toBe("https://10.0.0.13:2379");
-        expect(f1.get("initial-cluster")).toBe("etcd1=https://10.0.0.11:2380,etcd2=https://10.0.0.12:2380,etcd3=https://10.0.0.13:2380");
-        expect(f1.get("initial-cluster-token")).toBe(f3.get("initial-cluster-token"));
-        expect(f1.get("initial-cluster-token")).toMatch(/^prod-[a-z0-9]{16}$/);
+        // No bootstrap flags in the unit: the start step decides them (bootstrap.env), so a membership
+        // change leaves every unit, and every running member, alone.
+        expect(f1.has("initial-cluster")).toBe(false);
+        expect(f1.has("initial-cluster-token")).toBe(false);
+        const token = (m: string) => /ETCD_INITIAL_CLUSTER_TOKEN=(prod-[a-z0-9]{16})'/.exec(unwrapScript(String(run.byName.get(`prod-${m}-start`)!.inputs.create)))![1];
+        expect(token("etcd1")).toBe(token("etcd3"));
         expect(run.byName.get("prod-token")!.inputs).toMatchObject({ length: 16, special: false, upper: false });
     });
 

@@ -66,13 +66,12 @@ describe("etcd 3.4 runs the rendered flags", () => {
             address: ADDR,
             ports: PORTS,
             dataDir: path.join(dir, "data"),
-            initialCluster: `smoke1=https://${ADDR}:${PORTS.peer}`,
-            initialClusterToken: "smoke-token",
-            initialClusterState: "new",
             ...tuningOf(EtcdSchema.parse({})),
             listenLocalhost: false,
         }).map(([n, v]) => `--${n}=${v.split(PKI_DIR).join(path.join(dir, "pki"))}`);
-        proc = spawn("etcd", flags, { stdio: ["ignore", "pipe", "pipe"] });
+        // The bootstrap settings arrive as the start step's bootstrap.env provides them: ETCD_INITIAL_* variables.
+        const bootstrapEnv = { ETCD_INITIAL_CLUSTER: `smoke1=https://${ADDR}:${PORTS.peer}`, ETCD_INITIAL_CLUSTER_TOKEN: "smoke-token", ETCD_INITIAL_CLUSTER_STATE: "new" };
+        proc = spawn("etcd", flags, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...bootstrapEnv } });
         proc.stdout!.on("data", (d) => (log += d));
         proc.stderr!.on("data", (d) => (log += d));
         for (let i = 0; i < 60; i++) {

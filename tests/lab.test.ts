@@ -161,7 +161,7 @@ describe("bootstrap", () => {
         expect(out).toMatch(/\+ command:remote:Command etcd-health created on 127\.66\.2\.11/);
         const custom = stateResources().filter((r) => r.custom).length;
         expect(custom).toBeGreaterThan(40);
-        expect(out).toContain(`lab: ${custom} created, 0 re-run, 0 unchanged; program `);
+        expect(out).toContain(`lab: ${custom} created, 0 updated, 0 replaced, 0 deleted, 0 re-run, 0 unchanged; program `);
         expect(out).toMatch(/bootstrap \(up start → health gate passed\) \d+\.\ds/);
         expect(out).toMatch(/lab: health gate: healthy: 3\/3 members/);
     });
@@ -308,7 +308,7 @@ describe("re-run against the live cluster", () => {
         const before = pids();
         const r = cli(["up"]);
         expect(r.status).toBe(0);
-        expect(r.stdout).toContain(`lab: 0 created, 0 re-run, ${stateResources().filter((x) => x.custom).length} unchanged`);
+        expect(r.stdout).toContain(`lab: 0 created, 0 updated, 0 replaced, 0 deleted, 0 re-run, ${stateResources().filter((x) => x.custom).length} unchanged`);
         expect(r.stdout).toContain("health gate not run (nothing changed)");
         expect(pids()).toEqual(before);
     }, 120_000);
@@ -321,7 +321,7 @@ describe("re-run against the live cluster", () => {
         const all = stateResources().filter((x) => x.custom);
         const commands = all.filter((x) => x.type === "command:remote:Command").length;
         expect(commands).toBe(3 * 5 + 1);
-        expect(r.stdout).toContain(`lab: 0 created, ${commands} re-run, ${all.length - commands} unchanged`);
+        expect(r.stdout).toContain(`lab: 0 created, 0 updated, 0 replaced, 0 deleted, ${commands} re-run, ${all.length - commands} unchanged`);
         expect(r.stdout).toMatch(/etcd-etcd2-start \| etcd is running with this configuration: nothing to do/);
         expect(r.stdout).toMatch(/etcd-etcd3-binaries \| etcd 3\.4\.\d+ already installed/);
         expect(pids()).toEqual(before);

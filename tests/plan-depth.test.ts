@@ -1,6 +1,7 @@
 /**
- * Members install in parallel: the plan's longest dependency chain is the same for 3, 5, 7 and 51 members,
- * and the health gate is the only step that waits for all of them.
+ * Members install in parallel (prepare, binaries, certs, config), and only their start steps run one after
+ * another (bootstrap without waiting for quorum, joins, rolling restarts): the plan's longest chain is the
+ * five install steps plus one start per member, and the health gate waits for every start.
  */
 import { computePlan } from "../tools/planLib";
 import { flatConfig } from "./helpers/configs";
@@ -12,10 +13,16 @@ function poolStack(n: number) {
 }
 
 describe("plan depth", () => {
-    it.each([3, 5, 7, 51])("%i members: depth 6, 5 steps per member, one gate depending on every start", async (n) => {
+    it.each([3, 5, 7, 51])("%i members: depth 5 + members, 5 steps per member, starts chained, one gate depending on every start", async (n) => {
         const p = await computePlan(poolStack(n));
         if (!p.ok) throw new Error(JSON.stringify(p.errors));
-        expect(p.plan.depth).toBe(6);
+        // stack → prepare → binaries → start(m1) → … → start(mN) → health gate, as resource levels.
+        expect(p.plan.depth).toBe(5 + n);
+        const starts = p.plan.resources.filter((r) => r.name.endsWith("-start"));
+        starts.forEach((st, i) => {
+            const want = [`depth-m${i + 1}-binaries`, `depth-m${i + 1}-certs`, `depth-m${i + 1}-config`, ...(i > 0 ? [`depth-m${i}-start`] : [])];
+            expect(st.dependsOn.filter((d) => d !== "depth-token")).toEqual(want.sort());
+        });
         const gate = p.plan.resources.find((r) => r.name === "depth-health")!;
         expect(gate.dependsOn).toEqual(Array.from({ length: n }, (_, i) => `depth-m${i + 1}-start`).sort());
         expect(p.plan.resources.filter((r) => r.type === "command:remote:Command")).toHaveLength(5 * n + 1);

@@ -23,9 +23,6 @@ const base: UnitSettings = {
     address: "10.0.0.12",
     ports: { client: 2379, peer: 2380, metrics: 2381 },
     dataDir: "/var/lib/etcd",
-    initialCluster: "etcd1=https://10.0.0.11:2380,etcd2=https://10.0.0.12:2380,etcd3=https://10.0.0.13:2380",
-    initialClusterToken: "prod-abc123",
-    initialClusterState: "new",
     // The defaults of etcd-ha:etcd (the assertions below spell out their values).
     ...tuningOf(EtcdSchema.parse({})),
 };
@@ -52,18 +49,18 @@ describe.each(["3.4.23", "3.5.6", "3.5.21", "3.6.15"])("unit for etcd %s", (vers
         expect(svc.get("NoNewPrivileges")).toBe("yes");
         expect(new Map(sections.Install).get("WantedBy")).toBe("multi-user.target");
         expect(svc.has("Environment")).toBe(false);
+        // Bootstrap settings come from the start step's env file (optional: read only while the data dir is empty).
+        expect(svc.get("EnvironmentFile")).toBe("-/etc/etcd/bootstrap.env");
     });
 
-    it("sets identity and static bootstrap", () => {
+    it("sets identity; the bootstrap settings stay out of the unit (a membership change never restarts a member)", () => {
         expect(flags.get("name")).toBe("etcd2");
         expect(flags.get("data-dir")).toBe("/var/lib/etcd");
         expect(flags.get("listen-client-urls")).toBe("https://10.0.0.12:2379,https://127.0.0.1:2379");
         expect(flags.get("advertise-client-urls")).toBe("https://10.0.0.12:2379");
         expect(flags.get("listen-peer-urls")).toBe("https://10.0.0.12:2380");
         expect(flags.get("initial-advertise-peer-urls")).toBe("https://10.0.0.12:2380");
-        expect(flags.get("initial-cluster")).toBe(base.initialCluster);
-        expect(flags.get("initial-cluster-token")).toBe("prod-abc123");
-        expect(flags.get("initial-cluster-state")).toBe("new");
+        for (const f of ["initial-cluster", "initial-cluster-token", "initial-cluster-state"]) expect(flags.has(f)).toBe(false);
         expect(flags.get("strict-reconfig-check")).toBe("true");
         expect(flags.get("pre-vote")).toBe("true");
     });
@@ -164,9 +161,6 @@ describe("unit variants", () => {
         expect(f.get("listen-client-urls")).toBe("https://10.0.0.12:2379");
         expect(f.get("listen-metrics-urls")).toBe("http://10.0.0.12:2381");
     });
-    it("joins with initial-cluster-state existing", () => {
-        expect(flagsOf({ initialClusterState: "existing" }).get("initial-cluster-state")).toBe("existing");
-    });
     it("sets ETCD_UNSUPPORTED_ARCH=arm64 only for 3.4 on arm64", () => {
         const env = (s: Partial<UnitSettings>) => new Map(parseUnit(renderUnit({ ...base, ...s })).sections.Service).get("Environment");
         expect(env({ version: "3.4.23", arch: "arm64" })).toBe("ETCD_UNSUPPORTED_ARCH=arm64");
@@ -180,8 +174,8 @@ describe("unit variants", () => {
         expect(f.get("listen-metrics-urls")).toBe("http://10.0.0.12:12381,http://127.0.0.1:12381");
     });
     it("refuses a value a unit file would reinterpret", () => {
-        expect(() => renderUnit({ ...base, initialClusterToken: "a b" })).toThrow(/initial-cluster-token/);
-        expect(() => renderUnit({ ...base, initialClusterToken: "100%" })).toThrow(/initial-cluster-token/);
+        expect(() => renderUnit({ ...base, dataDir: "/var/lib/etcd data" })).toThrow(/--data-dir/);
+        expect(() => renderUnit({ ...base, name: "etcd%n" })).toThrow(/--name/);
     });
     it("renders revision compaction", () => {
         const f = flagsOf({ autoCompaction: { mode: "revision", retention: "10000" } });
@@ -197,8 +191,6 @@ describe("initial cluster", () => {
         expect(parts).toHaveLength(n);
         parts.forEach((p, i) => expect(p).toBe(`etcd${i + 1}=https://10.0.0.${11 + i}:2380`));
         expect(initialClusterString(plan.members)).toBe(plan.initialCluster);
-        // The unit carries it verbatim.
-        expect(flagsOf({ initialCluster: plan.initialCluster }).get("initial-cluster")).toBe(plan.initialCluster);
     });
 });
 

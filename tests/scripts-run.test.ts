@@ -14,7 +14,7 @@ import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderUnit, UNIT_PATH, UnitSettings } from "../components/etcd/flags";
+import { BOOTSTRAP_ENV_PATH, renderUnit, UNIT_PATH, UnitSettings } from "../components/etcd/flags";
 import {
     certsScript,
     configScript,
@@ -247,9 +247,6 @@ const UNIT_SETTINGS: UnitSettings = {
     address: "10.103.0.101",
     ports: DEFAULT_PORTS,
     dataDir: DATA_DIR,
-    initialCluster: "etcd1=https://10.103.0.101:2380,etcd2=https://10.103.0.102:2380,etcd3=https://10.103.0.103:2380",
-    initialClusterToken: "etcd-ha-token-one",
-    initialClusterState: "new",
     listenLocalhost: true,
     heartbeatIntervalMs: 100,
     electionTimeoutMs: 1000,
@@ -276,7 +273,33 @@ const wrap = (body: string) => wrapScript(body, "root");
 const prepare = (): SandboxCommand => ({ cmd: wrap(prepareScript({ dataDir: DATA_DIR })) });
 const certs = (files: BundleFiles): SandboxCommand => ({ cmd: wrap(certsScript(CERT_FILES)), stdin: renderCertBundle(files) });
 const config = (unit: string): SandboxCommand => ({ cmd: wrap(configScript(configFiles(unit))) });
-const start = (unit: string): SandboxCommand => ({ cmd: wrap(startScript({ unitSha256: sha256(unit), version: VERSION })) });
+const INITIAL_CLUSTER = "etcd1=https://10.103.0.101:2380,etcd2=https://10.103.0.102:2380,etcd3=https://10.103.0.103:2380";
+const start = (unit: string): SandboxCommand => ({
+    cmd: wrap(
+        startScript({
+            unitSha256: sha256(unit),
+            version: VERSION,
+            name: "etcd1",
+            peerUrl: "https://10.103.0.101:2380",
+            clientUrl: "https://10.103.0.101:2379",
+            dataDir: DATA_DIR,
+            initialCluster: INITIAL_CLUSTER,
+            token: "etcd-ha-token-one",
+            others: ["https://10.103.0.102:2379", "https://10.103.0.103:2379"],
+            attempts: 2,
+            intervalSeconds: 1,
+        }),
+    ),
+});
+/**
+ * A stub /usr/local/bin/etcdctl: `endpoint health` answers healthy, `member list` finds no cluster (the
+ * other members are not up: the start step bootstraps). The real joins run in the lab.
+ */
+const stubEtcdctl = (): SandboxCommand => ({
+    cmd: `printf '%s\\n' '#!/bin/sh' 'case "$*" in *"endpoint health"*) echo "https://10.103.0.101:2379 is healthy"; exit 0;; esac' 'echo "context deadline exceeded" >&2' 'exit 1' > /usr/local/bin/etcdctl && chmod 0755 /usr/local/bin/etcdctl`,
+});
+/** The certificates start fingerprints (content only matters); `tag` changes the server certificate. */
+const dummyCerts = (tag: string): SandboxCommand => ({ cmd: `for f in ca server peer; do echo "$f" > ${PKI_DIR}/$f.crt; done; echo ${tag} >> ${PKI_DIR}/server.crt` });
 /** A dummy /usr/local/bin/etcd (start hashes it); `tag` changes its content. */
 const dummyEtcd = (tag: string): SandboxCommand => ({
     cmd: `printf '#!/bin/sh\\necho "etcd Version: ${VERSION} (${tag})"\\n' > /usr/local/bin/etcd && chmod 0755 /usr/local/bin/etcd`,
@@ -487,46 +510,50 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         expect(content.stdout).toBe("keep-me\n");
     });
 
-    test("start: enable --now when inactive, nothing when running unchanged, restart after a unit or binary change", () => {
+    test("start: bootstraps an empty member without waiting for quorum; then nothing when unchanged; a rolling restart after a unit, binary or certificate change", () => {
         const r = runInSandbox([
             prepare(), // 0
             config(UNIT_1), // 1
-            dummyEtcd("a"), // 2
-            start(UNIT_1), // 3: inactive -> enable --now
-            { cmd: `touch "$SANDBOX/etcd-active"` }, // 4
-            start(UNIT_1), // 5: active, stamp matches -> nothing
+            { cmd: `${dummyEtcd("a").cmd} && ${stubEtcdctl().cmd} && ${dummyCerts("1").cmd}` }, // 2
+            start(UNIT_1), // 3: empty data dir, no cluster answers -> bootstrap (new), start --no-block
+            { cmd: `mkdir -p ${DATA_DIR}/member && touch "$SANDBOX/etcd-active" && cat ${BOOTSTRAP_ENV_PATH}` }, // 4
+            start(UNIT_1), // 5: running, stamp matches -> nothing (health checked)
             config(UNIT_2), // 6
-            start(UNIT_2), // 7: active, unit changed -> restart
+            start(UNIT_2), // 7: unit changed -> restart
             start(UNIT_2), // 8: nothing
             dummyEtcd("b"), // 9
             start(UNIT_2), // 10: binary changed -> restart
-            { cmd: `cat ${STATE_DIR}/etcd.started; sha256sum ${UNIT_PATH} /usr/local/bin/etcd` }, // 11
+            dummyCerts("2"), // 11
+            start(UNIT_2), // 12: certificates renewed -> restart
+            { cmd: `cat ${STATE_DIR}/etcd.started; sha256sum ${UNIT_PATH} /usr/local/bin/etcd; cat ${PKI_DIR}/ca.crt ${PKI_DIR}/server.crt ${PKI_DIR}/peer.crt | sha256sum` }, // 13
         ]);
         r.forEach((x, i) => expectOk(x, `command ${i}`));
-        const [, , , first, , unchanged, , afterUnit, again, , afterBinary, stamp] = r;
+        const [, , , first, env, unchanged, , afterUnit, again, , afterBinary, , afterCerts, stamp] = r;
 
-        expect(first.systemctl).toEqual(["daemon-reload", "is-active --quiet etcd", "enable --now etcd"]);
-        expect(lines(first.stdout)).toEqual(["started etcd"]);
+        expect(first.systemctl).toEqual(["daemon-reload", "enable etcd", "start --no-block etcd"]);
+        expect(lines(first.stdout)).toEqual([`started etcd: bootstrapping a new cluster (${INITIAL_CLUSTER})`]);
+        // The bootstrap settings went to the env file, not the unit.
+        expect(lines(env.stdout).slice(1)).toEqual([`ETCD_INITIAL_CLUSTER=${INITIAL_CLUSTER}`, "ETCD_INITIAL_CLUSTER_STATE=new", "ETCD_INITIAL_CLUSTER_TOKEN=etcd-ha-token-one"]);
 
-        expect(unchanged.systemctl).not.toContainEqual(expect.stringMatching(/restart|--now/));
         expect(unchanged.systemctl).toEqual(["daemon-reload", "is-active --quiet etcd", "enable etcd"]);
-        expect(lines(unchanged.stdout)).toEqual(["etcd is running with this configuration: nothing to do"]);
+        expect(lines(unchanged.stdout)).toEqual(["etcd is running with this configuration: nothing to do", "member etcd1 healthy after 1 check(s)"]);
 
         expect(afterUnit.systemctl).toEqual(["daemon-reload", "is-active --quiet etcd", "restart etcd", "enable etcd"]);
-        expect(lines(afterUnit.stdout)).toEqual(["unit or binary changed since etcd was started: restarting"]);
+        expect(lines(afterUnit.stdout)).toEqual(["unit, binary or certificates changed since etcd was started: restarting member etcd1", "member etcd1 healthy after 1 check(s)"]);
 
         expect(again.systemctl).not.toContain("restart etcd");
         expect(afterBinary.systemctl).toContain("restart etcd");
+        expect(afterCerts.systemctl).toContain("restart etcd");
 
         // The stamp records what etcd was last started with.
-        const [stampLine, unitSum, etcdSum] = lines(stamp.stdout);
-        expect(stampLine).toBe(`unit=${unitSum.split(" ")[0]} etcd=${etcdSum.split(" ")[0]}`);
+        const [stampLine, unitSum, etcdSum, certsSum] = lines(stamp.stdout);
+        expect(stampLine).toBe(`unit=${unitSum.split(" ")[0]} etcd=${etcdSum.split(" ")[0]} certs=${certsSum.split(" ")[0]}`);
         expect(unitSum.split(" ")[0]).toBe(sha256(UNIT_2));
         for (const x of r) expect(x.stderr).toBe("");
     });
 
     test("start refuses to start etcd without its unit file and writes no stamp", () => {
-        const [prep, bin, st, stamp] = runInSandbox([prepare(), dummyEtcd("a"), start(UNIT_1), { cmd: `ls -A ${STATE_DIR}` }]);
+        const [prep, bin, st, stamp] = runInSandbox([prepare(), { cmd: `${dummyEtcd("a").cmd} && ${dummyCerts("1").cmd}` }, start(UNIT_1), { cmd: `ls -A ${STATE_DIR}` }]);
         expectOk(prep, "prepare");
         expectOk(bin, "dummy etcd");
         expect(st.status).not.toBe(0);

@@ -8,6 +8,7 @@ import {
     certsScript,
     configScript,
     healthGateScript,
+    leaveScript,
     parseCertBundle,
     prepareScript,
     renderCertBundle,
@@ -28,7 +29,22 @@ const SCRIPTS: [string, string][] = [
     ["binaries push 3.4 arm64", binariesScript({ version: "3.4.23", arch: "arm64", sha256: SHA, source: { kind: "push", path: stagedTarballPath("3.4.23", "arm64") } })],
     ["certs", certsScript([{ name: "ca.crt", mode: "0644" }, { name: "server.crt", mode: "0644" }, { name: "server.key", mode: "0600" }])],
     ["config", configScript([{ path: "/etc/systemd/system/etcd.service", mode: "0600", owner: "root:root", content: "[Unit]\nDescription=x\n" }, { path: "/etc/etcd/etcdctl.env", mode: "0644", owner: "root:root", content: renderEtcdctlEnv({ endpoints: ["https://10.0.0.1:2379"] }) }])],
-    ["start", startScript({ unitSha256: SHA, version: "3.5.21" })],
+    ...[false, true].map((replace): [string, string] => [
+        `start${replace ? " (replace)" : ""}`,
+        startScript({
+            unitSha256: SHA,
+            version: "3.5.21",
+            name: "etcd2",
+            peerUrl: "https://10.0.0.2:2380",
+            clientUrl: "https://10.0.0.2:2379",
+            dataDir: "/var/lib/etcd",
+            initialCluster: "etcd1=https://10.0.0.1:2380,etcd2=https://10.0.0.2:2380",
+            token: "etcd-abc",
+            others: ["https://10.0.0.1:2379"],
+            replace,
+        }),
+    ]),
+    ["leave", leaveScript({ name: "etcd2", peerUrl: "https://10.0.0.2:2380", clientUrl: "https://10.0.0.2:2379", dataDir: "/var/lib/etcd" })],
     ["health gate", healthGateScript({ members: [{ name: "etcd1", clientUrl: "https://10.0.0.1:2379", peerUrl: "https://10.0.0.1:2380" }, { name: "etcd2", clientUrl: "https://10.0.0.2:2379", peerUrl: "https://10.0.0.2:2380" }], attempts: 60, intervalSeconds: 2, timeoutSeconds: 300 })],
 ];
 

@@ -330,6 +330,12 @@ export const StackConfigSchema = z.strictObject({
     vmSize: SizeSchema.optional(),
     etcd: EtcdSchema.default(EtcdSchema.parse({})),
     ssh: SshSchema.default({ user: "ubuntu" }),
+    /**
+     * Day-2: members to replace in the next run (at most one), e.g. `[etcd2]` after its VM or disk was
+     * lost: the member is removed from the cluster, its data dir wiped, every step re-run on its host, and
+     * it joins again with the same name and address. Remove the entry once the run has succeeded.
+     */
+    replace: z.array(dnsLabel).default([]),
 });
 
 export type StackConfigInput = z.input<typeof StackConfigSchema>;

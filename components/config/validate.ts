@@ -107,6 +107,8 @@ export interface ResolvedConfig {
     members: ResolvedMember[];
     etcd: EtcdConfig;
     ssh: ParsedStackConfig["ssh"];
+    /** Members to replace in this run (at most one). */
+    replace: string[];
     plan: TopologyPlan;
     warnings: PlanWarning[];
 }
@@ -449,6 +451,17 @@ export function validateStackConfig(
         }
     }
 
+    if (members) {
+        const names = new Set(members.map((m) => m.name));
+        (c.replace ?? []).forEach((r, i) => {
+            if (!names.has(r)) add(["replace", i], `"${r}" is not a member (members: ${[...names].join(", ")}): name the member to replace`);
+        });
+        if ((c.replace ?? []).length > 1) add(["replace"], `replace one member per run (got ${c.replace!.join(", ")}): each replacement lowers the fault tolerance until the member has joined again`);
+        else if ((c.replace ?? []).length === 1 && members.length < 3) add(["replace"], `a ${members.length}-member cluster cannot replace a member and keep quorum: restore it from a snapshot instead`);
+        if (members.length === 2) {
+            add(["members"], "2 members cannot lose either one (quorum is 2) and cannot shrink safely: use 3 members (or 1 for a throwaway cluster); when scaling in, go from 3 to 1 only by restoring a snapshot");
+        }
+    }
     if (issues.length > 0 || !members || !etcd || !mode) {
         if (issues.length === 0) issues.push({ path: keyPath([]), message: "could not be resolved (no member list): this is a bug, please report it with the stack file" });
         return { ok: false, issues };
@@ -485,6 +498,7 @@ export function validateStackConfig(
             members,
             etcd,
             ssh: c.ssh!,
+            replace: c.replace ?? [],
             plan,
             warnings: [...plan.warnings, ...infraWarnings(mode, hypervisors, members)],
         },

@@ -11,6 +11,13 @@ import { versionFeatures } from "./version";
 export const BIN_DIR = "/usr/local/bin";
 /** The unit file. */
 export const UNIT_PATH = "/etc/systemd/system/etcd.service";
+/**
+ * The bootstrap settings (`ETCD_INITIAL_CLUSTER`, `_STATE`, `_TOKEN`), written by the start step when the
+ * member first starts: bootstrapping a new cluster or joining a running one is decided there, at run time.
+ * etcd reads them only while its data dir is empty, so they live outside the unit: a membership change
+ * rewrites this file and never the unit, and no running member is restarted for it.
+ */
+export const BOOTSTRAP_ENV_PATH = "/etc/etcd/bootstrap.env";
 
 /**
  * TLS 1.2 cipher suites (ECDHE with AES-GCM only; TLS 1.3 suites are not configurable). CHACHA20 is left
@@ -33,12 +40,6 @@ export interface MemberFlagSettings {
     address: string;
     ports: EtcdPorts;
     dataDir: string;
-    /** `name=https://ip:2380,…` for every member. */
-    initialCluster: string;
-    /** Unique per cluster (and per restore). */
-    initialClusterToken: string;
-    /** `new` when bootstrapping, `existing` when joining. */
-    initialClusterState: "new" | "existing";
     /**
      * Also listen on `https://127.0.0.1:<client>` and `http://127.0.0.1:<metrics>` for a co-located
      * kube-apiserver and local tools. Default true; only hosts sharing one network stack turn it off.
@@ -75,9 +76,6 @@ export function etcdFlags(s: MemberFlagSettings): Flag[] {
         ["advertise-client-urls", clientUrl],
         ["listen-peer-urls", peerUrl],
         ["initial-advertise-peer-urls", peerUrl],
-        ["initial-cluster", s.initialCluster],
-        ["initial-cluster-token", s.initialClusterToken],
-        ["initial-cluster-state", s.initialClusterState],
         ["listen-metrics-urls", listenMetrics],
         ["metrics", "basic"],
         // Client TLS (CIS 2.1-2.3).
@@ -156,6 +154,7 @@ export function renderUnit(s: UnitSettings): string {
         "User=etcd",
         "Group=etcd",
         ...env,
+        `EnvironmentFile=-${BOOTSTRAP_ENV_PATH}`,
         `ExecStart=${BIN_DIR}/etcd \\`,
         ...flags.map(([n, v], i) => `  --${n}=${v}${i === flags.length - 1 ? "" : " \\"}`),
         "Restart=on-failure",

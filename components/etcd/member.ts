@@ -15,6 +15,7 @@ import {
     certsScript,
     configScript,
     ETCDCTL_ENV_PATH,
+    leaveScript,
     ETCDCTL_WRAPPER_PATH,
     prepareScript,
     renderCertBundle,
@@ -25,6 +26,7 @@ import {
     wrapScript,
 } from "./scripts";
 import { downloadUrl, pinnedSha256 } from "./version";
+import { url } from "../topology/planner";
 
 export const ETCD_MEMBER_TYPE = "etcd-ha:index:EtcdMember";
 
@@ -38,10 +40,6 @@ export interface MemberCertFile {
     keyPem: pulumi.Input<string>;
 }
 
-/** `new` when the cluster is bootstrapped, `existing` for a member joining a running cluster. */
-export const InitialClusterState = { New: "new", Existing: "existing" } as const;
-export type InitialClusterState = (typeof InitialClusterState)[keyof typeof InitialClusterState];
-
 /** Arguments of an EtcdMember. */
 export interface EtcdMemberArgs {
     /** The host this member runs on (name, address, SSH connection). */
@@ -50,14 +48,19 @@ export interface EtcdMemberArgs {
     clusterName: string;
     /** etcd settings (version, ports, tuning, install method), resolved with the defaults of `etcd-ha:etcd`. */
     etcd: EtcdOptions;
-    /** The cluster's `--initial-cluster` value. */
+    /** The cluster's planned `--initial-cluster` value (used when the cluster is bootstrapped). */
     initialCluster: string;
-    /** The cluster's `--initial-cluster-token`. */
+    /** The cluster's `--initial-cluster-token` (used when the cluster is bootstrapped). */
     initialClusterToken: pulumi.Input<string>;
-    /** `new` when the cluster is bootstrapped, `existing` for a member joining a running cluster. Default `new`. */
-    initialClusterState?: InitialClusterState;
-    /** Every member's client URL (for the etcdctl environment). */
+    /** Every member's client URL (for the etcdctl environment, and asked whether a cluster already runs). */
     clientEndpoints: string[];
+    /**
+     * The step this member's start waits for (the previous member's start): members start, join, restart
+     * and upgrade strictly one at a time. Unset for the first member.
+     */
+    startAfter?: pulumi.Resource;
+    /** Replace this member (remove, wipe, join again as a new member), re-running every step on its host. */
+    replace?: boolean;
     /** The etcd CA certificate (PEM). */
     caCertPem: pulumi.Input<string>;
     /** The certificate pairs to install. */
@@ -93,12 +96,14 @@ export class EtcdMember extends pulumi.ComponentResource {
             user,
             privateKey: host.connection.privateKey,
         };
+        // A replacement re-runs every step: the member's host may be a new, empty machine.
+        const marker = args.replace ? `# replace requested for ${host.name}\n` : "";
         const run = (step: string, body: pulumi.Input<string>, extra: Partial<command.remote.CommandArgs>, deps: pulumi.Resource[]) =>
             new command.remote.Command(
                 `${name}-${step}`,
                 {
                     connection,
-                    create: pulumi.output(body).apply((b) => wrapScript(b, String(user))),
+                    create: pulumi.output(body).apply((b) => wrapScript(marker + b, String(user))),
                     addPreviousOutputInEnv: false,
                     logging: "stdoutAndStderr",
                     ...extra,
@@ -122,7 +127,7 @@ export class EtcdMember extends pulumi.ComponentResource {
             binaryDeps.push(
                 new command.remote.CopyToRemote(
                     `${name}-tarball`,
-                    { connection, source: new pulumi.asset.FileAsset(etcd.install.tarball), remotePath },
+                    { connection, source: new pulumi.asset.FileAsset(etcd.install.tarball), remotePath, ...(args.replace ? { triggers: [`replace ${host.name}`] } : {}) },
                     { parent: this, dependsOn: hostReady },
                 ),
             );
@@ -157,7 +162,7 @@ export class EtcdMember extends pulumi.ComponentResource {
             [prepare],
         );
 
-        this.unit = pulumi.output(args.initialClusterToken).apply((token) =>
+        this.unit = pulumi.output(
             renderUnit({
                 clusterName: args.clusterName,
                 arch,
@@ -166,9 +171,6 @@ export class EtcdMember extends pulumi.ComponentResource {
                 address: host.address,
                 ports: etcd.ports,
                 dataDir: etcd.dataDir,
-                initialCluster: args.initialCluster,
-                initialClusterToken: token,
-                initialClusterState: args.initialClusterState ?? "new",
                 ...tuningOf(etcd),
             }),
         );
@@ -185,11 +187,23 @@ export class EtcdMember extends pulumi.ComponentResource {
             [prepare],
         );
 
+        const self = { name: host.name, peerUrl: url("https", host.address, etcd.ports.peer), clientUrl: url("https", host.address, etcd.ports.client), dataDir: etcd.dataDir };
         this.started = run(
             "start",
-            this.unit.apply((unit) => startScript({ unitSha256: createHash("sha256").update(unit).digest("hex"), version: etcd.version })),
-            {},
-            [binaries, certs, config],
+            pulumi.all([this.unit, args.initialClusterToken]).apply(([unit, token]) =>
+                startScript({
+                    ...self,
+                    unitSha256: createHash("sha256").update(unit).digest("hex"),
+                    version: etcd.version,
+                    initialCluster: args.initialCluster,
+                    token,
+                    others: args.clientEndpoints.filter((e) => e !== self.clientUrl),
+                    replace: args.replace,
+                }),
+            ),
+            // Leaving the program (scale-in, destroy) removes the member from the cluster first.
+            { delete: wrapScript(leaveScript(self), String(user)) },
+            [binaries, certs, config, ...(args.startAfter ? [args.startAfter] : [])],
         );
         this.startOutput = this.started.stdout;
         this.registerOutputs({ unit: this.unit, startOutput: this.startOutput });

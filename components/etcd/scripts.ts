@@ -9,7 +9,7 @@
  */
 import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
-import { BIN_DIR, UNIT_PATH } from "./flags";
+import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
 /** etcdctl environment for admins on each member. */
@@ -287,42 +287,277 @@ echo "changed:\${changed:- none}"
 `;
 }
 
-/**
- * start: `daemon-reload`, `enable --now`. A running etcd is restarted only when the unit or the binary
- * differs from what it was last started with (recorded under STATE_DIR); otherwise nothing happens.
- * `unitSha256` is the rendered unit's digest, so a changed unit changes this command and re-runs it.
- */
-export function startScript(opts: { unitSha256: string; version: string }): string {
-    return `
-# etcd-ha start: unit sha256 ${opts.unitSha256}, etcd ${opts.version}
+/** What the start step of one member needs. */
+export interface StartScriptOptions {
+    /** The rendered unit's digest (a changed unit changes this command and re-runs it). */
+    unitSha256: string;
+    version: string;
+    /** This member's name, peer URL and client URL. */
+    name: string;
+    peerUrl: string;
+    clientUrl: string;
+    dataDir: string;
+    /** The planned `--initial-cluster` (used only when the cluster is bootstrapped). */
+    initialCluster: string;
+    /** The cluster token (used only when the cluster is bootstrapped). */
+    token: string;
+    /** The other planned members' client URLs (asked whether a cluster is already running). */
+    others: readonly string[];
+    /** Replace this member: leave the cluster, wipe the data dir, join again as a new member (once). */
+    replace?: boolean;
+    /** Bounds of the waits for health and promotion: attempts, seconds apart. Default 90 × 2 s. */
+    attempts?: number;
+    intervalSeconds?: number;
+}
+
+/** Shell shared by the start and leave steps: etcdctl with the admin certificate, and the member list helpers. */
+function memberShell(o: { name: string; peerUrl: string; clientUrl: string }): string {
+    return `name=${sq(o.name)}
+peer_url=${sq(o.peerUrl)}
+client_url=${sq(o.clientUrl)}
 stamp=${sq(`${STATE_DIR}/etcd.started`)}
-unit_sum=$(sha256sum ${sq(UNIT_PATH)} | cut -d' ' -f1)
-etcd_sum=$(sha256sum ${sq(`${BIN_DIR}/etcd`)} | cut -d' ' -f1)
-want="unit=$unit_sum etcd=$etcd_sum"
+export ETCDCTL_API=3
+ctl() {
+  ${sq(`${BIN_DIR}/etcdctl`)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/admin.crt`)} --key=${sq(`${PKI_DIR}/admin.key`)} --dial-timeout=3s --command-timeout=15s "$@"
+}
+# The member list line of the member with this peer URL (empty when it is not a member).
+member_line() {
+  awk -F', ' -v p="$peer_url" '$4 == p' <<<"$1"
+}
 logs() {
   echo "last etcd log lines:" >&2
   journalctl -u etcd -n 50 --no-pager >&2 || true
+}`;
 }
-systemctl daemon-reload
-if systemctl is-active --quiet etcd; then
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    echo "etcd is running with this configuration: nothing to do"
-  else
-    echo "unit or binary changed since etcd was started: restarting"
-    if ! systemctl restart etcd; then
-      logs
-      exit 1
+
+/**
+ * start: brings this member up and keeps it up to date, deciding at run time what the member needs:
+ * - data dir present (a running member): restart only when the unit, the binary or the certificates
+ *   differ from what etcd was started with, then wait until the member is healthy (a rolling restart when
+ *   start steps run one after another); otherwise nothing;
+ * - empty data dir and a running cluster that does not list it: join as a learner (`member add
+ *   --learner`, `initial-cluster-state existing` with the list `member add` prints), start, promote once
+ *   caught up (bounded retries), wait until healthy;
+ * - empty data dir and no cluster answering, or a cluster that lists it as a voter that never ran (no
+ *   client URLs: the initial bootstrap): start with the planned cluster and `initial-cluster-state new` without waiting for
+ *   quorum (`--no-block`; the cluster health gate waits for it);
+ * - `replace`: once, stop etcd, `member remove` it through the other members, wipe the data dir (this
+ *   named replacement is the one place a data dir is wiped besides a removal), then join as above.
+ * A member the cluster lists as having run (it has client URLs) whose data dir is empty is refused with
+ * the replace instruction.
+ */
+export function startScript(o: StartScriptOptions): string {
+    const attempts = o.attempts ?? 90;
+    const interval = o.intervalSeconds ?? 2;
+    return `
+# etcd-ha start: member ${o.name}, unit sha256 ${o.unitSha256}, etcd ${o.version}${o.replace ? `\n# replace requested for ${o.name}` : ""}
+${memberShell(o)}
+data_dir=${sq(o.dataDir)}
+others=${sq(o.others.join(","))}
+bootstrap_env=${sq(BOOTSTRAP_ENV_PATH)}
+replaced_marker=${sq(`${STATE_DIR}/replaced`)}
+fingerprint() {
+  local unit_sum etcd_sum certs_sum
+  unit_sum=$(sha256sum ${sq(UNIT_PATH)} | cut -d' ' -f1) || return 1
+  etcd_sum=$(sha256sum ${sq(`${BIN_DIR}/etcd`)} | cut -d' ' -f1) || return 1
+  certs_sum=$(cat ${["ca.crt", "server.crt", "peer.crt"].map((f) => sq(`${PKI_DIR}/${f}`)).join(" ")} | sha256sum | cut -d' ' -f1) || return 1
+  echo "unit=$unit_sum etcd=$etcd_sum certs=$certs_sum"
+}
+wait_healthy() {
+  local i out=""
+  for ((i = 1; i <= ${attempts}; i++)); do
+    if out=$(ctl --endpoints="$client_url" endpoint health 2>&1); then
+      echo "member $name healthy after $i check(s)"
+      return 0
     fi
+    sleep ${interval}
+  done
+  echo "member $name not healthy after ${attempts} checks ${interval}s apart: $out" >&2
+  logs
+  return 1
+}
+write_bootstrap() {
+  local tmp
+  tmp=$(mktemp ${sq(`${BOOTSTRAP_ENV_PATH}.XXXXXX`)})
+  printf '%s\\n' "# Managed by etcd-ha: read by etcd only while its data dir is empty." "ETCD_INITIAL_CLUSTER=$2" "ETCD_INITIAL_CLUSTER_STATE=$1" ${sq(`ETCD_INITIAL_CLUSTER_TOKEN=${o.token}`)} > "$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$bootstrap_env"
+}
+# What etcd is (re)started with; computed first, so a missing unit, binary or certificate fails before anything is done.
+want=$(fingerprint)
+systemctl daemon-reload
+${
+    o.replace
+        ? `if [ "$(cat "$replaced_marker" 2>/dev/null || true)" != "$name" ]; then
+  echo "replacing member $name: stop it, remove it from the cluster, wipe $data_dir, join again"
+  systemctl stop etcd || true
+  if ! list=$(ctl --endpoints="$others" member list 2>&1); then
+    echo "cannot reach the other members ($others) to replace $name: $list" >&2
+    exit 1
   fi
-  systemctl enable etcd
-else
-  if ! systemctl enable --now etcd; then
+  line=$(member_line "$list")
+  if [ -n "$line" ]; then
+    ctl --endpoints="$others" member remove "\${line%%,*}"
+  fi
+  find "$data_dir" -mindepth 1 -delete
+  rm -f "$stamp"
+  printf '%s\\n' "$name" > "$replaced_marker.pending"
+fi`
+        : `rm -f "$replaced_marker"`
+}
+if [ -d "$data_dir/member" ]; then
+  if systemctl is-active --quiet etcd; then
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+      echo "etcd is running with this configuration: nothing to do"
+    else
+      echo "unit, binary or certificates changed since etcd was started: restarting member $name"
+      if ! systemctl restart etcd; then
+        logs
+        exit 1
+      fi
+    fi
+  elif ! systemctl start etcd; then
     logs
     exit 1
   fi
-  echo "started etcd"
+  systemctl enable etcd
+  wait_healthy
+  printf '%s\\n' "$want" > "$stamp"
+  exit 0
+fi
+
+# An empty data dir: bootstrap the cluster, or join the running one.
+state=new
+cluster=${sq(o.initialCluster)}
+learner_id=""
+if [ -n "$others" ] && list=$(ctl --endpoints="$others" --command-timeout=5s member list 2>/dev/null); then
+  line=$(member_line "$list")
+  if [ -z "$line" ]; then
+    echo "a running cluster does not list $name: joining it as a learner"
+    if ! health=$(ctl --endpoints="$others" endpoint health --cluster 2>&1); then
+      echo "the cluster is not healthy; refusing to add $name (fix or replace the unhealthy member first):" >&2
+      printf '%s\\n' "$health" >&2
+      exit 1
+    fi
+    if awk -F', ' '$6 == "true"' <<<"$list" | grep -q .; then
+      echo "the cluster already has a learner (etcd allows one): promote or remove it first:" >&2
+      printf '%s\\n' "$list" >&2
+      exit 1
+    fi
+    added=$(ctl --endpoints="$others" member add "$name" --peer-urls="$peer_url" --learner)
+    printf '%s\\n' "$added"
+    learner_id=$(sed -n 's/^Member \\([0-9a-f]*\\) added to cluster.*/\\1/p' <<<"$added")
+    cluster=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' <<<"$added")
+    state=existing
+  elif [ "$(awk -F', ' '{print $6}' <<<"$line")" = "true" ]; then
+    echo "$name is already a learner of the running cluster (an earlier join stopped): resuming"
+    learner_id=\${line%%,*}
+    cluster=$(awk -F', ' -v n="$name" -v p="$peer_url" '{ printf "%s%s=%s", sep, ($4 == p ? n : $3), $4; sep = "," }' <<<"$list")
+    state=existing
+  elif [ -n "$(awk -F', ' '{print $5}' <<<"$line")" ]; then
+    # Bootstrap members are listed (with names) from the start; only one that has run has client URLs.
+    echo "the cluster lists $name as a member that has run, but $data_dir is empty: its data is lost. Replace it: set etcd-ha:replace to [$name] and run pulumi up" >&2
+    exit 1
+  fi
+fi
+if [ -z "$cluster" ]; then
+  echo "could not read the cluster list for $name from member add" >&2
+  exit 1
+fi
+write_bootstrap "$state" "$cluster"
+systemctl enable etcd
+if [ "$state" = new ]; then
+  # A new cluster is ready only once a quorum of members has started: do not wait here.
+  systemctl start --no-block etcd
+  echo "started etcd: bootstrapping a new cluster ($cluster)"
+else
+  if ! systemctl start etcd; then
+    logs
+    exit 1
+  fi
+  echo "started etcd: joined the running cluster as a learner"
+  promoted=""
+  for ((i = 1; i <= ${attempts}; i++)); do
+    if out=$(ctl --endpoints="$others" member promote "$learner_id" 2>&1); then
+      promoted=yes
+      echo "promoted $name ($learner_id) to a voting member after $i attempt(s)"
+      break
+    fi
+    case "$out" in
+      *"can only promote a learner member which is in sync with leader"*) sleep ${interval} ;;
+      *"can only promote a learner member"*) promoted=yes; echo "$name is already a voting member"; break ;;
+      *) echo "member promote $learner_id failed: $out" >&2; exit 1 ;;
+    esac
+  done
+  if [ -z "$promoted" ]; then
+    echo "$name did not catch up with the leader after ${attempts} attempts ${interval}s apart: still a learner" >&2
+    logs
+    exit 1
+  fi
+  wait_healthy
 fi
 printf '%s\\n' "$want" > "$stamp"
+if [ -f "$replaced_marker.pending" ]; then
+  mv -f "$replaced_marker.pending" "$replaced_marker"
+fi
+`;
+}
+
+/**
+ * The start step's delete, run when the member leaves the program (scale-in) or the stack is destroyed:
+ * `member remove` of this member through the other members (read from the etcdctl environment, which the
+ * config steps keep current), a bounded wait until the remaining cluster is healthy, then etcd stopped and
+ * disabled and the data dir wiped (the named removal). When no other member answers, it goes on only if
+ * this member's own list holds nobody else (the last member of a destroyed cluster). etcd itself refuses a
+ * removal that would leave too few started members for quorum (strict reconfiguration check).
+ */
+export function leaveScript(o: { name: string; peerUrl: string; clientUrl: string; dataDir: string; attempts?: number; intervalSeconds?: number }): string {
+    const attempts = o.attempts ?? 60;
+    const interval = o.intervalSeconds ?? 2;
+    return `
+# etcd-ha leave: member ${o.name} is removed from the cluster.
+${memberShell(o)}
+data_dir=${sq(o.dataDir)}
+endpoints=$(sed -n 's/^ETCDCTL_ENDPOINTS=//p' ${sq(ETCDCTL_ENV_PATH)} 2>/dev/null || true)
+others=$(tr ',' '\\n' <<<"$endpoints" | grep -vxF "$client_url" | paste -sd, - || true)
+list=""
+if [ -n "$others" ]; then
+  list=$(ctl --endpoints="$others" member list 2>/dev/null) || list=""
+fi
+if [ -z "$list" ]; then
+  own=$(ctl --endpoints="$client_url" member list 2>/dev/null) || own=""
+  if [ -n "$own" ] && [ "$(grep -c . <<<"$own")" = 1 ] && [ -n "$(member_line "$own")" ]; then
+    echo "$name is the last member of its cluster: nothing to remove it from"
+  else
+    echo "no other member answers ($others) and $name is not the last member: cannot remove it safely. Bring the cluster back, or remove the member by hand (etcdctl member remove) and run pulumi up again" >&2
+    exit 1
+  fi
+else
+  line=$(member_line "$list")
+  if [ -n "$line" ]; then
+    id=\${line%%,*}
+    ctl --endpoints="$others" member remove "$id"
+    ok=""
+    for ((i = 1; i <= ${attempts}; i++)); do
+      if ctl --endpoints="$others" endpoint health --cluster >/dev/null 2>&1; then
+        ok=yes
+        echo "removed $name ($id); the remaining cluster is healthy after $i check(s)"
+        break
+      fi
+      sleep ${interval}
+    done
+    if [ -z "$ok" ]; then
+      echo "removed $name ($id), but the remaining cluster is not healthy after ${attempts} checks ${interval}s apart" >&2
+      exit 1
+    fi
+  else
+    echo "$name is not a member of the cluster (any more)"
+  fi
+fi
+systemctl disable --now etcd || true
+find "$data_dir" -mindepth 1 -delete
+rm -f "$stamp" ${sq(BOOTSTRAP_ENV_PATH)}
+echo "stopped etcd on $name and wiped $data_dir"
 `;
 }
 
@@ -335,8 +570,9 @@ export interface GateMember {
 
 /**
  * The cluster health gate, run on one member with the healthcheck client certificate: passes when
- * `member list` shows exactly the expected members, each started, a voter, with the expected URLs, and
- * `endpoint health --cluster` reports each healthy. Retries are bounded in count and time; the failure
+ * `member list` shows every expected member started, a voter, with the expected URLs, and
+ * `endpoint health --cluster` reports each healthy. Members no longer planned may still be listed (their
+ * delete steps remove them at the end of the run): they are named in the output. Retries are bounded in count and time; the failure
  * names every unhealthy member and shows both outputs.
  */
 export function healthGateScript(opts: { members: readonly GateMember[]; attempts: number; intervalSeconds: number; timeoutSeconds: number }): string {
@@ -344,6 +580,7 @@ export function healthGateScript(opts: { members: readonly GateMember[]; attempt
     return `
 # etcd-ha health gate: ${opts.members.length} members.
 expected=${opts.members.length}
+peers=(${opts.members.map((m) => sq(m.peerUrl)).join(" ")})
 ctl=(${sq(`${BIN_DIR}/etcdctl`)} --endpoints=${sq(endpoints)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/healthcheck-client.crt`)} --key=${sq(`${PKI_DIR}/healthcheck-client.key`)} --dial-timeout=3s --command-timeout=5s)
 export ETCDCTL_API=3
 attempt=0
@@ -362,12 +599,10 @@ while :; do
   done <<'ETCD_HA_MEMBERS'
 ${opts.members.map((m) => `${m.name} ${m.clientUrl} ${m.peerUrl}`).join("\n")}
 ETCD_HA_MEMBERS
-  count=$(grep -cE '^[0-9a-f]+, (started|unstarted), ' <<<"$list" || true)
-  if [ "$count" != "$expected" ]; then
-    problems="$problems member-list-has-$count-members-not-$expected"
-  fi
+  # Members no longer in the program are removed by their own delete steps at the end of the run.
+  extra=$(awk -F', ' 'NR == FNR { planned[$1] = 1; next } /^[0-9a-f]+, / && !($4 in planned) { printf " %s", ($3 == "" ? $1 : $3) }' <(printf '%s\n' "\${peers[@]}") <(printf '%s\n' "$list"))
   if [ -z "$problems" ]; then
-    echo "healthy: $expected/$expected members after $attempt attempt(s) in \${SECONDS}s"
+    echo "healthy: $expected/$expected members after $attempt attempt(s) in \${SECONDS}s\${extra:+; still listed, removed at the end of this run:$extra}"
     exit 0
   fi
   if [ "$attempt" -ge ${opts.attempts} ] || [ "$SECONDS" -ge "$deadline" ]; then

@@ -296,7 +296,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     };
     logStream(
         `lab: ${result.created} created, ${result.updated} updated, ${result.replaced} replaced, ${result.deleted} deleted, ${result.rerun} re-run, ${result.unchanged} unchanged; program ${result.programSeconds.toFixed(1)}s; ` +
-            (health ? `(up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s` : "health gate not run (nothing changed)"),
+            (health ? `bootstrap (up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s` : "health gate not run (nothing changed)"),
     );
     if (health) logStream(`lab: health gate: ${String(o.health)}`);
     return result;

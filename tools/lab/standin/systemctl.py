@@ -7,7 +7,7 @@ stdout/stderr to the unit's log, no other fd kept, so the SSH session that ran `
 runs the main process, waits for readiness (Type=notify: a real READY=1 datagram on NOTIFY_SOCKET), logs its
 output, reaps it (and, as child subreaper, its orphans) and restarts it.
 
-Verbs: daemon-reload, start, stop, restart, enable [--now], disable [--now], is-enabled, is-active [-q],
+Verbs: daemon-reload, start [--no-block], stop, restart, enable [--now], disable [--now], is-enabled, is-active [-q],
   status [-n N], show [-p PROP]... [--value], kill [-s SIG], reset-failed, list-timers [--all], and the
   stand-in extension `standin-fire X.timer`: timers never fire by themselves; this starts the timer's service
   synchronously (a oneshot runs to completion; its exit status is ours) and records the trigger time.
@@ -436,7 +436,7 @@ def spawn(unit, u, wait):
             word += chunk
     return "timeout"
 
-def start(unit, verb="start"):
+def start(unit, verb="start", block=True):
     path, u = load(unit)
     if u is None:
         raise Fail(f"Failed to {verb} {unit}: Unit {unit} not found.", 5)
@@ -457,7 +457,9 @@ def start(unit, verb="start"):
                 time.sleep(0.1)
             word = "done" if current(unit).get("ActiveState") == "active" else current(unit).get("Result", "resources")
         else:
-            word = spawn(unit, u, tstart + tstop + 10)
+            word = spawn(unit, u, tstart + tstop + 10 if block else 0)
+    if not block:  # --no-block: the job is queued; its outcome is not waited for (nor reported)
+        return
     if word != "done":
         raise Fail(f"Job for {unit} canceled." if word == "canceled" else f"Job for {unit} failed because {WHY.get(word, WHY['resources'])}.\n"
                    f"See \"systemctl status {unit}\" and \"journalctl -xeu {unit}\" for details.")
@@ -561,7 +563,7 @@ def fire(timer):
 
 def systemctl(args):
     opts, rest = getopt.gnu_getopt(args, "qp:s:an:l", ["quiet", "now", "no-pager", "property=", "value", "signal=", "all", "lines=", "full",
-                                                       "no-legend", "system", "no-ask-password"])
+                                                       "no-legend", "system", "no-ask-password", "no-block"])
     o = {}
     for k, v in opts:
         o.setdefault({"-q": "quiet", "-p": "property", "-s": "signal", "-a": "all", "-n": "lines", "-l": "full"}.get(k, k[2:]), []).append(v)
@@ -586,7 +588,7 @@ def systemctl(args):
         if verb in ("stop", "restart") or (verb == "disable" and "now" in o):
             stop(unit, verb if verb != "disable" else "stop")
         if verb in ("start", "restart") or (verb == "enable" and "now" in o):
-            start(unit, verb if verb != "enable" else "start")
+            start(unit, verb if verb != "enable" else "start", block="no-block" not in o)
         if verb in ("is-enabled", "is-active"):
             if (answer := file_state(unit) if verb == "is-enabled" else current(unit).get("ActiveState", "inactive")) is None:
                 raise Fail(f"Failed to get unit file state for {unit}: No such file or directory")
