@@ -311,7 +311,7 @@ export interface StartScriptOptions {
 }
 
 /** Shell shared by the start and leave steps: etcdctl with the admin certificate, and the member list helpers. */
-function memberShell(o: { name: string; peerUrl: string; clientUrl: string }): string {
+function memberShell(o: { name: string; peerUrl: string; clientUrl: string; attempts?: number; intervalSeconds?: number }): string {
     return `name=${sq(o.name)}
 peer_url=${sq(o.peerUrl)}
 client_url=${sq(o.clientUrl)}
@@ -327,6 +327,24 @@ member_line() {
 logs() {
   echo "last etcd log lines:" >&2
   journalctl -u etcd -n 50 --no-pager >&2 || true
+}
+# A membership change through the other members, retried (bounded) while etcd answers "unhealthy
+# cluster": its strict reconfiguration check wants every voter connected for the last 5 s, which a
+# member promoted or restarted moments ago is not yet.
+reconfigure() {
+  local i out
+  for ((i = 1; i <= ${o.attempts ?? 90}; i++)); do
+    if out=$(ctl --endpoints="$others" "$@" 2>&1); then
+      printf '%s\n' "$out"
+      return 0
+    fi
+    case "$out" in
+      *"unhealthy cluster"*) sleep ${o.intervalSeconds ?? 2} ;;
+      *) printf '%s\n' "$out" >&2; return 1 ;;
+    esac
+  done
+  echo "etcdctl $* still refused after ${o.attempts ?? 90} attempts: $out" >&2
+  return 1
 }`;
 }
 
@@ -397,7 +415,7 @@ ${
   fi
   line=$(member_line "$list")
   if [ -n "$line" ]; then
-    ctl --endpoints="$others" member remove "\${line%%,*}"
+    reconfigure member remove "\${line%%,*}"
   fi
   find "$data_dir" -mindepth 1 -delete
   rm -f "$stamp"
@@ -444,7 +462,7 @@ if [ -n "$others" ] && list=$(ctl --endpoints="$others" --command-timeout=5s mem
       printf '%s\\n' "$list" >&2
       exit 1
     fi
-    added=$(ctl --endpoints="$others" member add "$name" --peer-urls="$peer_url" --learner)
+    added=$(reconfigure member add "$name" --peer-urls="$peer_url" --learner)
     printf '%s\\n' "$added"
     learner_id=$(sed -n 's/^Member \\([0-9a-f]*\\) added to cluster.*/\\1/p' <<<"$added")
     cluster=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' <<<"$added")
@@ -484,7 +502,7 @@ else
       break
     fi
     case "$out" in
-      *"can only promote a learner member which is in sync with leader"*) sleep ${interval} ;;
+      *"can only promote a learner member which is in sync with leader"* | *"unhealthy cluster"*) sleep ${interval} ;;
       *"can only promote a learner member"*) promoted=yes; echo "$name is already a voting member"; break ;;
       *) echo "member promote $learner_id failed: $out" >&2; exit 1 ;;
     esac
@@ -536,7 +554,7 @@ else
   line=$(member_line "$list")
   if [ -n "$line" ]; then
     id=\${line%%,*}
-    ctl --endpoints="$others" member remove "$id"
+    reconfigure member remove "$id"
     ok=""
     for ((i = 1; i <= ${attempts}; i++)); do
       if ctl --endpoints="$others" endpoint health --cluster >/dev/null 2>&1; then

@@ -1,6 +1,8 @@
 /**
  * `npm run lab -- <command>`:
- *   up [--members N] [--prefix 127.x.y] [--rerun-commands]   create the hosts (unless running) and run the program
+ *   up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME]
+ *                                                             create the hosts (unless running) and run the program;
+ *                                                             on a live lab, --members scales it, --replace replaces a member
  *   status [--json]                                           members, PIDs, health, leader; client files
  *   down                                                      stop everything the lab started; remove its files
  * See README "Lab".
@@ -19,13 +21,13 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 function usage(): never {
-    console.error("usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] | status [--json] | down");
+    console.error("usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] | status [--json] | down");
     process.exit(2);
 }
 
 async function main(argv: string[]): Promise<void> {
     const [cmd, ...args] = argv;
-    const known: Record<string, string[]> = { up: ["--members", "--prefix", "--rerun-commands"], status: ["--json"], down: [] };
+    const known: Record<string, string[]> = { up: ["--members", "--prefix", "--rerun-commands", "--replace"], status: ["--json"], down: [] };
     if (!cmd || !(cmd in known)) usage();
     for (const a of args) if (a.startsWith("--") && !known[cmd].includes(a)) throw new Error(`unknown option ${a} for ${cmd}`);
     if (cmd === "up") {
@@ -35,7 +37,13 @@ async function main(argv: string[]): Promise<void> {
         }, UP_LIMIT_MS);
         timer.unref();
         const members = flag(args, "--members");
-        await up({ members: members === undefined ? undefined : Number(members), prefix: flag(args, "--prefix"), rerunCommands: args.includes("--rerun-commands") });
+        const replace = flag(args, "--replace");
+        await up({
+            members: members === undefined ? undefined : Number(members),
+            prefix: flag(args, "--prefix"),
+            rerunCommands: args.includes("--rerun-commands"),
+            replace: replace === undefined ? undefined : [replace],
+        });
         // The Pulumi runtime may keep handles open after the run; the lab's work is done.
         process.exit(0);
     } else if (cmd === "status") {

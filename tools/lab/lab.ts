@@ -84,7 +84,7 @@ export function packTarball(dir: string): { version: string; tarball: string; sh
 }
 
 /** The lab stack: `hosts` mode on the lab hosts, with the two settings a shared network stack needs. */
-export function renderLabStack(opts: { hosts: readonly { name: string; address: string }[]; version: string; tarball: string; sha256: string }): string {
+export function renderLabStack(opts: { hosts: readonly { name: string; address: string }[]; version: string; tarball: string; sha256: string; replace?: readonly string[] }): string {
     const doc = {
         config: {
             "etcd-ha:clusterName": CLUSTER_NAME,
@@ -97,6 +97,7 @@ export function renderLabStack(opts: { hosts: readonly { name: string; address: 
                 pki: { peerCertSans: ["localhost"] },
                 install: { method: "push", tarball: opts.tarball, sha256: opts.sha256 },
             },
+            ...(opts.replace && opts.replace.length > 0 ? { "etcd-ha:replace": [...opts.replace] } : {}),
         },
     };
     return [
@@ -153,6 +154,25 @@ export interface UpOptions {
     print?: (line: string) => void;
     /** The clock the certificate renewal check reads (tests move it forward). */
     now?: () => number;
+    /** Members to replace in this run (`etcd-ha:replace`). */
+    replace?: string[];
+}
+
+/**
+ * A lab host lost and rebuilt, as when a member's VM is recreated: every process of the host is ended
+ * (its etcd with it), its files are discarded, and an empty host comes up with the same name and address.
+ */
+export async function recreateHost(name: string): Promise<LabHost> {
+    const p = labPaths();
+    const lab = readLab();
+    const old = lab?.hosts.find((h) => h.name === name);
+    if (!lab || !old) throw new Error(`no lab host ${name}`);
+    await stopHosts([old]);
+    fs.rmSync(old.dir, { recursive: true, force: true });
+    const fresh = await createHost({ dir: p.dir, index: old.index, prefix: lab.prefix, pubkeyFile: `${p.sshKey}.pub` });
+    lab.hosts = lab.hosts.map((h) => (h.name === name ? fresh : h));
+    writeLab(lab);
+    return fresh;
 }
 
 export interface UpResult {
@@ -187,9 +207,21 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     fs.mkdirSync(p.dir, { recursive: true, mode: 0o700 });
     let lab = readLab();
     let hostsCreated = false;
+    // Scaling a live lab: new hosts ("VMs") come up before the run; hosts leaving the stack are stopped
+    // after a successful run, once their members' delete steps have removed them from the cluster.
+    let leaving: LabHost[] = [];
     if (lab && lab.hosts.every((h) => alive(h.sshdPid))) {
-        if (lab.hosts.length !== members && opts.members !== undefined) {
-            throw new Error(`a lab with ${lab.hosts.length} members is running; scaling it comes with day-2: run \`npm run lab -- down\` first`);
+        const want = opts.members ?? lab.hosts.length;
+        if (want > lab.hosts.length) {
+            const added = await Promise.all(
+                Array.from({ length: want - lab.hosts.length }, (_, i) => createHost({ dir: p.dir, index: lab!.hosts.length + i, prefix: lab!.prefix, pubkeyFile: `${p.sshKey}.pub` })),
+            );
+            lab.hosts.push(...added);
+            writeLab(lab);
+            logStream(`lab: scaling out: ${added.map((h) => `${h.name}=${h.address}`).join(" ")} up`);
+        } else if (want < lab.hosts.length) {
+            leaving = lab.hosts.slice(want);
+            logStream(`lab: scaling in: ${leaving.map((h) => h.name).join(" ")} leave the stack (stopped after the run)`);
         }
         logStream(`lab: ${lab.hosts.length} hosts already running; running the program against them`);
     } else {
@@ -211,7 +243,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         logStream(`lab: ${members} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${lab.hosts.map((h) => `${h.name}=${h.address}`).join(" ")}`);
     }
     const { version, tarball, sha256 } = packTarball(p.dir);
-    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: lab.hosts, version, tarball, sha256 }));
+    const stackHosts = lab.hosts.filter((h) => !leaving.includes(h));
+    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts, version, tarball, sha256, replace: opts.replace }));
 
     const project = readProject(PROJECT_ROOT);
     const stack = readStackFile(p.stackFile, project);
@@ -272,6 +305,12 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     };
     fs.writeFileSync(p.state, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
     if (error !== undefined) throw error;
+    if (leaving.length > 0) {
+        await stopHosts(leaving);
+        lab.hosts = stackHosts;
+        writeLab(lab);
+        logStream(`lab: stopped ${leaving.map((h) => h.name).join(" ")}`);
+    }
     const o = outputs!;
     fs.mkdirSync(path.dirname(p.client.cacert), { recursive: true, mode: 0o755 });
     fs.writeFileSync(p.client.cacert, String(o.caCertPem), { mode: 0o644 });

@@ -1,0 +1,175 @@
+/**
+ * Day-2 operations as config changes, applied by the lab engine's second runs against real etcd, with a
+ * continuous writer on the three original members throughout:
+ * - scale out 3 → 5: learner join + promote, one at a time; untouched members keep their PID and ID;
+ * - scale in 5 → 3: each removed member's delete step leaves the cluster (dependents first), then its
+ *   host goes away; the outputs follow;
+ * - replace a lost member (its host rebuilt empty) with `etcd-ha:replace`: same name and address, a new
+ *   member ID, data intact, the others untouched;
+ * Every acknowledged write is on every member at the end; figures are printed.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ClientTls, ContinuousWriter, formatFigures, verifyAcknowledged, WriterReport } from "../tools/lab/faults/writer";
+import { LabHost, preflight, readLab } from "../tools/lab/hosts";
+
+const PREFIX = "127.66.4";
+const LAB = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-day2-"));
+process.env.ETCD_HA_LAB_DIR = LAB;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const lab = require("../tools/lab/lab") as typeof import("../tools/lab/lab");
+
+const figures: string[] = [];
+const log: string[] = [];
+let tls: ClientTls;
+
+const hosts = (): LabHost[] => readLab()!.hosts;
+const endpointOf = (h: { address: string }) => `https://${h.address}:2379`;
+
+interface Member {
+    ID: string;
+    name: string;
+    peerURLs: string[];
+    clientURLs?: string[];
+    isLearner?: boolean;
+}
+
+function members(endpoints: string[]): Member[] {
+    const r = spawnSync("etcdctl", [`--endpoints=${endpoints.join(",")}`, `--cacert=${tls.cacert}`, `--cert=${tls.cert}`, `--key=${tls.key}`, "--dial-timeout=2s", "--command-timeout=5s", "-w", "json", "member", "list"], {
+        encoding: "utf8",
+        env: { ...process.env, ETCDCTL_API: "3" },
+        timeout: 20_000,
+    });
+    if (r.status !== 0) throw new Error(`member list failed: ${r.stderr}`);
+    // IDs are uint64: keep them as text.
+    const json = r.stdout.replace(/"ID":(\d+)/g, '"ID":"$1"');
+    return (JSON.parse(json) as { members: Member[] }).members.map((m) => ({ ...m, ID: BigInt(m.ID).toString(16) }));
+}
+
+const idsByName = (ms: Member[]) => Object.fromEntries(ms.map((m) => [m.name, m.ID]));
+const pids = (names: string[]) => Object.fromEntries(hosts().filter((h) => names.includes(h.name)).map((h) => [h.name, lab.etcdPid(h)]));
+
+async function up(opts: Parameters<typeof lab.up>[0]) {
+    const r = await lab.up({ ...opts, prefix: PREFIX, print: (l) => log.push(l) });
+    tls = lab.status().client;
+    return r;
+}
+
+/** Runs `change` under a continuous writer on the given endpoints; returns the writer's report and the change's result. */
+async function underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>): Promise<{ report: WriterReport; result: T }> {
+    const w = new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5 });
+    w.start();
+    let result: T;
+    try {
+        result = await change();
+    } finally {
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    return { report: await w.stop(), result };
+}
+
+beforeAll(async () => {
+    preflight();
+    await up({ members: 3 });
+}, 240_000);
+
+afterAll(async () => {
+    await lab.down({ print: () => undefined }).catch(() => undefined);
+    fs.rmSync(LAB, { recursive: true, force: true });
+    if (figures.length > 0) console.log(["day-2 figures:", ...figures].join("\n"));
+});
+
+afterEach(() => {
+    // On a failure, the lab's progress lines say which step did what.
+    if (expect.getState().assertionCalls > 0 && log.length > 0) fs.writeFileSync(path.join(os.tmpdir(), "etcd-ha-lab-day2.log"), log.join("\n"));
+});
+
+describe("day-2 as config changes", () => {
+    const original = ["etcd1", "etcd2", "etcd3"];
+    let before: Record<string, string>;
+
+    test("scale out 3 → 5: learners join one at a time and are promoted; the three running members are not restarted", async () => {
+        const eps = hosts().map(endpointOf);
+        before = idsByName(members(eps));
+        const pidsBefore = pids(original);
+        const { report, result } = await underWriter(eps, "/day2/scale-out/", () => up({ members: 5 }));
+        const after = members(hosts().map(endpointOf));
+        expect(after.map((m) => m.name).sort()).toEqual(["etcd1", "etcd2", "etcd3", "etcd4", "etcd5"]);
+        expect(after.every((m) => !m.isLearner && (m.clientURLs ?? []).length === 1)).toBe(true);
+        for (const n of original) expect(idsByName(after)[n]).toBe(before[n]);
+        expect(pids(original)).toEqual(pidsBefore);
+        // Joins: learner add and promotion for etcd4, then etcd5 (its start waited for etcd4's).
+        const joined = log.filter((l) => /etcd-etcd[45]-start \| promoted etcd[45]/.test(l));
+        expect(joined.map((l) => /promoted (etcd\d)/.exec(l)![1])).toEqual(["etcd4", "etcd5"]);
+        const step = (n: string) => result.steps.find((s) => s.name === `etcd-${n}-start`)!;
+        expect(step("etcd5").startMs).toBeGreaterThanOrEqual(step("etcd4").endMs);
+        for (const n of original) expect(log.some((l) => l.includes(`etcd-${n}-start | etcd is running with this configuration: nothing to do`))).toBe(true);
+        // Outputs follow the members.
+        expect(result.outputs.clientEndpoints).toEqual(hosts().map(endpointOf));
+        expect(String(result.outputs.kubeadmEtcdExternal)).toContain(endpointOf(hosts()[4]));
+        const v = await verifyAcknowledged(report, hosts().map(endpointOf), tls, "/day2/scale-out/");
+        figures.push(formatFigures("scale-out 3→5", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
+        expect(report.failed).toBe(0);
+        expect(report.acknowledged).toBeGreaterThan(50);
+        expect(v.lost).toEqual([]);
+    }, 300_000);
+
+    test("scale in 5 → 3: each removed member leaves the cluster (etcd5, then etcd4) before its host goes; writes go on", async () => {
+        const eps = hosts().slice(0, 3).map(endpointOf);
+        const pidsBefore = pids(original);
+        const { report, result } = await underWriter(eps, "/day2/scale-in/", () => up({ members: 3 }));
+        const after = members(eps);
+        expect(after.map((m) => m.name).sort()).toEqual(original);
+        for (const n of original) expect(idsByName(after)[n]).toBe(before[n]);
+        expect(pids(original)).toEqual(pidsBefore);
+        const deletes = result.steps.filter((s) => s.op === "delete" && s.name.endsWith("-start"));
+        expect(deletes.map((s) => s.name)).toEqual(["etcd-etcd5-start", "etcd-etcd4-start"]);
+        expect(deletes[1].startMs).toBeGreaterThanOrEqual(deletes[0].endMs);
+        for (const n of ["etcd5", "etcd4"]) {
+            expect(log.some((l) => new RegExp(`etcd-${n}-start \\| removed ${n} \\([0-9a-f]+\\); the remaining cluster is healthy`).test(l))).toBe(true);
+            expect(log.some((l) => l.includes(`etcd-${n}-start | stopped etcd on ${n} and wiped /var/lib/etcd`))).toBe(true);
+        }
+        expect(hosts().map((h) => h.name)).toEqual(original);
+        expect(result.outputs.clientEndpoints).toEqual(eps);
+        const v = await verifyAcknowledged(report, eps, tls, "/day2/scale-in/");
+        figures.push(formatFigures("scale-in 5→3", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
+        expect(v.lost).toEqual([]);
+        expect(report.acknowledged).toBeGreaterThan(50);
+        // At most one election per removal (a removed leader): no failures outside it.
+        expect(report.failed).toBeLessThanOrEqual(2);
+    }, 300_000);
+
+    test("replace a lost member: its host rebuilt empty, `replace: [etcd2]` re-adds it with a new ID; data intact", async () => {
+        const eps = hosts().map(endpointOf);
+        const survivors = eps.filter((e) => !e.includes(`${PREFIX}.12:`));
+        const pidsBefore = pids(["etcd1", "etcd3"]);
+        const { report, result } = await underWriter(survivors, "/day2/replace/", async () => {
+            await lab.recreateHost("etcd2");
+            // Nothing in the program changed, so without the switch a run would not touch the new host.
+            return up({ replace: ["etcd2"] });
+        });
+        const after = members(eps);
+        expect(after.map((m) => m.name).sort()).toEqual(original);
+        expect(idsByName(after).etcd2).not.toBe(before.etcd2);
+        expect(idsByName(after).etcd1).toBe(before.etcd1);
+        expect(idsByName(after).etcd3).toBe(before.etcd3);
+        expect(pids(["etcd1", "etcd3"])).toEqual(pidsBefore);
+        // Every step of etcd2 ran again on its new host; nothing of etcd1 or etcd3 did but their start checks.
+        const ran = result.steps.filter((s) => s.op === "update" || s.op === "replace").map((s) => s.name);
+        expect(ran.filter((n) => n.startsWith("etcd-etcd2-")).sort()).toEqual(["etcd-etcd2-binaries", "etcd-etcd2-certs", "etcd-etcd2-config", "etcd-etcd2-prepare", "etcd-etcd2-start", "etcd-etcd2-tarball"]);
+        expect(ran.filter((n) => /etcd-etcd[13]-/.test(n))).toEqual([]);
+        const v = await verifyAcknowledged(report, eps, tls, "/day2/replace/");
+        figures.push(formatFigures("replace etcd2", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
+        expect(v.lost).toEqual([]);
+        expect(v.perMember.every((m) => m.missing.length === 0)).toBe(true);
+        // Taking the switch out afterwards re-runs etcd2's steps once more, and they find nothing to do.
+        const settle = await up({});
+        expect(settle.created).toBe(0);
+        // The tarball copy's trigger goes with the switch: copied once more (its old half deleted, a no-op).
+        expect(settle.steps.filter((s) => s.op === "replace" || s.op === "delete").map((s) => s.name)).toEqual(["etcd-etcd2-tarball", "etcd-etcd2-tarball"]);
+        expect(log.some((l) => l.includes("etcd-etcd2-start | etcd is running with this configuration: nothing to do"))).toBe(true);
+        expect(idsByName(members(eps)).etcd2).toBe(idsByName(after).etcd2);
+    }, 300_000);
+});
