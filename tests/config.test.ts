@@ -105,6 +105,27 @@ describe("valid configs resolve", () => {
         expect(requiredSecrets(c)).toEqual(["sshPrivateKey"]);
     });
 
+    it("day-2 validation: replace names one existing member of a cluster of 3+; 2 members are refused", () => {
+        const issues = (raw: Raw) => {
+            const r = validateStackConfig(raw, new Set(["sshPrivateKey"]));
+            return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`);
+        };
+        expect(resolve(mutate(hostsBase(), (c) => (c.replace = ["m2"])), new Set(["sshPrivateKey"])).replace).toEqual(["m2"]);
+        expect(resolve(hostsBase(), new Set(["sshPrivateKey"])).replace).toEqual([]);
+        expect(issues(mutate(hostsBase(), (c) => (c.replace = ["m9"])))).toEqual(['etcd-ha:replace[0]: "m9" is not a member (members: m1, m2, m3): name the member to replace']);
+        expect(issues(mutate(hostsBase(), (c) => (c.replace = ["m1", "m2"])))).toEqual([
+            "etcd-ha:replace: replace one member per run (got m1, m2): each replacement lowers the fault tolerance until the member has joined again",
+        ]);
+        const two = mutate(hostsBase(), (c) => c.hosts.pop());
+        expect(issues(two)).toEqual([expect.stringMatching(/^etcd-ha:hosts: 2 members cannot lose either one \(quorum is 2\)/)]);
+        expect(issues(mutate(two, (c) => (c.replace = ["m1"])))).toEqual([
+            "etcd-ha:replace: a 2-member cluster cannot replace a member and keep quorum: restore it from a snapshot instead",
+            expect.stringMatching(/^etcd-ha:hosts: 2 members/),
+        ]);
+        // One member (a throwaway cluster) stays allowed.
+        expect(issues(mutate(two, (c) => c.hosts.pop()))).toEqual([]);
+    });
+
     it("hosts mode with failure domains gets the hypervisor analysis too", () => {
         const raw = mutate(hostsBase(), (c) => {
             c.hosts[0].hypervisor = "box1";

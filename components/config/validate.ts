@@ -459,7 +459,7 @@ export function validateStackConfig(
         if ((c.replace ?? []).length > 1) add(["replace"], `replace one member per run (got ${c.replace!.join(", ")}): each replacement lowers the fault tolerance until the member has joined again`);
         else if ((c.replace ?? []).length === 1 && members.length < 3) add(["replace"], `a ${members.length}-member cluster cannot replace a member and keep quorum: restore it from a snapshot instead`);
         if (members.length === 2) {
-            add(["members"], "2 members cannot lose either one (quorum is 2) and cannot shrink safely: use 3 members (or 1 for a throwaway cluster); when scaling in, go from 3 to 1 only by restoring a snapshot");
+            add([c.hosts ? "hosts" : c.memberPool ? "memberPool" : "members"], "2 members cannot lose either one (quorum is 2) and cannot shrink safely: use 3 members (or 1 for a throwaway cluster); when scaling in, go from 3 to 1 only by restoring a snapshot");
         }
     }
     if (issues.length > 0 || !members || !etcd || !mode) {
