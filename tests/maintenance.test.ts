@@ -9,12 +9,12 @@
  * - member B (127.77.9.2) has a 1 MiB quota and is filled until NOSPACE for the compact/defrag/disarm runbook.
  * 127.77.9.3 has no listener: the unreachable member.
  */
-import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseUnit } from "../components/etcd/flags";
+import { parseUnit, parseUnitSections } from "../components/etcd/flags";
 import {
     ADMIN_CLIENT_TLS,
     DEFAULT_SNAPSHOT_DIR,
@@ -30,30 +30,17 @@ import {
     SNAPSHOT_TIMER,
     SnapshotSettings,
 } from "../components/etcd/maintenance";
+import { needTool, runTool } from "./helpers/tools";
+import { cleanEnv, ETCDCTL, LocalEtcd } from "./helpers/localEtcd";
 
 const A = "127.77.9.1";
 const B = "127.77.9.2";
 const UNREACHABLE = "http://127.77.9.3:2379";
 const EP_A = `http://${A}:2379`;
 const EP_B = `http://${B}:2379`;
-const ETCDCTL = "/usr/bin/etcdctl";
 
-function need(cmd: string, pkg: string) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} is not installed: run \`apt-get install -y ${pkg}\``);
-}
 
-function run(cmd: string, args: string[], input?: string, timeout = 30_000) {
-    const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout });
-    if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
-        throw new Error(`${cmd} is not installed: run \`apt-get install -y ${cmd === "shellcheck" ? "shellcheck" : cmd}\``);
-    }
-    return r;
-}
 
-/** The environment the scripts run with: this process's, minus any ETCDCTL_* it may carry. */
-function cleanEnv(): NodeJS.ProcessEnv {
-    return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCDCTL_")));
-}
 
 /** Writes a script to `file` (0700) and runs it directly (through its shebang), bounded. */
 function runScript(file: string, text: string, args: string[] = [], timeout = 45_000) {
@@ -68,66 +55,10 @@ function sha256(file: string): string {
     return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
-/** A single-member etcd on loopback, killed by PID. */
-class TestEtcd {
-    proc: ChildProcess | undefined;
-    log = "";
-    constructor(
-        readonly addr: string,
-        readonly dataDir: string,
-        readonly extra: string[] = [],
-    ) {}
-    get endpoint() {
-        return `http://${this.addr}:2379`;
-    }
-    ctl(args: string[], input?: string) {
-        return spawnSync(ETCDCTL, [`--endpoints=${this.endpoint}`, "--dial-timeout=2s", "--command-timeout=5s", ...args], {
-            input,
-            encoding: "utf8",
-            timeout: 15_000,
-            env: { ...cleanEnv(), ETCDCTL_API: "3" },
-        });
-    }
-    async start() {
-        fs.mkdirSync(this.dataDir, { mode: 0o700 });
-        const name = `m${this.addr.split(".")[3]}`;
-        const peer = `http://${this.addr}:2380`;
-        this.proc = spawn(
-            "/usr/bin/etcd",
-            [
-                `--name=${name}`,
-                `--data-dir=${this.dataDir}`,
-                `--listen-client-urls=${this.endpoint}`,
-                `--advertise-client-urls=${this.endpoint}`,
-                `--listen-peer-urls=${peer}`,
-                `--initial-advertise-peer-urls=${peer}`,
-                `--initial-cluster=${name}=${peer}`,
-                `--initial-cluster-token=maintenance-test-${name}`,
-                "--initial-cluster-state=new",
-                "--logger=zap",
-                "--log-outputs=stderr",
-                ...this.extra,
-            ],
-            { stdio: ["ignore", "pipe", "pipe"] },
-        );
-        this.proc.stdout!.on("data", (d) => (this.log += d));
-        this.proc.stderr!.on("data", (d) => (this.log += d));
-        for (let i = 0; i < 60; i++) {
-            if (this.proc.exitCode !== null) throw new Error(`etcd at ${this.addr} exited ${this.proc.exitCode}:\n${this.log.slice(-3000)}`);
-            if (this.ctl(["endpoint", "health"]).status === 0) return;
-            await new Promise((r) => setTimeout(r, 250));
-        }
-        throw new Error(`etcd at ${this.addr} not healthy within 15 s:\n${this.log.slice(-3000)}`);
-    }
-    async stop() {
-        const p = this.proc;
-        if (!p || p.exitCode !== null || p.pid === undefined) return;
-        const exited = new Promise((r) => p.once("exit", r));
-        process.kill(p.pid, "SIGTERM");
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
-        clearTimeout(timer);
-        if (p.exitCode === null && p.signalCode === null) process.kill(p.pid, "SIGKILL");
+/** A single-member etcd on loopback (plain HTTP, killed by PID), with the readings these tests take. */
+class TestEtcd extends LocalEtcd {
+    constructor(addr: string, dataDir: string, extra: string[] = []) {
+        super({ addr, dataDir, extra, startChecks: 60 });
     }
     revision(): number {
         const out = this.ctl(["endpoint", "status", "-w", "json"]).stdout;
@@ -162,13 +93,13 @@ describe.each(SCRIPTS)("%s script", (_label, script) => {
     });
 
     it("parses with bash -n", () => {
-        const r = run("bash", ["-n"], script);
+        const r = runTool("bash", ["-n"], script);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
 
     it("passes shellcheck with no finding", () => {
-        const r = run("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], script);
+        const r = runTool("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], script);
         expect(r.stdout).toBe("");
         expect(r.status).toBe(0);
     });
@@ -217,26 +148,6 @@ describe("snapshot script text", () => {
 // Units
 // ---------------------------------------------------------------------------------------------------------
 
-/** Sections of a unit file as key/value lists (for units parseUnit does not cover, e.g. timers). */
-function unitSections(text: string): Record<string, [string, string][]> {
-    const out: Record<string, [string, string][]> = {};
-    let current = "";
-    for (const raw of text.split("\n")) {
-        const line = raw.trim();
-        if (line === "" || line.startsWith("#")) continue;
-        const sec = /^\[(\w+)\]$/.exec(line);
-        if (sec) {
-            current = sec[1];
-            out[current] = [];
-            continue;
-        }
-        const eq = line.indexOf("=");
-        if (eq < 0 || current === "") throw new Error(`bad unit line ${line}`);
-        out[current].push([line.slice(0, eq), line.slice(eq + 1)]);
-    }
-    return out;
-}
-
 describe("snapshot units", () => {
     it("the service is a low-priority oneshot running the snapshot script, bounded", () => {
         const unit = parseUnit(renderSnapshotService({ ...SNAP_BASE, offHostCommand: "true" }));
@@ -264,7 +175,7 @@ describe("snapshot units", () => {
     });
 
     it("the timer starts the service on schedule, catches up missed runs, and is wanted by timers.target", () => {
-        const s = unitSections(renderSnapshotTimer({ onCalendar: "*-*-* 02,14:00:00", randomizedDelaySec: 900 }));
+        const s = parseUnitSections(renderSnapshotTimer({ onCalendar: "*-*-* 02,14:00:00", randomizedDelaySec: 900 }));
         expect(Object.fromEntries(s.Timer)).toEqual({
             OnCalendar: "*-*-* 02,14:00:00",
             RandomizedDelaySec: "900",
@@ -273,14 +184,14 @@ describe("snapshot units", () => {
         });
         expect(s.Install).toEqual([["WantedBy", "timers.target"]]);
         expect(SNAPSHOT_TIMER).toBe("etcd-ha-snapshot.timer");
-        expect(Object.fromEntries(unitSections(renderSnapshotTimer({ onCalendar: "daily" })).Timer).RandomizedDelaySec).toBe("0");
+        expect(Object.fromEntries(parseUnitSections(renderSnapshotTimer({ onCalendar: "daily" })).Timer).RandomizedDelaySec).toBe("0");
     });
 
     it.each(["daily", "*-*-* 02,14:00:00", "*:0/30", "Mon..Fri 03:15", "Sat *-*-1..7 04:00:00 UTC"])("systemd accepts the calendar expression %s", (cal) => {
-        need("systemd-analyze", "systemd");
+        needTool("systemd-analyze", "systemd");
         const text = renderSnapshotTimer({ onCalendar: cal });
-        const rendered = Object.fromEntries(unitSections(text).Timer).OnCalendar;
-        const r = run("systemd-analyze", ["calendar", rendered]);
+        const rendered = Object.fromEntries(parseUnitSections(text).Timer).OnCalendar;
+        const r = runTool("systemd-analyze", ["calendar", rendered]);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
@@ -370,7 +281,7 @@ describe("bad settings throw, naming the setting", () => {
 describe("defrag health rule", () => {
     const script = renderDefragScript(DEFRAG_BASE);
     const fn = /\nep_ok\(\) \{\n[\s\S]*?\n\}\n/.exec(script)![0];
-    const ok = (ep: string, output: string) => run("bash", ["-c", `set -euo pipefail\n${fn}\nif ep_ok "$1" "$2"; then echo yes; else echo no; fi`, "x", ep, output]).stdout.trim();
+    const ok = (ep: string, output: string) => runTool("bash", ["-c", `set -euo pipefail\n${fn}\nif ep_ok "$1" "$2"; then echo yes; else echo no; fi`, "x", ep, output]).stdout.trim();
     const ep = "https://10.0.0.11:2379";
 
     it("accepts a healthy endpoint", () => {
@@ -400,10 +311,10 @@ describe("against a real etcd", () => {
     let members: TestEtcd[] = [];
 
     beforeAll(async () => {
-        need("etcd", "etcd-server");
-        need("etcdctl", "etcd-client");
-        need("flock", "util-linux");
-        need("sha256sum", "coreutils");
+        needTool("etcd", "etcd-server");
+        needTool("etcdctl", "etcd-client");
+        needTool("flock", "util-linux");
+        needTool("sha256sum", "coreutils");
         const listening = spawnSync("ss", ["-ltnH"], { encoding: "utf8" }).stdout ?? "";
         if (listening.includes("127.77.9.")) throw new Error("127.77.9.x already has listeners; this test needs them free");
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-maintenance-"));

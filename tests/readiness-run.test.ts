@@ -11,6 +11,7 @@ import * as path from "path";
 import { wrapScript } from "../components/etcd/scripts";
 import { readinessScript } from "../components/proxmox/readiness";
 import { renderHostsBlock } from "../components/proxmox/cloudInit";
+import { needTool } from "./helpers/tools";
 
 const MEMBERS = [
     { name: "etcd1", fqdn: "etcd1.kloud.lan", address: "10.103.0.101" },
@@ -24,11 +25,7 @@ let hostsBefore: string;
 
 beforeAll(() => {
     if (process.getuid?.() !== 0) throw new Error("readiness-run needs root (a private mount namespace and a bind mount over /etc/hosts): run the tests as root");
-    for (const cmd of ["unshare", "mount", "timeout", "shellcheck"]) {
-        if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) {
-            throw new Error(`${cmd} is missing: run \`apt-get install -y ${cmd === "shellcheck" ? "shellcheck" : cmd === "timeout" ? "coreutils" : "util-linux"}\``);
-        }
-    }
+    for (const cmd of ["unshare", "mount", "timeout", "shellcheck"]) needTool(cmd);
     hostsBefore = fs.readFileSync("/etc/hosts", "utf8");
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "readiness-"));
     fs.mkdirSync(path.join(dir, "bin"));

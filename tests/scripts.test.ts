@@ -2,7 +2,6 @@
  * The member scripts as text: each variant passes `bash -n` and shellcheck with no finding, survives the
  * trip through the SSH user's login shell byte for byte (dash and bash), and carries no secret.
  */
-import { spawnSync } from "child_process";
 import {
     binariesScript,
     certsScript,
@@ -21,6 +20,7 @@ import {
     sq,
 } from "../components/etcd/scripts";
 import { fakePem } from "./helpers/tokens";
+import { runTool } from "./helpers/tools";
 
 const SHA = "a".repeat(64);
 const SCRIPTS: [string, string][] = [
@@ -48,13 +48,6 @@ const SCRIPTS: [string, string][] = [
     ["health gate", healthGateScript({ members: [{ name: "etcd1", clientUrl: "https://10.0.0.1:2379", peerUrl: "https://10.0.0.1:2380" }, { name: "etcd2", clientUrl: "https://10.0.0.2:2379", peerUrl: "https://10.0.0.2:2380" }], attempts: 60, intervalSeconds: 2, timeoutSeconds: 300 })],
 ];
 
-function run(cmd: string, args: string[], input?: string) {
-    const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout: 30_000 });
-    if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
-        throw new Error(`${cmd} is not installed: run \`apt-get install -y ${cmd === "shellcheck" ? "shellcheck" : cmd}\``);
-    }
-    return r;
-}
 
 describe.each(SCRIPTS)("%s script", (_label, body) => {
     const script = unwrapScript(wrapScript(body, "ubuntu"));
@@ -64,13 +57,13 @@ describe.each(SCRIPTS)("%s script", (_label, body) => {
     });
 
     it("parses with bash -n", () => {
-        const r = run("bash", ["-n"], script);
+        const r = runTool("bash", ["-n"], script);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
 
     it("passes shellcheck with no finding", () => {
-        const r = run("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], `#!/bin/bash\n${script}\n`);
+        const r = runTool("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], `#!/bin/bash\n${script}\n`);
         expect(r.stdout).toBe("");
         expect(r.status).toBe(0);
     });
@@ -87,7 +80,7 @@ describe("wrapScript", () => {
         for (const [, body] of SCRIPTS) {
             // Replace the interpreter with printf to see exactly what bash would receive.
             const cmd = wrapScript(body, "root").replace(/^\/bin\/bash -c /, "printf '%s' ");
-            const r = run(shell, ["-c", cmd]);
+            const r = runTool(shell, ["-c", cmd]);
             expect(r.status).toBe(0);
             expect(r.stdout).toBe(`set -euo pipefail\n${body.trimEnd()}`);
         }
@@ -98,13 +91,13 @@ describe("wrapScript", () => {
     });
     it("runs the script with the command's stdin still available", () => {
         const cmd = wrapScript("cat", "root");
-        expect(run("dash", ["-c", cmd], "from stdin\n").stdout).toBe("from stdin\n");
+        expect(runTool("dash", ["-c", cmd], "from stdin\n").stdout).toBe("from stdin\n");
     });
     it("refuses a script containing its delimiter", () => {
         expect(() => wrapScript("echo\nETCD_HA_SCRIPT\n", "root")).toThrow(/delimiter/);
     });
     it("quotes values for the shell", () => {
-        expect(run("bash", ["-c", `printf '%s' ${sq("it's $HOME")}`]).stdout).toBe("it's $HOME");
+        expect(runTool("bash", ["-c", `printf '%s' ${sq("it's $HOME")}`]).stdout).toBe("it's $HOME");
     });
 });
 
@@ -122,7 +115,7 @@ describe("certificate bundle", () => {
     it("splits exactly as the certs script's awk does", () => {
         const bundle = renderCertBundle(files);
         const awk = /awk -v dir="\$incoming" '\n([\s\S]*?)\n'\n/.exec(certsScript([{ name: "ca.crt", mode: "0644" }]))![1];
-        const r = run("bash", ["-c", `d=$(mktemp -d); awk -v dir="$d" "$1"; for f in ca.crt server.key; do printf '==%s==\\n' "$f"; cat "$d/$f"; done; rm -rf "$d"`, "x", awk], bundle);
+        const r = runTool("bash", ["-c", `d=$(mktemp -d); awk -v dir="$d" "$1"; for f in ca.crt server.key; do printf '==%s==\\n' "$f"; cat "$d/$f"; done; rm -rf "$d"`, "x", awk], bundle);
         expect(r.stdout).toBe(`==ca.crt==\n${files[0].content}==server.key==\n${files[1].content}\n`);
     });
     it("refuses content with a header-like line, even indented", () => {
@@ -135,7 +128,7 @@ describe("certificate bundle", () => {
 
 describe("etcdctl wrapper", () => {
     it("passes shellcheck as POSIX sh", () => {
-        const r = run("shellcheck", ["--shell=sh", "--severity=style", "--format=gcc", "--exclude=SC1091", "-"], renderEtcdctlWrapper());
+        const r = runTool("shellcheck", ["--shell=sh", "--severity=style", "--format=gcc", "--exclude=SC1091", "-"], renderEtcdctlWrapper());
         expect(r.stdout).toBe("");
     });
     it("sources the env file and execs etcdctl", () => {

@@ -10,7 +10,7 @@
  *    on the restored dir with every key and a new cluster ID. A re-run changes nothing; a wrong sha256 or a
  *    running etcd is refused with nothing touched.
  */
-import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -18,14 +18,9 @@ import * as path from "path";
 import { wrapScript, unwrapScript } from "../components/etcd/scripts";
 import { checkUpgrade, MIN_35_FOR_36, upgradeGuardShell, UpgradeKind } from "../components/etcd/upgrade";
 import { BUMP_REVISION_SINCE, DEFAULT_BUMP_REVISION, restoreScript, restoreSupport, stopForRestoreScript, RestoreOptions } from "../components/etcd/restore";
+import { needTool, runTool } from "./helpers/tools";
+import { LocalEtcd } from "./helpers/localEtcd";
 
-function run(cmd: string, args: string[], input?: string, timeout = 30_000) {
-    const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout });
-    if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
-        throw new Error(`${cmd} is not installed: run \`apt-get install -y ${cmd === "shellcheck" ? "shellcheck" : cmd}\``);
-    }
-    return r;
-}
 
 /** Expected verdicts: a kind, or a pattern the refusal must match. */
 const TABLE: [from: string, to: string, expected: UpgradeKind | RegExp][] = [
@@ -88,7 +83,7 @@ describe("upgrade guard in bash", () => {
     function guard(to: string, fakeEtcd: string | undefined) {
         const bin = path.join(dir, `etcd-${Math.random().toString(36).slice(2)}`);
         if (fakeEtcd !== undefined) fs.writeFileSync(bin, fakeEtcd, { mode: 0o755 });
-        const r = run("/bin/sh", ["-c", wrapScript(`${upgradeGuardShell(to, bin)}\necho GUARD-PASSED\n`, "root")]);
+        const r = runTool("/bin/sh", ["-c", wrapScript(`${upgradeGuardShell(to, bin)}\necho GUARD-PASSED\n`, "root")]);
         return { ...r, bin };
     }
     const fake = (version: string) => `#!/bin/sh\nprintf 'etcd Version: %s\\nGit SHA: 0123abc\\nGo Version: go1.22.0\\nGo OS/Arch: linux/amd64\\n' '${version}'\n`;
@@ -193,12 +188,12 @@ const SCRIPTS: [string, string][] = [
 describe.each(SCRIPTS)("%s script", (_label, body) => {
     const script = unwrapScript(wrapScript(body, "ubuntu"));
     it("parses with bash -n", () => {
-        const r = run("bash", ["-n"], script);
+        const r = runTool("bash", ["-n"], script);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
     it("passes shellcheck with no finding", () => {
-        const r = run("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], `#!/bin/bash\n${script}\n`);
+        const r = runTool("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], `#!/bin/bash\n${script}\n`);
         expect(r.stdout).toBe("");
         expect(r.status).toBe(0);
     });
@@ -216,9 +211,6 @@ const CLIENT = `http://${ADDR}:42379`;
 const PEER = `http://${ADDR}:42380`;
 const KEYS = 1000;
 
-function need(cmd: string, pkg: string) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} is not installed: run \`apt-get install -y ${pkg}\``);
-}
 
 /** Every entry under `root` (relative path, type, mode, uid, and a sha256 of file content), sorted. */
 function listing(root: string): string[] {
@@ -246,62 +238,15 @@ describe("restore of a real etcd 3.4 snapshot", () => {
     let stub: string;
     let activeStub: string;
     let version: string;
-    let proc: ChildProcess | undefined;
-    let log = "";
+    let etcd: LocalEtcd;
     let originalClusterId = "";
     let keysBefore = -1;
     let oldListing: string[] = [];
     const etcdUid = Number(execFileSync("id", ["-u", "etcd"], { encoding: "utf8" }).trim());
 
-    const ctl = (args: string[]) =>
-        spawnSync("etcdctl", [`--endpoints=${CLIENT}`, "--dial-timeout=2s", "--command-timeout=5s", ...args], {
-            encoding: "utf8",
-            timeout: 15_000,
-            env: { ...process.env, ETCDCTL_API: "3" },
-        });
-
-    async function startEtcd(token: string) {
-        log = "";
-        proc = spawn(
-            "etcd",
-            [
-                "--name=r1",
-                `--data-dir=${dataDir}`,
-                `--listen-client-urls=${CLIENT}`,
-                `--advertise-client-urls=${CLIENT}`,
-                `--listen-peer-urls=${PEER}`,
-                `--initial-advertise-peer-urls=${PEER}`,
-                `--initial-cluster=r1=${PEER}`,
-                `--initial-cluster-token=${token}`,
-                "--initial-cluster-state=new",
-                "--listen-metrics-urls=http://127.77.8.1:42381",
-            ],
-            { stdio: ["ignore", "pipe", "pipe"] },
-        );
-        proc.stdout!.on("data", (d) => (log += d));
-        proc.stderr!.on("data", (d) => (log += d));
-        for (let i = 0; i < 80; i++) {
-            if (proc.exitCode !== null) throw new Error(`etcd exited ${proc.exitCode}:\n${log.slice(-3000)}`);
-            if (ctl(["endpoint", "health"]).status === 0) return;
-            await new Promise((r) => setTimeout(r, 250));
-        }
-        throw new Error(`etcd not healthy within 20 s:\n${log.slice(-3000)}`);
-    }
-
-    async function stopEtcd() {
-        const p = proc;
-        if (!p || p.exitCode !== null || p.signalCode !== null) return;
-        const exited = new Promise((r) => p.once("exit", r));
-        p.kill("SIGTERM");
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
-        clearTimeout(timer);
-        if (p.exitCode === null && p.signalCode === null) {
-            p.kill("SIGKILL");
-            await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5_000)))]);
-            clearTimeout(timer);
-        }
-    }
+    const ctl = (args: string[]) => etcd.ctl(args);
+    const startEtcd = (token: string) => etcd.start(token);
+    const stopEtcd = () => etcd.stop();
 
     const clusterId = () => {
         const r = ctl(["endpoint", "status", "-w", "json"]);
@@ -331,17 +276,18 @@ describe("restore of a real etcd 3.4 snapshot", () => {
         stateDir,
         ...over,
     });
-    const runRestore = (opts: RestoreOptions) => run("/bin/sh", ["-c", wrapScript(restoreScript(opts), "root")], undefined, 60_000);
+    const runRestore = (opts: RestoreOptions) => runTool("/bin/sh", ["-c", wrapScript(restoreScript(opts), "root")], undefined, 60_000);
 
     beforeAll(async () => {
-        need("etcd", "etcd-server");
-        need("etcdctl", "etcd-client");
+        needTool("etcd", "etcd-server");
+        needTool("etcdctl", "etcd-client");
         const listening = spawnSync("ss", ["-ltnH"], { encoding: "utf8" }).stdout ?? "";
         if (listening.includes(`${ADDR}:`)) throw new Error(`${ADDR} already has listeners; this test needs it free`);
         version = /etcd Version: (\S+)/.exec(execFileSync("etcd", ["--version"], { encoding: "utf8" }))![1];
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-restore-"));
         lib = path.join(dir, "lib");
         dataDir = path.join(lib, "etcd");
+        etcd = new LocalEtcd({ addr: ADDR, dataDir, name: "r1", clientPort: 42379, peerPort: 42380, extra: [`--listen-metrics-urls=http://${ADDR}:42381`] });
         stateDir = path.join(dir, "state");
         snapshot = path.join(dir, "snapshot.db");
         fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -175,8 +175,8 @@ export function renderUnit(s: UnitSettings): string {
     ].join("\n");
 }
 
-/** Parses a rendered unit back into sections and the ExecStart flags (used by tests and the lab). */
-export function parseUnit(text: string): { sections: Record<string, [string, string][]>; execStart: { binary: string; flags: Map<string, string> } } {
+/** A unit file's sections as key/value lists (continuation lines joined; comments and blank lines skipped). */
+export function parseUnitSections(text: string): Record<string, [string, string][]> {
     const sections: Record<string, [string, string][]> = {};
     let current = "";
     const joined = text.replace(/\\\n/g, " ");
@@ -193,6 +193,12 @@ export function parseUnit(text: string): { sections: Record<string, [string, str
         if (eq < 0 || current === "") throw new Error(`unit line outside a section or without '=': ${line}`);
         sections[current].push([line.slice(0, eq), line.slice(eq + 1).trim()]);
     }
+    return sections;
+}
+
+/** Parses a rendered unit back into sections and the ExecStart flags (used by tests and the lab). */
+export function parseUnit(text: string): { sections: Record<string, [string, string][]>; execStart: { binary: string; flags: Map<string, string> } } {
+    const sections = parseUnitSections(text);
     const exec = (sections.Service ?? []).filter(([k]) => k === "ExecStart");
     if (exec.length !== 1) throw new Error(`expected one ExecStart, found ${exec.length}`);
     const [binary, ...args] = exec[0][1].split(/\s+/);

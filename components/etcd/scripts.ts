@@ -10,6 +10,7 @@
 import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
 import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
+import { sq } from "./shell";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
 /** etcdctl environment for admins on each member. */
@@ -23,10 +24,7 @@ export const STAGING_DIR = "/var/tmp/etcd-ha";
 
 const SCRIPT_DELIMITER = "ETCD_HA_SCRIPT";
 
-/** Single-quotes a value for the shell. */
-export function sq(value: string): string {
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+export { sq };
 
 /**
  * Wraps a script body into the command text sent over SSH: the user's login shell runs

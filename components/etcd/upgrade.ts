@@ -16,6 +16,7 @@
  *   - major version changes: refused.
  */
 import { BIN_DIR } from "./flags";
+import { sq } from "./shell";
 import { parseVersion, compareVersions, versionFeatures, atLeast } from "./version";
 
 /**
@@ -79,10 +80,6 @@ export function checkUpgrade(from: string, to: string): UpgradeVerdict {
     return { ok: true, kind: "minor" };
 }
 
-/** Single-quotes a value for the shell (as scripts.ts `sq`; not imported, so scripts.ts can import this file). */
-function quote(value: string): string {
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
 
 /** A message template rendered for bash's double quotes: only the shell variables may expand. */
 function shellMessage(text: string): string {
@@ -139,7 +136,7 @@ ${
     return `
 # etcd-ha upgrade guard: may this member move to etcd ${t.text}? (rules: components/etcd/upgrade.ts)
 etcd_ha_upgrade_guard() {
-  local bin=${quote(etcdBinary)} to=${t.text} to_major=${t.major}
+  local bin=${sq(etcdBinary)} to=${t.text} to_major=${t.major}
   local out line from="" major minor patch from_line
   if [ ! -e "$bin" ]; then
     echo "upgrade check: no etcd at $bin, fresh install of etcd $to"

@@ -87,6 +87,12 @@ function urnOf(parent: string, type: string, name: string, project: string, stac
     return `urn:pulumi:${stack}::${project}::${t}::${name}`;
 }
 
+/** The newest recorded registration of a resource (type and name), if any. */
+export function latestRegistration(record: readonly RecordedResource[], type: string, name: string): RecordedResource | undefined {
+    for (let i = record.length - 1; i >= 0; i--) if (record[i].type === type && record[i].name === name) return record[i];
+    return undefined;
+}
+
 function recordedOptions(req: RegisterRequest): RecordedOptions {
     const o: RecordedOptions = {};
     if (req.getDeletebeforereplace()) o.deleteBeforeReplace = true;
@@ -108,7 +114,7 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
         {
             newResource: async (args) => {
                 // The monitor records the request first; attach the inputs to that record.
-                const rec = [...resources].reverse().find((r) => r.type === args.type && r.name === args.name);
+                const rec = latestRegistration(resources, args.type, args.name);
                 if (rec) rec.inputs = args.inputs as Record<string, unknown>;
                 return newResource(args);
             },

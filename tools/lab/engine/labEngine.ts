@@ -31,7 +31,7 @@ import { createRandom, RANDOM_TYPES } from "../providers/random";
 import { createTls, TLS_TYPES } from "../providers/tls";
 import { isSecretWrapper, reveal, wrapSecret } from "./secrets";
 import { changedKeys, decideStep, deleteLayers, StepDecision } from "./steps";
-import { RecordedResource } from "../../engine/mockHost";
+import { latestRegistration, RecordedResource } from "../../engine/mockHost";
 import { CopySource, dial, execCommand, execError, parseConnection, SshConnection, sftpCopy, trimOneNewline } from "./ssh";
 
 export const COMMAND = "command:remote:Command";
@@ -105,11 +105,8 @@ export const keyOf = (type: string, name: string) => `${type}::${name}`;
 /** The `registration` lookup over a run's recorded registrations (the newest with that type and name). */
 export function registrationFrom(record: readonly RecordedResource[]): (type: string, name: string) => Registration | undefined {
     return (type, name) => {
-        for (let i = record.length - 1; i >= 0; i--) {
-            const r = record[i];
-            if (r.type === type && r.name === name) return { urn: r.urn, dependencies: r.dependencies, options: r.options };
-        }
-        return undefined;
+        const r = latestRegistration(record, type, name);
+        return r && { urn: r.urn, dependencies: r.dependencies, options: r.options };
     };
 }
 
@@ -253,7 +250,7 @@ export class LabEngine {
                         this.opts.log(`${this.stamp()} - ${args.type} ${args.name} deleting before its replacement (deleteBeforeReplace)`);
                         await this.delete(prev!);
                     }
-                    result = await this.create(args.type, args.name, effective, undefined);
+                    result = await this.create(args.type, args.name, effective);
                     if (op === "replace" && !(reg?.options.deleteBeforeReplace ?? false)) this.condemned.push(prev!);
                 }
                 const endMs = this.elapsed();
@@ -337,9 +334,9 @@ export class LabEngine {
         );
     }
 
-    private async create(type: string, name: string, inputs: Record<string, unknown>, prev: StateResource | undefined): Promise<{ id: string; state: Record<string, unknown>; host?: string }> {
+    private async create(type: string, name: string, inputs: Record<string, unknown>): Promise<{ id: string; state: Record<string, unknown>; host?: string }> {
         if (type === COMMAND) return this.applyCommand(name, inputs, undefined);
-        if (type === COPY) return this.copy(name, inputs, prev);
+        if (type === COPY) return this.copy(name, inputs, undefined);
         if (TLS_TYPES.includes(type)) {
             const r = await createTls(type, name, reveal(inputs) as Record<string, unknown>);
             return { id: r.id, state: mergeOutputs(inputs, r.outputs, r.secretOutputs) };

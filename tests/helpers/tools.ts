@@ -1,0 +1,22 @@
+/**
+ * Running the machine's tools from tests: a missing tool fails loudly with the command that installs it
+ * (CI installs them with tools/install-os-deps.sh), never a silent skip.
+ */
+import { spawnSync } from "child_process";
+
+/** Debian packages of the tools the tests call, where the package is not named after the tool. */
+const PACKAGES: Record<string, string> = { timeout: "coreutils", unshare: "util-linux", mount: "util-linux", etcd: "etcd-server", etcdctl: "etcd-client" };
+
+/** Throws "<cmd> is not installed: run `apt-get install -y <package>`" when `cmd` is not on PATH. */
+export function needTool(cmd: string, pkg = PACKAGES[cmd] ?? cmd): void {
+    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} is not installed: run \`apt-get install -y ${pkg}\``);
+}
+
+/** Runs a tool (bounded), with `input` on stdin; a missing tool throws the install hint. */
+export function runTool(cmd: string, args: string[], input?: string, timeout = 30_000) {
+    const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout });
+    if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new Error(`${cmd} is not installed: run \`apt-get install -y ${PACKAGES[cmd] ?? cmd}\``);
+    }
+    return r;
+}
