@@ -15,7 +15,7 @@ import { EtcdMember } from "./etcd/member";
 import { EtcdOptions, resolveEtcdOptions } from "./etcd/options";
 import { healthGateScript, wrapScript } from "./etcd/scripts";
 import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
-import { planTopology, TopologyPlan, url } from "./topology/planner";
+import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/planner";
 import { DNS_LABEL } from "./config/schema";
 import { isIPv4 } from "./net/ip";
 
@@ -267,14 +267,8 @@ export function validateClusterArgs(args: EtcdClusterArgs): { path: string; reas
     if (args.topology !== undefined && args.topology !== "external" && args.topology !== "stacked") {
         out.push({ path: "topology", reason: `must be "external" or "stacked" (got "${args.topology}")` });
     }
-    const names = new Set((args.hosts ?? []).map((h) => h.name));
-    (args.replace ?? []).forEach((r, i) => {
-        if (!names.has(r)) out.push({ path: `replace[${i}]`, reason: `"${r}" is not a member (members: ${[...names].join(", ")})` });
-    });
-    if ((args.replace ?? []).length > 1) out.push({ path: "replace", reason: `replace one member per run (got ${args.replace!.join(", ")}): each replacement lowers the fault tolerance until it has joined again` });
-    if ((args.replace ?? []).length > 0 && names.size < 3) out.push({ path: "replace", reason: `a ${names.size}-member cluster cannot replace a member while keeping quorum: restore it from a snapshot instead` });
-    if ((args.hosts ?? []).length === 2) {
-        out.push({ path: "hosts", reason: "2 members cannot lose either one (quorum 2) and cannot shrink safely: use 3 members (or 1 for a throwaway cluster)" });
+    for (const p of membershipProblems((args.hosts ?? []).map((h) => h.name), args.replace ?? [])) {
+        out.push({ path: p.key === "members" ? "hosts" : p.index === undefined ? "replace" : `replace[${p.index}]`, reason: p.message });
     }
     const g = args.healthGate ?? {};
     for (const [k, v, max] of [["attempts", g.attempts, 1000], ["intervalSeconds", g.intervalSeconds, 60], ["timeoutSeconds", g.timeoutSeconds, 3600]] as const) {

@@ -5,7 +5,7 @@
  */
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { EtcdCluster, EtcdClusterArgs } from "../components/etcdCluster";
+import { EtcdCluster, EtcdClusterArgs, validateClusterArgs } from "../components/etcdCluster";
 import { EtcdHost } from "../components/hosts";
 import { validatePkiArgs } from "../components/pki/etcdPki";
 import { parseUnit } from "../components/etcd/flags";
@@ -289,6 +289,17 @@ describe("EtcdCluster variants", () => {
         await expect(runCluster("nosha", { hosts: hosts(1), etcd: { version: "3.5.99" } })).rejects.toMatchObject({
             errors: [expect.objectContaining({ propertyPath: "etcd.install.sha256", reason: expect.stringMatching(/not in the pinned release table/) })],
         });
+    });
+});
+
+describe("EtcdCluster day-2 arguments", () => {
+    it("refuses 2 hosts and a replace list that is not one existing member of 3+, with the stack config's rule", () => {
+        expect(validateClusterArgs({ hosts: hosts(3), replace: ["etcd2"] })).toEqual([]);
+        expect(validateClusterArgs({ hosts: hosts(3), replace: ["etcd9", "etcd1"] }).map((p) => p.path)).toEqual(["replace[0]", "replace"]);
+        expect(validateClusterArgs({ hosts: hosts(2), replace: ["etcd1"] })).toEqual([
+            { path: "replace", reason: "a 2-member cluster cannot replace a member and keep quorum: restore it from a snapshot instead" },
+            { path: "hosts", reason: expect.stringMatching(/^2 members cannot lose either one \(quorum is 2\)/) },
+        ]);
     });
 });
 

@@ -14,7 +14,7 @@ import {
     isCidr4,
     networkOf,
 } from "../net/ip";
-import { planTopology, spreadMembers, TopologyPlan, PlanWarning } from "../topology/planner";
+import { membershipProblems, planTopology, spreadMembers, TopologyPlan, PlanWarning } from "../topology/planner";
 import { etcdSettingsIssues } from "../etcd/options";
 import {
     DEFAULT_SIZES,
@@ -452,14 +452,9 @@ export function validateStackConfig(
     }
 
     if (members) {
-        const names = new Set(members.map((m) => m.name));
-        (c.replace ?? []).forEach((r, i) => {
-            if (!names.has(r)) add(["replace", i], `"${r}" is not a member (members: ${[...names].join(", ")}): name the member to replace`);
-        });
-        if ((c.replace ?? []).length > 1) add(["replace"], `replace one member per run (got ${c.replace!.join(", ")}): each replacement lowers the fault tolerance until the member has joined again`);
-        else if ((c.replace ?? []).length === 1 && members.length < 3) add(["replace"], `a ${members.length}-member cluster cannot replace a member and keep quorum: restore it from a snapshot instead`);
-        if (members.length === 2) {
-            add([c.hosts ? "hosts" : c.memberPool ? "memberPool" : "members"], "2 members cannot lose either one (quorum is 2) and cannot shrink safely: use 3 members (or 1 for a throwaway cluster); when scaling in, go from 3 to 1 only by restoring a snapshot");
+        const membersKey = c.hosts ? "hosts" : c.memberPool ? "memberPool" : "members";
+        for (const p of membershipProblems(members.map((m) => m.name), c.replace ?? [])) {
+            add(p.key === "members" ? [membersKey] : p.index === undefined ? ["replace"] : ["replace", p.index], p.message);
         }
     }
     if (issues.length > 0 || !members || !etcd || !mode) {

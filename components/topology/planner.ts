@@ -78,6 +78,31 @@ export function quorumOf(n: number): number {
 }
 
 /** Members that can fail with a quorum left: N − quorum(N). */
+/** A problem with the member set as a whole: `key` is `members` or `replace` (with `index` for one entry). */
+export interface MembershipProblem {
+    key: "members" | "replace";
+    index?: number;
+    message: string;
+}
+
+/**
+ * The day-2 rules for a member set and its `replace` list, shared by the stack config and EtcdCluster:
+ * no 2-member cluster; `replace` names one existing member of a cluster of at least 3.
+ */
+export function membershipProblems(names: readonly string[], replace: readonly string[]): MembershipProblem[] {
+    const out: MembershipProblem[] = [];
+    const known = new Set(names);
+    replace.forEach((r, index) => {
+        if (!known.has(r)) out.push({ key: "replace", index, message: `"${r}" is not a member (members: ${names.join(", ")}): name the member to replace` });
+    });
+    if (replace.length > 1) out.push({ key: "replace", message: `replace one member per run (got ${replace.join(", ")}): each replacement lowers the fault tolerance until the member has joined again` });
+    else if (replace.length === 1 && names.length < 3) out.push({ key: "replace", message: `a ${names.length}-member cluster cannot replace a member and keep quorum: restore it from a snapshot instead` });
+    if (names.length === 2) {
+        out.push({ key: "members", message: "2 members cannot lose either one (quorum is 2) and cannot shrink safely: use 3 members (or 1 for a throwaway cluster); when scaling in, go from 3 to 1 only by restoring a snapshot" });
+    }
+    return out;
+}
+
 export function memberFaultTolerance(n: number): number {
     return n - quorumOf(n);
 }
