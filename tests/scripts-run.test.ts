@@ -285,7 +285,8 @@ const start = (unit: string): SandboxCommand => ({
             dataDir: DATA_DIR,
             initialCluster: INITIAL_CLUSTER,
             token: "etcd-ha-token-one",
-            others: ["https://10.103.0.102:2379", "https://10.103.0.103:2379"],
+            // Loopback, nothing listening: the start step probes these ports (no packet may leave the machine).
+            others: ["https://127.77.6.102:2379", "https://127.77.6.103:2379"],
             attempts: 2,
             intervalSeconds: 1,
         }),

@@ -446,7 +446,19 @@ fi
 state=new
 cluster=${sq(o.initialCluster)}
 learner_id=""
-if [ -n "$others" ] && list=$(ctl --endpoints="$others" --command-timeout=5s member list 2>/dev/null); then
+# Is a cluster already running? Nobody listening: no (and no etcdctl timeout to wait for). A member that
+# is starting but has no quorum yet accepts connections without completing TLS, so a short dial timeout
+# tells it from a running cluster, which answers at once.
+listening=""
+for ep in \${others//,/ }; do
+  hostport=\${ep#https://}
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  if timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "\${hostport%:*}" "\${hostport##*:}" 2>/dev/null; then
+    listening=yes
+    break
+  fi
+done
+if [ -n "$listening" ] && list=$(ctl --endpoints="$others" --dial-timeout=2s --command-timeout=3s member list 2>/dev/null); then
   line=$(member_line "$list")
   if [ -z "$line" ]; then
     echo "a running cluster does not list $name: joining it as a learner"
