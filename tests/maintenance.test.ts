@@ -30,7 +30,7 @@ import {
     SNAPSHOT_TIMER,
     SnapshotSettings,
 } from "../components/etcd/maintenance";
-import { needTool, runTool } from "./helpers/tools";
+import { bashSyntax, needTool, runTool, shellcheck } from "./helpers/tools";
 import { cleanEnv, ETCDCTL, LocalEtcd } from "./helpers/localEtcd";
 
 const A = "127.77.9.1";
@@ -93,13 +93,13 @@ describe.each(SCRIPTS)("%s script", (_label, script) => {
     });
 
     it("parses with bash -n", () => {
-        const r = runTool("bash", ["-n"], script);
+        const r = bashSyntax(script);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
 
     it("passes shellcheck with no finding", () => {
-        const r = runTool("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], script);
+        const r = shellcheck(script);
         expect(r.stdout).toBe("");
         expect(r.status).toBe(0);
     });

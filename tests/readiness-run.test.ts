@@ -11,7 +11,7 @@ import * as path from "path";
 import { wrapScript } from "../components/etcd/scripts";
 import { readinessScript } from "../components/proxmox/readiness";
 import { renderHostsBlock } from "../components/proxmox/cloudInit";
-import { needTool } from "./helpers/tools";
+import { needTool, shellcheck } from "./helpers/tools";
 
 const MEMBERS = [
     { name: "etcd1", fqdn: "etcd1.kloud.lan", address: "10.103.0.101" },
@@ -61,7 +61,7 @@ function run(opts: { members?: typeof MEMBERS; rc?: number; delay?: number; time
 describe("readiness script, run for real", () => {
     it("passes shellcheck", () => {
         const script = readinessScript({ vmName: "etcd2", clusterName: "etcd", timeoutSeconds: 900, members: MEMBERS });
-        const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], { input: `#!/bin/bash\nset -euo pipefail\n${script}\n`, encoding: "utf8" });
+        const r = shellcheck(`#!/bin/bash\nset -euo pipefail\n${script}\n`);
         expect(r.stdout).toBe("");
         expect(r.status).toBe(0);
     });

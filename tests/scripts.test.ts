@@ -20,7 +20,7 @@ import {
     sq,
 } from "../components/etcd/scripts";
 import { fakePem } from "./helpers/tokens";
-import { runTool } from "./helpers/tools";
+import { bashSyntax, runTool, shellcheck } from "./helpers/tools";
 
 const SHA = "a".repeat(64);
 const SCRIPTS: [string, string][] = [
@@ -57,13 +57,13 @@ describe.each(SCRIPTS)("%s script", (_label, body) => {
     });
 
     it("parses with bash -n", () => {
-        const r = runTool("bash", ["-n"], script);
+        const r = bashSyntax(script);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
 
     it("passes shellcheck with no finding", () => {
-        const r = runTool("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], `#!/bin/bash\n${script}\n`);
+        const r = shellcheck(script);
         expect(r.stdout).toBe("");
         expect(r.status).toBe(0);
     });

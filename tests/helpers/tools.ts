@@ -20,3 +20,16 @@ export function runTool(cmd: string, args: string[], input?: string, timeout = 3
     }
     return r;
 }
+
+/** `bash -n` of a script: its stderr and exit status (both empty/0 when it parses). */
+export function bashSyntax(script: string) {
+    return runTool("bash", ["-n"], script);
+}
+
+/**
+ * shellcheck at style level (the strictest) on a bash script; a `#!/bin/bash` line is added when the
+ * script has none. Its stdout lists the findings (empty, with status 0, when there is none).
+ */
+export function shellcheck(script: string) {
+    return runTool("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], script.startsWith("#!") ? script : `#!/bin/bash\n${script}\n`);
+}
