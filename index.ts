@@ -112,6 +112,8 @@ export = async (): Promise<StackOutputs> => {
         topology: cfg.topology,
         etcd: cfg.etcd,
         replace: cfg.replace,
+        snapshots: cfg.snapshots,
+        ...(cfg.restore ? { restore: cfg.restore } : {}),
         ...(caCert && caKey ? { existingCa: { certPem: caCert, keyPem: caKey } } : {}),
     });
 

@@ -16,7 +16,9 @@ import { EtcdOptions, resolveEtcdOptions } from "./etcd/options";
 import { healthGateScript, wrapScript } from "./etcd/scripts";
 import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
 import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/planner";
-import { DNS_LABEL } from "./config/schema";
+import { DNS_LABEL, RestoreSchema, SnapshotsSchema } from "./config/schema";
+import { restoreStopScript, upgradeSnapshotScript } from "./etcd/day2";
+import { pinnedSha256 } from "./etcd/version";
 import { isIPv4 } from "./net/ip";
 
 export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
@@ -55,6 +57,42 @@ export interface EtcdClusterArgs {
      * but that member's start step, which then finds the member healthy).
      */
     replace?: string[];
+    /** Scheduled snapshots on every member (a systemd timer), retention and an off-host copy. Defaults as `etcd-ha:snapshots`. */
+    snapshots?: SnapshotOptions;
+    /**
+     * Restore the cluster from a snapshot in this run: every member is stopped, the snapshot restored on
+     * each as a new cluster (new token), and the members started; the health gate then waits for quorum.
+     * Remove it once the run has succeeded.
+     */
+    restore?: RestoreFromSnapshot;
+}
+
+/** Scheduled snapshots. Every field is optional; defaults are those of `etcd-ha:snapshots`. */
+export interface SnapshotOptions {
+    /** Install and enable the snapshot timer on every member. Default true. */
+    enabled?: boolean;
+    /** systemd `OnCalendar=` expression. Default every 6 hours (`*-*-* 00/6:00:00`). */
+    schedule?: string;
+    /** Random delay added to each run, seconds. Default 900. */
+    randomizedDelaySec?: number;
+    /** Snapshot directory on the members. Default `/var/backups/etcd`. */
+    dir?: string;
+    /** Snapshots kept per member. Default 28. */
+    retain?: number;
+    /** Shell command run after each verified snapshot: "$1" the snapshot, "$2" its .sha256 file. */
+    offHostCommand?: string;
+    /** Bound on the off-host command, seconds. Default 3600. */
+    offHostTimeoutSeconds?: number;
+}
+
+/** A snapshot to restore the cluster from. */
+export interface RestoreFromSnapshot {
+    /** A path on the machine running Pulumi (pushed to every member) or an http(s) URL (downloaded by each member). */
+    fromSnapshot: string;
+    /** The snapshot's sha256. */
+    sha256: string;
+    /** Names this restore (token `<name>-restore-<id>`). Default the first 12 digits of sha256. */
+    id?: string;
 }
 
 /** A member as exported. */
@@ -106,7 +144,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
     public readonly health: pulumi.Output<string>;
 
     /**
-     * @param name The cluster's logical name; children are `${name}-pki`, `${name}-<member>`, `${name}-token`, `${name}-health`.
+     * @param name The cluster's logical name; children are `${name}-pki`, `${name}-<member>`, `${name}-token`,
+     *   `${name}-upgrade-snapshot`, `${name}-health` (and `${name}-<member>-restore-stop` during a restore).
      * @param args Hosts and settings.
      * @param opts Resource options.
      */
@@ -115,8 +154,14 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const problems = validateClusterArgs(args);
         const resolved = resolveEtcdOptions(args.etcd);
         if (!resolved.ok) problems.push(...resolved.issues.map((i) => ({ path: ["etcd", ...i.path].join("."), reason: i.message })));
-        if (problems.length > 0 || !resolved.ok) invalidArgs("EtcdCluster", name, problems);
+        const snapshotsParsed = SnapshotsSchema.safeParse(args.snapshots ?? {});
+        if (!snapshotsParsed.success) problems.push(...snapshotsParsed.error.issues.map((i) => ({ path: ["snapshots", ...i.path.map(String)].join("."), reason: i.message })));
+        const restoreParsed = args.restore === undefined ? undefined : RestoreSchema.safeParse(args.restore);
+        if (restoreParsed && !restoreParsed.success) problems.push(...restoreParsed.error.issues.map((i) => ({ path: ["restore", ...i.path.map(String)].join("."), reason: i.message })));
+        if (problems.length > 0 || !resolved.ok || !snapshotsParsed.success || (restoreParsed && !restoreParsed.success)) invalidArgs("EtcdCluster", name, problems);
         const etcd = resolved.value;
+        const snapshots = snapshotsParsed.data;
+        const restore = restoreParsed?.data;
         const ports = etcd.ports;
         const topology = args.topology ?? "external";
         const plan: TopologyPlan = planTopology(
@@ -136,6 +181,51 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const token = new random.RandomString(`${name}-token`, { length: 16, special: false, upper: false }, { parent: this });
         const clusterToken = token.result.apply((r) => `${name}-${r}`);
 
+        const gateHost = args.hosts[0];
+        const connectionOf = (h: EtcdHost) => ({ host: h.connection.host, port: h.connection.port ?? 22, user: h.connection.user, privateKey: h.connection.privateKey });
+        const sha256 = etcd.install.sha256 ?? pinnedSha256(etcd.version, etcd.install.arch)!;
+        const firstMember = plan.members[0];
+
+        // Before any member stages or installs another release: the version change is checked and a
+        // snapshot taken on the first member (nothing to do on a new cluster or an unchanged release).
+        const upgradeSnapshot = new command.remote.Command(
+            `${name}-upgrade-snapshot`,
+            {
+                connection: connectionOf(gateHost),
+                create: pulumi.output(gateHost.connection.user).apply((user) =>
+                    wrapScript(
+                        upgradeSnapshotScript({
+                            release: { version: etcd.version, sha256 },
+                            dataDir: etcd.dataDir,
+                            snapshot: { clusterName: name, memberName: firstMember.name, version: etcd.version, endpoint: firstMember.clientUrl, dir: snapshots.dir, retain: snapshots.retain },
+                        }),
+                        user,
+                    ),
+                ),
+                addPreviousOutputInEnv: false,
+                logging: "stdoutAndStderr",
+            },
+            { parent: this, dependsOn: gateHost.dependsOn ?? [] },
+        );
+
+        // A restore stops every member before any is restored, so none keeps serving the old cluster.
+        const restoreId = restore ? restore.id ?? restore.sha256.slice(0, 12) : undefined;
+        const stopped = restore
+            ? args.hosts.map(
+                  (h) =>
+                      new command.remote.Command(
+                          `${name}-${h.name}-restore-stop`,
+                          {
+                              connection: connectionOf(h),
+                              create: pulumi.output(h.connection.user).apply((user) => wrapScript(restoreStopScript({ restoreId: restoreId!, sshUser: user }), user)),
+                              addPreviousOutputInEnv: false,
+                              logging: "stdoutAndStderr",
+                          },
+                          { parent: this, dependsOn: h.dependsOn ?? [] },
+                      ),
+              )
+            : [];
+
         // Start steps run one member after another: bootstrap, joins (learner, promote), restarts and
         // upgrades never touch two members at once.
         const members: EtcdMember[] = [];
@@ -154,22 +244,19 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         certs: memberCerts(pki.table, host.name).map((c) => ({ file: c.memberFile!, ...pki.pair(c.id) })),
                         startAfter: members.length > 0 ? members[members.length - 1].started : undefined,
                         replace: (args.replace ?? []).includes(host.name),
+                        binariesAfter: [upgradeSnapshot],
+                        snapshots,
+                        ...(restore ? { restore: { id: restoreId!, token: `${name}-restore-${restoreId}`, sha256: restore.sha256, fromSnapshot: restore.fromSnapshot, stopped } } : {}),
                     },
                     { parent: this },
                 ),
             );
         }
 
-        const gateHost = args.hosts[0];
         const gate = new command.remote.Command(
             `${name}-health`,
             {
-                connection: {
-                    host: gateHost.connection.host,
-                    port: gateHost.connection.port ?? 22,
-                    user: gateHost.connection.user,
-                    privateKey: gateHost.connection.privateKey,
-                },
+                connection: connectionOf(gateHost),
                 create: pulumi.output(gateHost.connection.user).apply((user) =>
                     wrapScript(
                         healthGateScript({
@@ -264,6 +351,9 @@ export function validateClusterArgs(args: EtcdClusterArgs): { path: string; reas
         else seenAddr.set(h.address, i);
         if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(h.fqdn)) out.push({ path: `hosts[${i}].fqdn`, reason: `"${h.fqdn}" is not a DNS name` });
     });
+    if (args.restore !== undefined && (args.replace ?? []).length > 0) {
+        out.push({ path: "restore", reason: "cannot run together with replace: a restore rebuilds every member; remove replace (or finish the replacement first)" });
+    }
     if (args.topology !== undefined && args.topology !== "external" && args.topology !== "stacked") {
         out.push({ path: "topology", reason: `must be "external" or "stacked" (got "${args.topology}")` });
     }

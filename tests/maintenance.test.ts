@@ -256,7 +256,7 @@ describe("bad settings throw, naming the setting", () => {
     });
 
     const defrag: [string, Partial<DefragSettings>, RegExp][] = [
-        ["no endpoints", { endpoints: [] }, /defrag\.endpoints must list 1 to 15/],
+        ["no endpoints", { endpoints: [] }, /defrag\.endpoints must list 1 to 99/],
         ["a repeated endpoint", { endpoints: ["https://10.0.0.11:2379", "https://10.0.0.11:2379"] }, /defrag\.endpoints must not repeat/],
         ["an endpoint with a space", { endpoints: ["https://10.0.0.11:2379", "https://10.0.0.12:2379 --insecure-skip-tls-verify"] }, /defrag\.endpoints\[1\] must be a client URL/],
         ["mixed schemes", { endpoints: ["https://10.0.0.11:2379", "http://10.0.0.12:2379"] }, /defrag\.tls is set, so every endpoint must be https/],
@@ -343,18 +343,19 @@ describe("against a real etcd", () => {
             lockFile: lock,
             lockWaitSeconds: 5,
         });
-        const SNAP = /^prod-etcd1-\d{8}T\d{6}Z\.db$/;
+        const SNAP = /^prod_etcd1_\d{8}T\d{6}Z\.db$/;
         const snaps = () => fs.readdirSync(dir).filter((f) => SNAP.test(f)).sort();
         const SUMMARY = /^snapshot (\S+) revision (\d+) keys (\d+) bytes (\d+) sha256 ([0-9a-f]{64})$/m;
         /** Files that are not this member's snapshots, with their content, mode and mtime. */
         const others: Record<string, string> = {
             "notes.txt": "keep me\n",
-            "prod-etcd9-20200101T000000Z.db": "another member's snapshot\n",
-            "prod-etcd9-20200101T000000Z.db.sha256": "x\n",
-            "staging-etcd1-20200101T000000Z.db": "another cluster's snapshot\n",
-            "prod-etcd1-latest.db": "not a timestamped name\n",
-            "prod-etcd1-20200101T000000Z.db.bak": "not a .db\n",
-            ".prod-etcd9-partial.abcdef": "another member's temp file\n",
+            "prod_etcd9_20200101T000000Z.db": "another member's snapshot\n",
+            "prod_etcd9_20200101T000000Z.db.sha256": "x\n",
+            "staging_etcd1_20200101T000000Z.db": "another cluster's snapshot\n",
+            "prod_etcd1_latest.db": "not a timestamped name\n",
+            "prod_etcd1_pre-upgrade_20200101T000000Z.db": "a tagged (pre-upgrade) snapshot, pruned on its own\n",
+            "prod_etcd1_20200101T000000Z.db.bak": "not a .db\n",
+            ".prod_etcd9_partial.abcdef": "another member's temp file\n",
         };
         const fingerprint = () =>
             Object.keys(others).map((f) => {
@@ -369,7 +370,7 @@ describe("against a real etcd", () => {
             fs.mkdirSync(dir, { mode: 0o700 });
             for (const [f, content] of Object.entries(others)) fs.writeFileSync(path.join(dir, f), content);
             // A leftover of a killed run of this member: cleaned up by the next run.
-            fs.writeFileSync(path.join(dir, ".prod-etcd1-partial.Zz0123"), "half a snapshot");
+            fs.writeFileSync(path.join(dir, ".prod_etcd1_partial.Zz0123"), "half a snapshot");
             before = fingerprint();
         });
 
@@ -398,14 +399,14 @@ describe("against a real etcd", () => {
             expect(status.revision).toBe(Number(revision));
             expect(r.stdout).toMatch(/^pruned 0 older snapshot\(s\) of prod\/etcd1, keeping the newest 2$/m);
             expect(r.stdout.trim().split("\n")).toHaveLength(2);
-            expect(fs.existsSync(path.join(dir, ".prod-etcd1-partial.Zz0123"))).toBe(false);
+            expect(fs.existsSync(path.join(dir, ".prod_etcd1_partial.Zz0123"))).toBe(false);
         });
 
         it("keeps only the newest 2 of this member over several runs, deleting their .sha256 too, touching nothing else", () => {
             const first = snaps();
             expect(first).toHaveLength(1);
             // An old snapshot of this member (as if left by an earlier retention): pruned with its .sha256.
-            const ancient = "prod-etcd1-20000101T000000Z.db";
+            const ancient = "prod_etcd1_20000101T000000Z.db";
             fs.writeFileSync(path.join(dir, ancient), "old");
             fs.writeFileSync(path.join(dir, `${ancient}.sha256`), "old");
             const taken: string[] = [];
@@ -421,11 +422,11 @@ describe("against a real etcd", () => {
             expect(fs.existsSync(path.join(dir, ancient))).toBe(false);
             expect(fs.existsSync(path.join(dir, `${ancient}.sha256`))).toBe(false);
             expect(snaps()).toEqual(taken.slice(-2).sort());
-            const sums = fs.readdirSync(dir).filter((f) => /^prod-etcd1-.*\.db\.sha256$/.test(f));
+            const sums = fs.readdirSync(dir).filter((f) => /^prod_etcd1_.*\.db\.sha256$/.test(f));
             expect(sums.sort()).toEqual(taken.slice(-2).map((f) => `${f}.sha256`).sort());
             for (const f of snaps()) expect(spawnSync("sha256sum", ["-c", `${f}.sha256`], { cwd: dir }).status).toBe(0);
             expect(fingerprint()).toEqual(before);
-            expect(fs.readdirSync(dir).filter((f) => f.includes("partial") && !f.startsWith(".prod-etcd9"))).toEqual([]);
+            expect(fs.readdirSync(dir).filter((f) => f.includes("partial") && !f.startsWith(".prod_etcd9"))).toEqual([]);
         });
 
         it("runs the off-host command with the snapshot and its .sha256", () => {
@@ -527,7 +528,7 @@ describe("against a real etcd", () => {
             const r = runScript(path.join(tmp, "snap.sh"), renderSnapshotScript({ ...base(), version: "3.5.21", etcdutl }));
             expect(r.stderr).toBe("");
             expect(r.status).toBe(0);
-            expect(fs.readFileSync(log, "utf8")).toMatch(new RegExp(`^snapshot status -w json ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/\\.prod-etcd1-partial\\.\\w{6}\\n$`));
+            expect(fs.readFileSync(log, "utf8")).toMatch(new RegExp(`^snapshot status -w json ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/\\.prod_etcd1_partial\\.\\w{6}\\n$`));
         });
 
         it("fails within its bounds when the member is unreachable, keeping nothing", () => {

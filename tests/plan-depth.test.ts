@@ -13,18 +13,24 @@ function poolStack(n: number) {
 }
 
 describe("plan depth", () => {
-    it.each([3, 5, 7, 51])("%i members: depth 5 + members, 5 steps per member, starts chained, one gate depending on every start", async (n) => {
+    it.each([3, 5, 7, 51])("%i members: depth 5 + members, 6 steps per member, starts chained, one gate depending on every start", async (n) => {
         const p = await computePlan(poolStack(n));
         if (!p.ok) throw new Error(JSON.stringify(p.errors));
-        // stack → prepare → binaries → start(m1) → … → start(mN) → health gate, as resource levels.
+        // stack → prepare | upgrade snapshot → binaries → start(m1) → … → start(mN) → health gate | maintenance(mN),
+        // as resource levels.
         expect(p.plan.depth).toBe(5 + n);
         const starts = p.plan.resources.filter((r) => r.name.endsWith("-start"));
         starts.forEach((st, i) => {
             const want = [`depth-m${i + 1}-binaries`, `depth-m${i + 1}-certs`, `depth-m${i + 1}-config`, ...(i > 0 ? [`depth-m${i}-start`] : [])];
-            expect(st.dependsOn.filter((d) => d !== "depth-token")).toEqual(want.sort());
+            expect(st.dependsOn.filter((d) => d !== "depth-token" && !d.startsWith("depth-pki-"))).toEqual(want.sort());
+            // The start command carries the certificates' digest (a renewal re-runs it): it depends on them.
+            expect(st.dependsOn).toEqual(expect.arrayContaining(["depth-pki-ca", `depth-pki-m${i + 1}-server`, `depth-pki-m${i + 1}-peer`]));
         });
         const gate = p.plan.resources.find((r) => r.name === "depth-health")!;
         expect(gate.dependsOn).toEqual(Array.from({ length: n }, (_, i) => `depth-m${i + 1}-start`).sort());
-        expect(p.plan.resources.filter((r) => r.type === "command:remote:Command")).toHaveLength(5 * n + 1);
+        // Every member's binaries wait for the pre-upgrade snapshot; its maintenance step for its start.
+        p.plan.resources.filter((r) => r.name.endsWith("-binaries")).forEach((b, i) => expect(b.dependsOn.sort()).toEqual([`depth-m${i + 1}-prepare`, "depth-upgrade-snapshot"]));
+        p.plan.resources.filter((r) => r.name.endsWith("-maintenance")).forEach((mt, i) => expect(mt.dependsOn).toEqual([`depth-m${i + 1}-start`]));
+        expect(p.plan.resources.filter((r) => r.type === "command:remote:Command")).toHaveLength(6 * n + 2);
     });
 });

@@ -60,7 +60,7 @@ describe.each([
         result = await runStackFile(file);
     });
 
-    it("registers the stack and the cluster tree: PKI, one EtcdMember of five steps per member, token, health gate", () => {
+    it("registers the stack and the cluster tree: PKI, one EtcdMember of six steps per member, token, upgrade snapshot, health gate", () => {
         const rs = result.resources;
         const n = names.length;
         const count = (t: string) => rs.filter((r) => r.type === t).length;
@@ -72,14 +72,14 @@ describe.each([
         expect(count(T.certRequest)).toBe(2 * n + 3);
         expect(count(T.locallySignedCert)).toBe(2 * n + 3);
         expect(count(T.randomString)).toBe(1);
-        // Five member steps, a readiness check per VM, the gate.
-        expect(count(T.command)).toBe(5 * n + n + 1);
+        // Six member steps, a readiness check per VM, the pre-upgrade snapshot, the gate.
+        expect(count(T.command)).toBe(6 * n + n + 2);
         expect(count(T.copyToRemote)).toBe(0);
         const pxTree = [count(T.proxmoxHosts), count(T.pveProvider), count(T.linuxBridge), count(T.bridge), count(T.image), count(T.etcdVm), count(T.snippet), count(T.vm)];
         expect(pxTree).toEqual([1, px.providers, px.bridges, px.bridges, px.images, n, px.snippets, n]);
         expect([count(T.fwOptions), count(T.fwRules), count(T.haResource), count(T.haRule), count(T.haGroup)]).toEqual([px.firewalls, px.firewalls, px.haResources, px.haRules, px.haGroups]);
         const proxmoxCount = 1 + px.providers + 2 * px.bridges + px.images + n + px.snippets + n + 2 * px.firewalls + px.haResources + px.haRules + px.haGroups + n;
-        expect(rs.length).toBe(1 + 1 + 1 + n + (1 + 2 * n + 3) + 1 + 2 * (2 * n + 3) + 1 + 5 * n + 1 + proxmoxCount);
+        expect(rs.length).toBe(1 + 1 + 1 + n + (1 + 2 * n + 3) + 1 + 2 * (2 * n + 3) + 1 + 6 * n + 2 + proxmoxCount);
 
         const m = byName(rs);
         const clusterUrn = m.get(cluster)!.urn;
@@ -87,12 +87,13 @@ describe.each([
         expect(m.get(`${cluster}-pki`)!.parent).toBe(clusterUrn);
         expect(m.get(`${cluster}-token`)!.parent).toBe(clusterUrn);
         expect(m.get(`${cluster}-health`)!.parent).toBe(clusterUrn);
+        expect(m.get(`${cluster}-upgrade-snapshot`)!.parent).toBe(clusterUrn);
         for (const r of rs.filter((x) => x.type.startsWith("tls:"))) expect(r.parent).toBe(m.get(`${cluster}-pki`)!.urn);
         for (const nm of names) {
             const member = m.get(`${cluster}-${nm}`)!;
             expect(member.parent).toBe(clusterUrn);
             expect(member.urn).toContain(`${T.cluster}$${T.member}`);
-            for (const step of ["prepare", "binaries", "certs", "config", "start"]) {
+            for (const step of ["prepare", "binaries", "certs", "config", "start", "maintenance"]) {
                 expect(m.get(`${cluster}-${nm}-${step}`)!.parent).toBe(member.urn);
             }
         }

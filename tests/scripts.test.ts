@@ -19,6 +19,7 @@ import {
     stagedTarballPath,
     sq,
 } from "../components/etcd/scripts";
+import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreStopScript, upgradeSnapshotScript } from "../components/etcd/day2";
 import { fakePem } from "./helpers/tokens";
 import { bashSyntax, runTool, shellcheck } from "./helpers/tools";
 
@@ -43,6 +44,32 @@ const SCRIPTS: [string, string][] = [
             others: ["https://10.0.0.1:2379"],
             replace,
         }),
+    ]),
+    [
+        "start (release, certificates, restore)",
+        startScript({
+            unitSha256: SHA,
+            version: "3.5.21",
+            name: "etcd1",
+            peerUrl: "https://10.0.0.1:2380",
+            clientUrl: "https://10.0.0.1:2379",
+            dataDir: "/var/lib/etcd",
+            initialCluster: "etcd1=https://10.0.0.1:2380",
+            token: "etcd-abc",
+            others: [],
+            release: { version: "3.5.21", sha256: SHA },
+            certsSha256: SHA,
+            restoreId: "abc123",
+        }),
+    ],
+    ["maintenance (timer)", maintenanceScript({ snapshot: { clusterName: "etcd", memberName: "etcd1", version: "3.5.21", endpoint: "https://10.0.0.1:2379", retain: 3, dir: "/var/backups/etcd" }, schedule: { onCalendar: "daily", randomizedDelaySec: 60 }, endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] })],
+    ["maintenance (no timer)", maintenanceScript({ snapshot: { clusterName: "etcd", memberName: "etcd1", version: "3.4.23", endpoint: "https://10.0.0.1:2379", retain: 3, offHostCommand: 'cp "$1" /mnt/backup/' }, endpoints: ["https://10.0.0.1:2379"] })],
+    ["maintenance removal", maintenanceRemoveScript()],
+    ["pre-upgrade snapshot", upgradeSnapshotScript({ release: { version: "3.5.21", sha256: SHA }, dataDir: "/var/lib/etcd", snapshot: { clusterName: "etcd", memberName: "etcd1", version: "3.5.21", endpoint: "https://10.0.0.1:2379", retain: 3 } })],
+    ["restore stop", restoreStopScript({ restoreId: "abc123", sshUser: "ubuntu" })],
+    ...[undefined, "https://backups.example/etcd/snap.db"].map((url): [string, string] => [
+        `restore (${url ? "download" : "pushed"})`,
+        restoreStepScript({ release: { version: "3.5.21", sha256: SHA }, memberName: "etcd1", peerUrl: "https://10.0.0.1:2380", initialCluster: "etcd1=https://10.0.0.1:2380", token: "etcd-restore-abc123", dataDir: "/var/lib/etcd", restoreId: "abc123", sha256: SHA, url }),
     ]),
     ["leave", leaveScript({ name: "etcd2", peerUrl: "https://10.0.0.2:2380", clientUrl: "https://10.0.0.2:2379", dataDir: "/var/lib/etcd" })],
     ["health gate", healthGateScript({ members: [{ name: "etcd1", clientUrl: "https://10.0.0.1:2379", peerUrl: "https://10.0.0.1:2380" }, { name: "etcd2", clientUrl: "https://10.0.0.2:2379", peerUrl: "https://10.0.0.2:2380" }], attempts: 60, intervalSeconds: 2, timeoutSeconds: 300 })],
@@ -168,7 +195,19 @@ describe("binaries script", () => {
         expect(SCRIPTS[2][1]).toContain("for b in etcd etcdctl;");
         expect(SCRIPTS[2][1]).toContain("export ETCD_UNSUPPORTED_ARCH=arm64");
     });
-    it("skips when the same version is installed", () => {
-        expect(dl).toMatch(/if installed; then\n\s+echo "etcd \$want already installed[^\n]*\n\s+exit 0/);
+    it("skips when this release is installed (marker and versions) or already staged", () => {
+        expect(dl).toContain(`release_id='3.5.21 ${SHA}'`);
+        expect(dl).toMatch(/= "\$release_id" \] && reports '\/usr\/local\/bin'; then\n\s+echo "etcd \$want \(this release\) already installed[^\n]*\n\s+exit 0/);
+        expect(dl).toMatch(/= "\$release_id" \] && reports "\$staged"; then\n\s+echo "etcd \$want already staged[^\n]*\n\s+exit 0/);
+    });
+    it("stages into a root-only dir and installs nothing into /usr/local/bin", () => {
+        expect(dl).toContain("staged='/var/lib/etcd-ha/releases/etcd-v3.5.21-aaaaaaaaaaaaaaaa'");
+        expect(dl).not.toMatch(/install [^\n]*\/usr\/local\/bin/);
+        expect(dl).toMatch(/install -d -m 0700 -o root -g root "\$staged.new"/);
+    });
+    it("runs the upgrade guard first when given", () => {
+        const guarded = binariesScript({ version: "3.5.21", arch: "amd64", sha256: SHA, source: { kind: "push", path: "/x.tgz" }, guard: "etcd_ha_upgrade_guard() { :; }\netcd_ha_upgrade_guard" });
+        expect(guarded.indexOf("etcd_ha_upgrade_guard\n")).toBeGreaterThan(0);
+        expect(guarded.indexOf("etcd_ha_upgrade_guard\n")).toBeLessThan(guarded.indexOf("sha256sum --check"));
     });
 });

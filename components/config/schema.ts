@@ -304,6 +304,56 @@ export const EtcdSchema = z.strictObject({
         .default({ method: "download", arch: "amd64" }),
 });
 
+/** A systemd calendar expression (`daily`, `*-*-* 00/6:00:00`): the characters calendar expressions use. */
+const onCalendar = z
+    .string()
+    .max(256)
+    .regex(/^[A-Za-z0-9*][A-Za-z0-9 ,:*/.~+-]*$/, "must be a systemd OnCalendar expression such as daily or *-*-* 00/6:00:00")
+    .refine((s) => s === s.trim(), "must not start or end with a space");
+
+/** Default snapshot schedule: every 6 hours (00:00, 06:00, 12:00, 18:00 host time), plus a random delay. */
+export const DEFAULT_SNAPSHOT_SCHEDULE = "*-*-* 00/6:00:00";
+
+export const SnapshotsSchema = z.strictObject({
+    /** Install and enable the snapshot timer on every member. Default true. */
+    enabled: z.boolean().default(true),
+    /** When to snapshot (systemd `OnCalendar=`). Default every 6 hours. */
+    schedule: onCalendar.default(DEFAULT_SNAPSHOT_SCHEDULE),
+    /** Random delay (seconds) added to each run, so members do not snapshot at the same moment. Default 900. */
+    randomizedDelaySec: z.number().int().min(0).max(86400).default(900),
+    /** Snapshot directory on the members (not under /tmp, /var/tmp, /usr, /boot, /efi or /etc). Default `/var/backups/etcd`. */
+    dir: z
+        .string()
+        .regex(/^(\/[A-Za-z0-9_][A-Za-z0-9._-]*)+$/, "must be an absolute path such as /var/backups/etcd (letters, digits and . _ -)")
+        .refine((d) => !["/tmp", "/var/tmp", "/usr", "/boot", "/efi", "/etc"].some((h) => d === h || d.startsWith(`${h}/`)), "must not be under /tmp, /var/tmp, /usr, /boot, /efi or /etc, which the snapshot service's sandbox hides or makes read-only")
+        .default("/var/backups/etcd"),
+    /** Snapshots kept per member, newest first (pre-upgrade snapshots are counted separately). Default 28 (a week at the default schedule). */
+    retain: z.number().int().min(1).max(1000).default(28),
+    /**
+     * A shell command run as root after each verified snapshot, with the snapshot's path as "$1" and its
+     * `.sha256` file as "$2" (e.g. `rclone copy "$1" remote:etcd/ && rclone copy "$2" remote:etcd/`). It is
+     * stored in the stack and on the members (0700 root): keep credentials in files it reads.
+     */
+    offHostCommand: z.string().min(1).max(8192).optional(),
+    /** Bound on the off-host command, seconds. Default 3600. */
+    offHostTimeoutSeconds: z.number().int().min(1).max(86400).default(3600),
+});
+
+export const RestoreSchema = z.strictObject({
+    /**
+     * The snapshot to restore: a path on the machine running Pulumi (pushed to every member), or an
+     * http(s) URL every member downloads.
+     */
+    fromSnapshot: z.string().min(1).regex(/^[^\s'"`$\\]+$/, "must be a file path or URL without spaces, quotes, '$' or '\\'"),
+    /** The snapshot file's sha256 (`sha256sum snapshot.db`). Required: a restore refuses any other file. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the snapshot's sha256: 64 lower-case hex digits (sha256sum snapshot.db)"),
+    /**
+     * Names this restore (the new cluster token is `<clusterName>-restore-<id>`). Default: the first 12
+     * digits of sha256. Set a new id to restore the same snapshot again.
+     */
+    id: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, "must be 1-32 lower-case letters, digits and '-'").optional(),
+});
+
 export const SshSchema = z.strictObject({
     /** Admin user on the members (created by cloud-init on Proxmox VMs). Default `ubuntu`. */
     user: z.string().min(1).default("ubuntu"),
@@ -336,6 +386,13 @@ export const StackConfigSchema = z.strictObject({
      * it joins again with the same name and address. Remove the entry once the run has succeeded.
      */
     replace: z.array(dnsLabel).default([]),
+    /** Day-2: scheduled snapshots on every member (a systemd timer) with retention and an optional off-host copy. */
+    snapshots: SnapshotsSchema.default(SnapshotsSchema.parse({})),
+    /**
+     * Day-2: restore the cluster from a snapshot in the next run: every member is stopped, the snapshot
+     * restored on each (a new cluster with a new token), then started. Remove the key once the run succeeded.
+     */
+    restore: RestoreSchema.optional(),
 });
 
 export type StackConfigInput = z.input<typeof StackConfigSchema>;
@@ -345,6 +402,8 @@ export type MemberConfig = z.output<typeof MemberSchema>;
 export type HostConfig = z.output<typeof HostSchema>;
 export type EtcdConfig = z.output<typeof EtcdSchema>;
 export type SizeConfig = z.output<typeof SizeSchema>;
+export type SnapshotsConfig = z.output<typeof SnapshotsSchema>;
+export type RestoreConfig = z.output<typeof RestoreSchema>;
 
 /** Keys whose value is a plain string in the stack file; every other key holds YAML/JSON structure. */
 export const STRING_KEYS: ReadonlySet<string> = new Set(["clusterName", "topology"]);

@@ -26,6 +26,8 @@ import {
     STRING_KEYS,
     SecretKey,
     SizeConfig,
+    SnapshotsConfig,
+    RestoreConfig,
     StackConfigSchema,
 } from "./schema";
 
@@ -109,6 +111,10 @@ export interface ResolvedConfig {
     ssh: ParsedStackConfig["ssh"];
     /** Members to replace in this run (at most one). */
     replace: string[];
+    /** Scheduled snapshots. */
+    snapshots: SnapshotsConfig;
+    /** A restore to run (day-2). */
+    restore?: RestoreConfig;
     plan: TopologyPlan;
     warnings: PlanWarning[];
 }
@@ -456,6 +462,9 @@ export function validateStackConfig(
         for (const p of membershipProblems(members.map((m) => m.name), c.replace ?? [])) {
             add(p.key === "members" ? [membersKey] : p.index === undefined ? ["replace"] : ["replace", p.index], p.message);
         }
+        if (c.restore && (c.replace ?? []).length > 0) {
+            add(["restore"], "cannot run together with etcd-ha:replace: a restore rebuilds every member; remove replace (or finish the replacement first)");
+        }
     }
     if (issues.length > 0 || !members || !etcd || !mode) {
         if (issues.length === 0) issues.push({ path: keyPath([]), message: "could not be resolved (no member list): this is a bug, please report it with the stack file" });
@@ -494,6 +503,8 @@ export function validateStackConfig(
             etcd,
             ssh: c.ssh!,
             replace: c.replace ?? [],
+            snapshots: c.snapshots!,
+            ...(c.restore ? { restore: c.restore } : {}),
             plan,
             warnings: [...plan.warnings, ...infraWarnings(mode, hypervisors, members)],
         },

@@ -46,6 +46,11 @@ export interface SnapshotSettings {
     clusterName: string;
     /** Member name (DNS label); the second part of each snapshot's file name. */
     memberName: string;
+    /**
+     * A DNS label that sets these snapshots apart (`pre-upgrade`): the third part of the file name. Tagged
+     * and untagged snapshots are kept and pruned separately. Default: none (the scheduled snapshots).
+     */
+    tag?: string;
     /** etcd version (`3.5.21`): `snapshot status` runs with etcdutl from 3.5, with etcdctl before. */
     version: string;
     /** The local member's client URL (`https://10.0.0.11:2379`; `http://` only with `tls: null`). */
@@ -165,6 +170,7 @@ function tlsFlags(tls: ClientTls | null): string {
 interface ResolvedSnapshot {
     clusterName: string;
     memberName: string;
+    tag?: string;
     hasEtcdutl: boolean;
     endpoint: string;
     dir: string;
@@ -195,6 +201,7 @@ function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
     return {
         clusterName: checkName("snapshot.clusterName", s.clusterName),
         memberName: checkName("snapshot.memberName", s.memberName),
+        tag: s.tag === undefined ? undefined : checkName("snapshot.tag", s.tag),
         hasEtcdutl,
         endpoint: s.endpoint,
         dir: checkPath("snapshot.dir", s.dir ?? DEFAULT_SNAPSHOT_DIR),
@@ -220,7 +227,7 @@ function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
  * 1. `etcdctl snapshot save`s the local member into a hidden temporary file in the snapshot dir;
  * 2. verifies it with `snapshot status -w json` (etcdutl from 3.5, etcdctl before) and refuses one without a
  *    hash, a revision, keys or bytes;
- * 3. renames it to `<dir>/<cluster>-<member>-<yyyymmddThhmmssZ>.db` (UTC; mode 0600, root) and writes
+ * 3. renames it to `<dir>/<cluster>_<member>_[<tag>_]<yyyymmddThhmmssZ>.db` (UTC; mode 0600, root) and writes
  *    `<file>.sha256` in sha256sum format (relative name, so `sha256sum -c` works in the dir);
  * 4. prunes this cluster's and member's snapshots (and their `.sha256`) to the newest `retain`, matching
  *    file names exactly and never touching anything else (nor the snapshot it just took);
@@ -268,7 +275,9 @@ fi
 if [ ! -d "$dir" ]; then
   install -d -m 0700 -o root -g root "$dir"
 fi
-prefix="$cluster-$member-"
+# Names are <cluster>_<member>_[<tag>_]<time>.db: '_' is in no DNS label, so no two clusters, members or
+# tags share a prefix.
+prefix="\${cluster}_\${member}_${r.tag === undefined ? "" : `${r.tag}_`}"
 
 # Leftovers of an earlier run that was killed: only this member's own hidden temporary files.
 shopt -s nullglob
@@ -452,7 +461,7 @@ export function renderSnapshotTimer(t: SnapshotTimerSettings): string {
  * alarm is active; the health wait accepts exactly that case, since clearing it is what this script is for.
  */
 export function renderDefragScript(d: DefragSettings): string {
-    if (!Array.isArray(d.endpoints) || d.endpoints.length === 0 || d.endpoints.length > 15) fail("defrag.endpoints", "must list 1 to 15 client URLs");
+    if (!Array.isArray(d.endpoints) || d.endpoints.length === 0 || d.endpoints.length > 99) fail("defrag.endpoints", "must list 1 to 99 client URLs (the most members etcd-ha plans)");
     const schemes = d.endpoints.map((e, i) => checkUrl(`defrag.endpoints[${i}]`, e));
     if (new Set(d.endpoints).size !== d.endpoints.length) fail("defrag.endpoints", `must not repeat an endpoint, got ${JSON.stringify(d.endpoints)}`);
     const tls = checkTls("defrag.tls", d.tls, schemes);

@@ -26,6 +26,8 @@ import {
     wrapScript,
 } from "./scripts";
 import { downloadUrl, pinnedSha256 } from "./version";
+import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath } from "./day2";
+import { upgradeGuardShell } from "./upgrade";
 import { url } from "../topology/planner";
 
 export const ETCD_MEMBER_TYPE = "etcd-ha:index:EtcdMember";
@@ -65,6 +67,47 @@ export interface EtcdMemberArgs {
     caCertPem: pulumi.Input<string>;
     /** The certificate pairs to install. */
     certs: MemberCertFile[];
+    /**
+     * Steps the binaries step waits for: the cluster's pre-upgrade snapshot, so no member stages (or
+     * installs) a new release before the snapshot is taken and the version change is checked.
+     */
+    binariesAfter?: pulumi.Resource[];
+    /** Scheduled snapshots on this member (the maintenance step); unset: no maintenance step. */
+    snapshots?: MemberSnapshotOptions;
+    /** A restore in this run: the member is stopped (by the cluster), restored, then started without waiting. */
+    restore?: MemberRestoreOptions;
+}
+
+/** Snapshot settings of a member (resolved `etcd-ha:snapshots`). */
+export interface MemberSnapshotOptions {
+    /** Install and enable the timer; when false the script and service stay for on-demand runs. */
+    enabled: boolean;
+    /** systemd `OnCalendar=` expression. */
+    schedule: string;
+    /** `RandomizedDelaySec=` of the timer. */
+    randomizedDelaySec: number;
+    /** Snapshot directory. */
+    dir: string;
+    /** Snapshots kept (and pre-upgrade snapshots kept, counted apart). */
+    retain: number;
+    /** Off-host copy command ("$1" snapshot, "$2" its .sha256). */
+    offHostCommand?: string;
+    /** Bound on the off-host command, seconds. */
+    offHostTimeoutSeconds: number;
+}
+
+/** What a member needs for a restore. */
+export interface MemberRestoreOptions {
+    /** Names the restore (markers, token). */
+    id: string;
+    /** The restored cluster's new token. */
+    token: string;
+    /** The snapshot's sha256. */
+    sha256: string;
+    /** A path on this machine (pushed) or an http(s) URL (downloaded by the member). */
+    fromSnapshot: string;
+    /** Every member's stop step: none is restored before all are stopped. */
+    stopped: pulumi.Resource[];
 }
 
 /** One etcd member on one host. */
@@ -75,9 +118,12 @@ export class EtcdMember extends pulumi.ComponentResource {
     public readonly startOutput: pulumi.Output<string>;
     /** The last step; everything that needs a running member depends on it. */
     public readonly started: command.remote.Command;
+    /** The binaries step (the release staged, the upgrade checked). */
+    public readonly binaries: command.remote.Command;
 
     /**
-     * @param name Logical name; steps are `${name}-prepare`, `-binaries`, `-certs`, `-config`, `-start` (`-tarball` when pushed).
+     * @param name Logical name; steps are `${name}-prepare`, `-binaries`, `-certs`, `-config`, `-start`, `-maintenance`
+     *   (`-tarball` when pushed; `-restore` and `-restore-snapshot` during a restore).
      * @param args Host, settings and certificates.
      * @param opts Resource options.
      */
@@ -119,7 +165,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         if (sha256 === undefined) {
             throw new Error(`EtcdMember ${name}: no sha256 for etcd ${etcd.version} (${arch}); set etcd.install.sha256`);
         }
-        const binaryDeps: pulumi.Resource[] = [prepare];
+        const binaryDeps: pulumi.Resource[] = [prepare, ...(args.binariesAfter ?? [])];
         let source: { kind: "download"; url: string } | { kind: "push"; path: string };
         if (etcd.install.method === "push") {
             if (etcd.install.tarball === undefined) throw new Error(`EtcdMember ${name}: etcd.install.tarball is required with install.method push`);
@@ -135,7 +181,9 @@ export class EtcdMember extends pulumi.ComponentResource {
         } else {
             source = { kind: "download", url: downloadUrl(etcd.version, arch, etcd.install.baseUrl) };
         }
-        const binaries = run("binaries", binariesScript({ version: etcd.version, arch, sha256, source }), {}, binaryDeps);
+        const release = { version: etcd.version, sha256 };
+        const binaries = run("binaries", binariesScript({ ...release, arch, source, guard: upgradeGuardShell(etcd.version) }), {}, binaryDeps);
+        this.binaries = binaries;
 
         const files = [
             { name: "ca.crt", mode: "0644" },
@@ -187,10 +235,50 @@ export class EtcdMember extends pulumi.ComponentResource {
             [prepare],
         );
 
+        // A restore: the snapshot reaches the member (pushed, or downloaded by the restore step), every
+        // member is stopped (the cluster's stop steps), then this member's data dir is restored.
+        let restored: command.remote.Command | undefined;
+        if (args.restore) {
+            const r = args.restore;
+            const isUrl = /^https?:\/\//.test(r.fromSnapshot);
+            const restoreDeps: pulumi.Resource[] = [binaries, certs, ...r.stopped];
+            if (!isUrl) {
+                restoreDeps.push(
+                    new command.remote.CopyToRemote(
+                        `${name}-restore-snapshot`,
+                        { connection, source: new pulumi.asset.FileAsset(r.fromSnapshot), remotePath: restoreUploadPath(r.sha256) },
+                        { parent: this, dependsOn: r.stopped },
+                    ),
+                );
+            }
+            restored = run(
+                "restore",
+                restoreStepScript({
+                    release,
+                    memberName: host.name,
+                    peerUrl: url("https", host.address, etcd.ports.peer),
+                    initialCluster: args.initialCluster,
+                    token: r.token,
+                    dataDir: etcd.dataDir,
+                    restoreId: r.id,
+                    sha256: r.sha256,
+                    ...(isUrl ? { url: r.fromSnapshot } : {}),
+                }),
+                {},
+                restoreDeps,
+            );
+        }
+
+        // The public parts of the certificates etcd serves with: a renewal changes the start command, which
+        // restarts etcd (the client certificates on the member need no restart).
+        const served = args.certs.filter((c) => c.file === "server" || c.file === "peer");
+        const certsSha256 = pulumi
+            .unsecret(pulumi.all([args.caCertPem, ...served.map((c) => c.certPem)]))
+            .apply((pems) => createHash("sha256").update(pems.join("\n")).digest("hex"));
         const self = { name: host.name, peerUrl: url("https", host.address, etcd.ports.peer), clientUrl: url("https", host.address, etcd.ports.client), dataDir: etcd.dataDir };
         this.started = run(
             "start",
-            pulumi.all([this.unit, args.initialClusterToken]).apply(([unit, token]) =>
+            pulumi.all([this.unit, args.initialClusterToken, certsSha256]).apply(([unit, token, certsSum]) =>
                 startScript({
                     ...self,
                     unitSha256: createHash("sha256").update(unit).digest("hex"),
@@ -199,13 +287,38 @@ export class EtcdMember extends pulumi.ComponentResource {
                     token,
                     others: args.clientEndpoints.filter((e) => e !== self.clientUrl),
                     replace: args.replace,
+                    release,
+                    certsSha256: certsSum,
+                    ...(args.restore ? { restoreId: args.restore.id } : {}),
                 }),
             ),
             // Leaving the program (scale-in, destroy) removes the member from the cluster first.
             { delete: wrapScript(leaveScript(self), String(user)) },
-            [binaries, certs, config, ...(args.startAfter ? [args.startAfter] : [])],
+            [binaries, certs, config, ...(restored ? [restored] : []), ...(args.startAfter ? [args.startAfter] : [])],
         );
         this.startOutput = this.started.stdout;
+
+        if (args.snapshots) {
+            const sn = args.snapshots;
+            run(
+                "maintenance",
+                maintenanceScript({
+                    snapshot: {
+                        clusterName: args.clusterName,
+                        memberName: host.name,
+                        version: etcd.version,
+                        endpoint: self.clientUrl,
+                        dir: sn.dir,
+                        retain: sn.retain,
+                        ...(sn.offHostCommand !== undefined ? { offHostCommand: sn.offHostCommand, offHostTimeoutSeconds: sn.offHostTimeoutSeconds } : {}),
+                    },
+                    ...(sn.enabled ? { schedule: { onCalendar: sn.schedule, randomizedDelaySec: sn.randomizedDelaySec } } : {}),
+                    endpoints: args.clientEndpoints,
+                }),
+                { delete: wrapScript(maintenanceRemoveScript(), String(user)) },
+                [this.started],
+            );
+        }
         this.registerOutputs({ unit: this.unit, startOutput: this.startOutput });
     }
 }

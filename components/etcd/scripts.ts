@@ -74,15 +74,69 @@ export function stagedTarballPath(version: string, arch: EtcdArch): string {
     return `${STAGING_DIR}/${tarballName(version, arch)}`;
 }
 
+/** Root-only directory the binaries step stages verified releases in, for the start step to install. */
+export const RELEASES_DIR = `${STATE_DIR}/releases`;
+/** The file recording which release (`<version> <tarball sha256>`) is installed in BIN_DIR. */
+export const RELEASE_MARKER = `${STATE_DIR}/release`;
+
+/** One etcd release as the member scripts handle it: a version and the sha256 of its tarball. */
+export interface EtcdRelease {
+    version: string;
+    sha256: string;
+}
+
+/** The binaries a release installs: etcd, etcdctl, and etcdutl from 3.5. */
+export function releaseBinaries(version: string): string[] {
+    return ["etcd", "etcdctl", ...(versionFeatures(version).hasEtcdutl ? ["etcdutl"] : [])];
+}
+
+/** Where the binaries step stages a release (`…/releases/etcd-v<version>-<first 16 of sha256>`). */
+export function stagedReleaseDir(r: EtcdRelease): string {
+    return `${RELEASES_DIR}/etcd-v${r.version}-${r.sha256.slice(0, 16)}`;
+}
+
 /**
- * binaries: install etcd, etcdctl (and etcdutl from 3.5) into /usr/local/bin from the release tarball,
- * verified against the pinned sha256 before anything is unpacked. Skips when the same version is installed.
+ * Bash defining `install_release`: installs the staged release into BIN_DIR (each binary renamed into
+ * place, so a running etcd keeps its old file) and records it in RELEASE_MARKER, unless the marker already
+ * names it; then removes other staged releases. Fails naming the binaries step when the release is not
+ * staged. The start step calls it in the member's turn (right before the restart that runs the new
+ * binary); the restore step calls it while etcd is stopped.
  */
-export function binariesScript(opts: { version: string; arch: EtcdArch; sha256: string; source: BinarySource }): string {
+export function installReleaseShell(r: EtcdRelease): string {
+    const staged = stagedReleaseDir(r);
+    return `release_id=${sq(`${r.version} ${r.sha256}`)}
+install_release() {
+  local b
+  if [ "$(cat ${sq(RELEASE_MARKER)} 2>/dev/null || true)" = "$release_id" ]; then
+    return 0
+  fi
+  if [ "$(cat ${sq(`${staged}/release`)} 2>/dev/null || true)" != "$release_id" ]; then
+    echo "etcd ${r.version} (sha256 ${r.sha256}) is not staged in ${staged}: the binaries step stages it; run pulumi up again" >&2
+    exit 1
+  fi
+  for b in ${releaseBinaries(r.version).join(" ")}; do
+    install -m 0755 -o root -g root ${sq(staged)}/"$b" ${sq(BIN_DIR)}/."$b".new
+    mv -f ${sq(BIN_DIR)}/."$b".new ${sq(BIN_DIR)}/"$b"
+  done
+  printf '%s\n' "$release_id" > ${sq(`${RELEASE_MARKER}.tmp`)}
+  mv -f ${sq(`${RELEASE_MARKER}.tmp`)} ${sq(RELEASE_MARKER)}
+  find ${sq(RELEASES_DIR)} -mindepth 1 -maxdepth 1 -name 'etcd-v*' ! -name ${sq(staged.split("/").pop()!)} -exec rm -rf -- {} +
+  echo "installed etcd ${r.version} (tarball sha256 ${r.sha256}) into ${BIN_DIR}"
+}`;
+}
+
+/**
+ * binaries: stages etcd, etcdctl (and etcdutl from 3.5) from the release tarball, verified against the
+ * pinned sha256 before anything is unpacked, into a root-only dir (stagedReleaseDir); the start step
+ * installs them in the member's turn. First the upgrade guard (`guard`, from upgrade.ts) refuses a version
+ * change etcd does not support, before anything is fetched. Skips when the release is installed or staged.
+ */
+export function binariesScript(opts: { version: string; arch: EtcdArch; sha256: string; source: BinarySource; guard?: string }): string {
     const f = versionFeatures(opts.version);
-    const bins = ["etcd", "etcdctl", ...(f.hasEtcdutl ? ["etcdutl"] : [])];
+    const bins = releaseBinaries(opts.version);
     const tarball = tarballName(opts.version, opts.arch);
     const dir = tarballDir(opts.version, opts.arch);
+    const staged = stagedReleaseDir(opts);
     const fetch =
         opts.source.kind === "download"
             ? `if ! command -v curl >/dev/null; then
@@ -99,21 +153,29 @@ fi`;
     return `
 # etcd-ha binaries: etcd ${opts.version} (${opts.arch}), sha256 ${opts.sha256}
 want=${sq(opts.version)}
-${f.arm64NeedsUnsupportedArch && opts.arch === "arm64" ? "export ETCD_UNSUPPORTED_ARCH=arm64\n" : ""}installed() {
+release_id=${sq(`${opts.version} ${opts.sha256}`)}
+staged=${sq(staged)}
+${f.arm64NeedsUnsupportedArch && opts.arch === "arm64" ? "export ETCD_UNSUPPORTED_ARCH=arm64\n" : ""}${opts.guard ? `${opts.guard.trim()}\n` : ""}# reports DIR: the binaries in DIR report version $want
+reports() {
+  local out
   for b in ${bins.join(" ")}; do
-    [ -x "${BIN_DIR}/$b" ] || return 1
+    [ -x "$1/$b" ] || return 1
   done
   # Output captured first: \`cmd | grep -q\` under pipefail fails when grep exits before cmd finishes writing.
-  local out
-  out=$("${BIN_DIR}/etcd" --version 2>/dev/null) || return 1
+  out=$("$1/etcd" --version 2>/dev/null) || return 1
   grep -qx "etcd Version: $want" <<<"$out" || return 1
-  out=$("${BIN_DIR}/etcdctl" version 2>/dev/null) || return 1
+  out=$("$1/etcdctl" version 2>/dev/null) || return 1
   grep -qx "etcdctl version: $want" <<<"$out" || return 1
-${f.hasEtcdutl ? `  out=$("${BIN_DIR}/etcdutl" version 2>/dev/null) || return 1\n  grep -qx "etcdutl version: $want" <<<"$out" || return 1\n` : ""}}
-if installed; then
-  echo "etcd $want already installed in ${BIN_DIR}"
+${f.hasEtcdutl ? `  out=$("$1/etcdutl" version 2>/dev/null) || return 1\n  grep -qx "etcdutl version: $want" <<<"$out" || return 1\n` : ""}}
+if [ "$(cat ${sq(RELEASE_MARKER)} 2>/dev/null || true)" = "$release_id" ] && reports ${sq(BIN_DIR)}; then
+  echo "etcd $want (this release) already installed in ${BIN_DIR}"
   exit 0
 fi
+if [ "$(cat "$staged/release" 2>/dev/null || true)" = "$release_id" ] && reports "$staged"; then
+  echo "etcd $want already staged in $staged"
+  exit 0
+fi
+install -d -m 0700 -o root -g root ${sq(RELEASES_DIR)}
 work=$(mktemp -d /var/tmp/etcd-ha-install.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 ${fetch}
@@ -122,15 +184,19 @@ if ! printf '%s  %s\\n' ${sq(opts.sha256)} "$src" | sha256sum --check --status; 
   exit 1
 fi
 tar -xzf "$src" -C "$work" --no-same-owner ${bins.map((b) => sq(`${dir}/${b}`)).join(" ")}
+rm -rf "$staged.new"
+install -d -m 0700 -o root -g root "$staged.new"
 for b in ${bins.join(" ")}; do
-  install -m 0755 -o root -g root "$work/${dir}/$b" "${BIN_DIR}/.$b.new"
-  mv -f "${BIN_DIR}/.$b.new" "${BIN_DIR}/$b"
+  install -m 0755 -o root -g root "$work/${dir}/$b" "$staged.new/$b"
 done
-if ! installed; then
-  echo "the installed binaries do not report version $want" >&2
+if ! reports "$staged.new"; then
+  echo "the binaries in ${tarball} do not report version $want" >&2
   exit 1
 fi
-echo "installed etcd $want (${opts.arch}) from ${tarball}, sha256 verified"
+printf '%s\\n' "$release_id" > "$staged.new/release"
+rm -rf "$staged"
+mv -T "$staged.new" "$staged"
+echo "staged etcd $want (${opts.arch}) from ${tarball}, sha256 verified, in $staged: each member's start step installs it in its turn"
 `;
 }
 
@@ -303,6 +369,18 @@ export interface StartScriptOptions {
     others: readonly string[];
     /** Replace this member: leave the cluster, wipe the data dir, join again as a new member (once). */
     replace?: boolean;
+    /**
+     * The release to run: installed from the binaries step's staging dir in this member's turn (when the
+     * installed one differs), and part of what a change restarts etcd for. Unset: whatever is in BIN_DIR.
+     */
+    release?: EtcdRelease;
+    /** Digest of the member's certificates (public parts): a renewal changes this command and re-runs it. */
+    certsSha256?: string;
+    /**
+     * The restore this run performs (its id): a member restored by the restore step is started without
+     * waiting, since the restored cluster has no quorum until enough members run; the health gate waits.
+     */
+    restoreId?: string;
     /** Bounds of the waits for health and promotion: attempts, seconds apart. Default 90 × 2 s. */
     attempts?: number;
     intervalSeconds?: number;
@@ -366,8 +444,10 @@ export function startScript(o: StartScriptOptions): string {
     const attempts = o.attempts ?? 90;
     const interval = o.intervalSeconds ?? 2;
     return `
-# etcd-ha start: member ${o.name}, unit sha256 ${o.unitSha256}, etcd ${o.version}${o.replace ? `\n# replace requested for ${o.name}` : ""}
-${memberShell(o)}
+# etcd-ha start: member ${o.name}, unit sha256 ${o.unitSha256}, etcd ${o.version}${o.release ? ` (tarball sha256 ${o.release.sha256})` : ""}${
+        o.certsSha256 ? `\n# certificates sha256 ${o.certsSha256}` : ""
+    }${o.replace ? `\n# replace requested for ${o.name}` : ""}${o.restoreId ? `\n# restore ${o.restoreId}` : ""}
+${memberShell(o)}${o.release ? `\n${installReleaseShell(o.release)}` : ""}
 data_dir=${sq(o.dataDir)}
 others=${sq(o.others.join(","))}
 bootstrap_env=${sq(BOOTSTRAP_ENV_PATH)}
@@ -377,7 +457,7 @@ fingerprint() {
   unit_sum=$(sha256sum ${sq(UNIT_PATH)} | cut -d' ' -f1) || return 1
   etcd_sum=$(sha256sum ${sq(`${BIN_DIR}/etcd`)} | cut -d' ' -f1) || return 1
   certs_sum=$(cat ${["ca.crt", "server.crt", "peer.crt"].map((f) => sq(`${PKI_DIR}/${f}`)).join(" ")} | sha256sum | cut -d' ' -f1) || return 1
-  echo "unit=$unit_sum etcd=$etcd_sum certs=$certs_sum"
+  echo "unit=$unit_sum etcd=$etcd_sum certs=$certs_sum${o.release ? ` release=$(cat ${sq(RELEASE_MARKER)})` : ""}"
 }
 wait_healthy() {
   local i out=""
@@ -399,7 +479,7 @@ write_bootstrap() {
   chmod 0644 "$tmp"
   mv -f "$tmp" "$bootstrap_env"
 }
-# What etcd is (re)started with; computed first, so a missing unit, binary or certificate fails before anything is done.
+${o.release ? "# The release this member runs, installed in its turn (a running etcd keeps its old binary until the restart below).\ninstall_release\n" : ""}# What etcd is (re)started with; computed first, so a missing unit, binary or certificate fails before anything is done.
 want=$(fingerprint)
 systemctl daemon-reload
 ${
@@ -421,7 +501,19 @@ ${
 fi`
         : `rm -f "$replaced_marker"`
 }
-if [ -d "$data_dir/member" ]; then
+${
+    o.restoreId
+        ? `if [ -d "$data_dir/member" ] && [ -f ${sq(`${STATE_DIR}/restored-${o.restoreId}`)} ] && ! systemctl is-active --quiet etcd; then
+  # The restored cluster has no quorum until enough members run: start without waiting; the gate waits.
+  systemctl enable etcd
+  systemctl start --no-block etcd
+  printf '%s\\n' "$want" > "$stamp"
+  echo "started restored member $name (restore ${o.restoreId}): the new cluster forms once a quorum of members has started"
+  exit 0
+fi
+`
+        : ""
+}if [ -d "$data_dir/member" ]; then
   if systemctl is-active --quiet etcd; then
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
       echo "etcd is running with this configuration: nothing to do"

@@ -1,0 +1,204 @@
+/**
+ * The day-2 steps' scripts, composed from the renderers in maintenance.ts, restore.ts and upgrade.ts: the
+ * maintenance step (snapshot timer and defrag script on each member), the pre-upgrade snapshot, and the
+ * restore's stop and restore steps. Pure: bash bodies for `wrapScript`, like scripts.ts.
+ */
+import { BIN_DIR } from "./flags";
+import {
+    DEFRAG_SCRIPT_PATH,
+    SNAPSHOT_SCRIPT_PATH,
+    SNAPSHOT_SERVICE,
+    SNAPSHOT_TIMER,
+    SnapshotSettings,
+    renderDefragScript,
+    renderSnapshotScript,
+    renderSnapshotService,
+    renderSnapshotTimer,
+} from "./maintenance";
+import { restoreScript, stopForRestoreScript } from "./restore";
+import { configScript, EtcdRelease, installReleaseShell, RELEASE_MARKER, STAGING_DIR, STATE_DIR, sq } from "./scripts";
+import { upgradeGuardShell } from "./upgrade";
+
+/** Unit files of the snapshot service and timer. */
+const SNAPSHOT_SERVICE_PATH = `/etc/systemd/system/${SNAPSHOT_SERVICE}`;
+const SNAPSHOT_TIMER_PATH = `/etc/systemd/system/${SNAPSHOT_TIMER}`;
+
+/** The scheduled snapshots of one member, as the maintenance step installs them. */
+export interface MaintenanceOptions {
+    /** Snapshot script settings (cluster and member name, version, the member's own client URL, dir, retention, off-host command). */
+    snapshot: SnapshotSettings;
+    /** Timer schedule; unset: the timer is stopped and disabled (the script and service stay for on-demand runs). */
+    schedule?: { onCalendar: string; randomizedDelaySec: number };
+    /** Every member's client URL, for the defragmentation script. */
+    endpoints: string[];
+}
+
+/**
+ * maintenance: writes the snapshot script (0700), its service and timer, and the defragmentation script
+ * (each only when it differs), reloads systemd when a unit changed, then enables and starts the timer (or
+ * stops and disables it when no schedule is given). Starts no snapshot itself.
+ */
+export function maintenanceScript(o: MaintenanceOptions): string {
+    const files = configScript([
+        { path: SNAPSHOT_SCRIPT_PATH, mode: "0700", owner: "root:root", content: renderSnapshotScript(o.snapshot) },
+        { path: DEFRAG_SCRIPT_PATH, mode: "0755", owner: "root:root", content: renderDefragScript({ endpoints: o.endpoints }) },
+        { path: SNAPSHOT_SERVICE_PATH, mode: "0644", owner: "root:root", content: renderSnapshotService(o.snapshot) },
+        ...(o.schedule ? [{ path: SNAPSHOT_TIMER_PATH, mode: "0644", owner: "root:root", content: renderSnapshotTimer(o.schedule) }] : []),
+    ]).replace("# etcd-ha config: unit, etcdctl environment and wrapper.", "# etcd-ha maintenance: snapshot script, service and timer; defragmentation script.");
+    const timer = o.schedule
+        ? `case "$changed" in
+  *.service* | *.timer*) systemctl daemon-reload ;;
+esac
+systemctl enable ${SNAPSHOT_TIMER}
+if [[ $changed == *.timer* ]] || ! systemctl is-active --quiet ${SNAPSHOT_TIMER}; then
+  systemctl restart ${SNAPSHOT_TIMER}
+fi
+echo "snapshot timer ${SNAPSHOT_TIMER}: ${o.schedule.onCalendar} (+ up to ${o.schedule.randomizedDelaySec}s), keeping ${o.snapshot.retain} snapshots in ${o.snapshot.dir}"`
+        : `case "$changed" in
+  *.service*) systemctl daemon-reload ;;
+esac
+systemctl disable --now ${SNAPSHOT_TIMER} 2>/dev/null || true
+rm -f ${sq(SNAPSHOT_TIMER_PATH)}
+echo "scheduled snapshots are off; on demand: systemctl start ${SNAPSHOT_SERVICE}"`;
+    return `${files.trimEnd()}\n${timer}\n`;
+}
+
+/** The maintenance step's delete: stops and removes the timer, the service and the scripts. Snapshots stay. */
+export function maintenanceRemoveScript(): string {
+    return `
+# etcd-ha maintenance removed: the timer stops; snapshots already taken are kept.
+systemctl disable --now ${SNAPSHOT_TIMER} 2>/dev/null || true
+rm -f ${[SNAPSHOT_TIMER_PATH, SNAPSHOT_SERVICE_PATH, SNAPSHOT_SCRIPT_PATH, DEFRAG_SCRIPT_PATH].map(sq).join(" ")}
+systemctl daemon-reload
+echo "removed the snapshot timer and the maintenance scripts; snapshots are kept"
+`;
+}
+
+/** What the pre-upgrade snapshot step needs. */
+export interface UpgradeSnapshotOptions {
+    /** The release the members move to. */
+    release: EtcdRelease;
+    /** The member's data dir. */
+    dataDir: string;
+    /** Snapshot settings of the member the step runs on (tagged `pre-upgrade` here; timer-independent). */
+    snapshot: SnapshotSettings;
+}
+
+/**
+ * pre-upgrade snapshot, on the first member before any member's binaries step: first the upgrade guard
+ * (refuses an unsupported version change before anything happens), then, when that member runs another
+ * release than the wanted one, a verified snapshot tagged `pre-upgrade` (kept apart from the scheduled ones,
+ * same retention). A new cluster (no data) and the wanted release already installed take none.
+ */
+export function upgradeSnapshotScript(o: UpgradeSnapshotOptions): string {
+    const script = renderSnapshotScript({ ...o.snapshot, tag: "pre-upgrade" });
+    const delim = "ETCD_HA_SNAPSHOT_SCRIPT";
+    if (script.split("\n").includes(delim)) throw new Error(`the snapshot script contains ${delim}`);
+    return `
+# etcd-ha pre-upgrade snapshot: before etcd ${o.release.version} (tarball sha256 ${o.release.sha256}) replaces what the members run
+${upgradeGuardShell(o.release.version, `${BIN_DIR}/etcd`).trim()}
+release_id=${sq(`${o.release.version} ${o.release.sha256}`)}
+installed=$(cat ${sq(RELEASE_MARKER)} 2>/dev/null || true)
+if [ "$installed" = "$release_id" ]; then
+  echo "this member already runs the wanted release: no upgrade, no snapshot"
+  exit 0
+fi
+if [ ! -d ${sq(`${o.dataDir}/member`)} ]; then
+  echo "no etcd data on this member: a new cluster, nothing to snapshot"
+  exit 0
+fi
+if ! systemctl is-active --quiet etcd; then
+  echo "etcd is not running on this member, so the pre-upgrade snapshot cannot be taken: start it (or replace the member), then run pulumi up again" >&2
+  exit 1
+fi
+install -d -m 0700 ${sq(STATE_DIR)}
+script=$(mktemp ${sq(`${STATE_DIR}/pre-upgrade-snapshot.XXXXXX`)})
+trap 'rm -f "$script"' EXIT
+cat > "$script" <<'${delim}'
+${script.trimEnd()}
+${delim}
+bash "$script"
+echo "pre-upgrade snapshot taken (installed: \${installed:-unrecorded}; next: ${o.release.version})"
+`;
+}
+
+/** Where a pushed restore snapshot lands (a 0700 dir of the SSH user; the file is removed once restored). */
+export function restoreUploadPath(sha256: string): string {
+    return `${STAGING_DIR}/restore/${sha256.slice(0, 16)}.db`;
+}
+
+/**
+ * restore stop: stops etcd on the member (every member's stop runs before any restore, so no member keeps
+ * serving the old cluster) and prepares the upload dir, 0700 for the SSH user. A member already restored
+ * by this restore (marker) and running is left alone.
+ */
+export function restoreStopScript(o: { restoreId: string; sshUser: string }): string {
+    if (!/^[a-z_][a-z0-9_-]*$/.test(o.sshUser)) throw new Error(`restore: bad SSH user ${o.sshUser}`);
+    return `
+# etcd-ha restore ${o.restoreId}: stop etcd before any member is restored.
+install -d -m 0755 ${sq(STAGING_DIR)}
+install -d -m 0700 -o ${sq(o.sshUser)} ${sq(`${STAGING_DIR}/restore`)}
+if [ -f ${sq(`${STATE_DIR}/restored-${o.restoreId}`)} ] && systemctl is-active --quiet etcd; then
+  echo "already restored by restore ${o.restoreId} and running: not stopping it"
+  exit 0
+fi
+${stopForRestoreScript().trim()}
+`;
+}
+
+/** What the restore step of one member needs. */
+export interface RestoreStepOptions {
+    release: EtcdRelease;
+    memberName: string;
+    peerUrl: string;
+    initialCluster: string;
+    /** The restored cluster's new token. */
+    token: string;
+    dataDir: string;
+    restoreId: string;
+    sha256: string;
+    /** An http(s) URL the member downloads, or undefined when the snapshot was pushed to restoreUploadPath. */
+    url?: string;
+}
+
+/**
+ * restore: (download the snapshot when it comes from a URL,) install the wanted release while etcd is
+ * stopped, restore the snapshot into a fresh data dir (restore.ts: sha256 checked, old data dir moved
+ * aside, marker), then delete the uploaded or downloaded copy.
+ */
+export function restoreStepScript(o: RestoreStepOptions): string {
+    const upload = restoreUploadPath(o.sha256);
+    const snapshotPath = o.url ? `${STATE_DIR}/restore-${o.sha256.slice(0, 16)}.db` : upload;
+    if (o.url !== undefined && !/^https?:\/\/[^\s'"`$\\]+$/.test(o.url)) throw new Error(`restore: bad snapshot URL ${o.url}`);
+    const fetch = o.url
+        ? `if [ ! -f "$marker" ] && ! printf '%s  %s\\n' ${sq(o.sha256)} ${sq(snapshotPath)} | sha256sum --check --status 2>/dev/null; then
+  install -d -m 0700 ${sq(STATE_DIR)}
+  curl --fail --silent --show-error --location --retry 3 --connect-timeout 20 --max-time 3600 -o ${sq(`${snapshotPath}.part`)} ${sq(o.url)}
+  chmod 0600 ${sq(`${snapshotPath}.part`)}
+  mv -f ${sq(`${snapshotPath}.part`)} ${sq(snapshotPath)}
+  echo "downloaded the snapshot from ${o.url}"
+fi
+`
+        : "";
+    const body = restoreScript({
+        version: o.release.version,
+        memberName: o.memberName,
+        peerUrl: o.peerUrl,
+        initialCluster: o.initialCluster,
+        token: o.token,
+        dataDir: o.dataDir,
+        snapshotPath,
+        sha256: o.sha256,
+        restoreId: o.restoreId,
+    });
+    return `
+# etcd-ha restore ${o.restoreId}: member ${o.memberName}
+marker=${sq(`${STATE_DIR}/restored-${o.restoreId}`)}
+${installReleaseShell(o.release)}
+${fetch}install_release
+(
+${body.trim()}
+)
+rm -f ${sq(snapshotPath)}
+`;
+}
