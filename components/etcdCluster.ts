@@ -264,6 +264,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
                             attempts: args.healthGate?.attempts ?? 60,
                             intervalSeconds: args.healthGate?.intervalSeconds ?? 2,
                             timeoutSeconds: args.healthGate?.timeoutSeconds ?? 300,
+                            // A new release or a restore re-runs the gate once every member has started.
+                            after: [`etcd ${etcd.version} (tarball sha256 ${sha256})`, ...(restoreId ? [`restore ${restoreId}`] : [])],
                         }),
                         user,
                     ),

@@ -158,7 +158,7 @@ describe("day-2 as config changes", () => {
         expect(pids(["etcd1", "etcd3"])).toEqual(pidsBefore);
         // Every step of etcd2 ran again on its new host; nothing of etcd1 or etcd3 did but their start checks.
         const ran = result.steps.filter((s) => s.op === "update" || s.op === "replace").map((s) => s.name);
-        expect(ran.filter((n) => n.startsWith("etcd-etcd2-")).sort()).toEqual(["etcd-etcd2-binaries", "etcd-etcd2-certs", "etcd-etcd2-config", "etcd-etcd2-prepare", "etcd-etcd2-start", "etcd-etcd2-tarball"]);
+        expect(ran.filter((n) => n.startsWith("etcd-etcd2-")).sort()).toEqual(["etcd-etcd2-binaries", "etcd-etcd2-certs", "etcd-etcd2-config", "etcd-etcd2-maintenance", "etcd-etcd2-prepare", "etcd-etcd2-start", "etcd-etcd2-tarball"]);
         expect(ran.filter((n) => /etcd-etcd[13]-/.test(n))).toEqual([]);
         const v = await verifyAcknowledged(report, eps, tls, "/day2/replace/");
         figures.push(formatFigures("replace etcd2", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));

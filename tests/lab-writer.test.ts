@@ -254,6 +254,28 @@ describe("continuous writer against a 3-member etcd 3.4 cluster (plain HTTP, loo
         );
     }, 20_000);
 
+    it("retryUnsent: with a member down in the endpoint list, unsent puts go again (none failed); without it they fail", async () => {
+        // 127.77.3.9: loopback, nothing listens there (a member that is restarting).
+        const eps = ["http://127.77.3.9:2379", ...ENDPOINTS];
+        const run = async (retryUnsent: number, prefix: string) => {
+            const w = new ContinuousWriter({ endpoints: eps, prefix, opTimeoutMs: 2000, maxOps: 60, retryUnsent });
+            w.start();
+            const deadline = Date.now() + 15_000;
+            while (w.issuedSoFar < 60 && Date.now() < deadline) await sleep(50);
+            return (await stopWithin(w, 3000)).report;
+        };
+        const without = await run(0, "/lab/unsent-0/");
+        const withRetry = await run(3, "/lab/unsent-3/");
+        expect(without.failed).toBeGreaterThan(0);
+        expect(without.records.filter((r) => r.outcome === "failed").every((r) => /No connection established/.test(r.error ?? ""))).toBe(true);
+        expect(withRetry.failed).toBe(0);
+        expect(withRetry.acknowledged).toBe(60);
+        // The extra attempts are counted: more RPC attempts than puts.
+        expect(withRetry.rpcAttempts).toBeGreaterThan(withRetry.records.length);
+        const v = await verifyAcknowledged(withRetry, ENDPOINTS, undefined, "/lab/unsent-3/");
+        expect(v.lost).toEqual([]);
+    }, 60_000);
+
     it("findLeader agrees with the leader field of `etcdctl endpoint status -w json`", async () => {
         const leader = await findLeader(ENDPOINTS, undefined, { timeoutMs: 5000 });
         const r = await ctl(ENDPOINTS, ["endpoint", "status", "-w", "json"]);

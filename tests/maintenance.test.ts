@@ -508,7 +508,7 @@ describe("against a real etcd", () => {
         it.each([
             ["an empty file", "", undefined],
             ["garbage", "this is not a bolt database ".repeat(200), undefined],
-            ["reported with revision 0", "x", '{"hash":1,"revision":0,"totalKey":3,"totalSize":4096}'],
+            ["reported without a revision", "x", '{"hash":1,"totalKey":3,"totalSize":4096}'],
             ["reported with no keys", "x", '{"hash":1,"revision":5,"totalKey":0,"totalSize":4096}'],
             ["reported without json", "x", "Snapshot is fine, trust me"],
         ])("refuses a snapshot that is %s, keeping nothing", (_label, content, status) => {
@@ -518,6 +518,13 @@ describe("against a real etcd", () => {
             expect(r.stderr).toMatch(/etcdctl snapshot status (refused|did not verify) the new snapshot[^\n]*: not keeping it/);
             expect(r.stdout).toBe("");
             expect(fs.readdirSync(dir).sort()).toEqual(listing);
+        });
+
+        it("keeps the snapshot of a new cluster that has had no write (revision 0, as real etcd reports it)", () => {
+            const r = runScript(path.join(tmp, "snap.sh"), renderSnapshotScript({ ...base(), etcdctl: fakeCtl("fake-etcdctl-new", "x", '{"hash":1,"revision":0,"totalKey":5,"totalSize":32768}') }));
+            expect(r.stderr).toBe("");
+            expect(r.status).toBe(0);
+            expect(r.stdout).toMatch(/^snapshot \S+ revision 0 keys 5 bytes 1 sha256 [0-9a-f]{64}$/m);
         });
 
         it("verifies with etcdutl for a 3.5 member", () => {

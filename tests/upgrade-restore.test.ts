@@ -358,21 +358,22 @@ describe("restore of a real etcd 3.4 snapshot", () => {
         expect(listing(dir)).toEqual(before);
     });
 
-    it("restores into the data dir and moves the old one aside", () => {
+    it("restores into the data dir and moves the old member dir aside inside it (a mount point works)", () => {
         const r = runRestore(optsFor());
         expect(r.stderr).not.toMatch(/error|refus/i);
         expect(r.status).toBe(0);
         expect(r.stdout).toContain(`restored member r1 into ${dataDir} from ${snapshot} (sha256 ${snapshotSha}) with etcdctl ${version}, no revision bump`);
-        const aside = fs.readdirSync(lib).filter((e) => /^etcd\.pre-restore-\d{8}T\d{6}Z$/.test(e));
+        const aside = fs.readdirSync(dataDir).filter((e) => /^pre-restore-\d{8}T\d{6}Z$/.test(e));
         expect(aside).toHaveLength(1);
-        expect(r.stdout).toContain(`the previous data dir was moved to ${path.join(lib, aside[0])}`);
-        expect(listing(path.join(lib, aside[0]))).toEqual(oldListing);
-        expect(fs.readdirSync(lib).sort()).toEqual(["etcd", aside[0]].sort());
+        expect(r.stdout).toContain(`the previous member dir was moved to ${path.join(dataDir, aside[0])}/member`);
+        expect(listing(path.join(dataDir, aside[0]))).toEqual(oldListing);
+        expect(fs.readdirSync(dataDir).sort()).toEqual(["member", aside[0]].sort());
+        expect(fs.readdirSync(lib)).toEqual(["etcd"]);
         const st = fs.statSync(dataDir);
         expect(st.mode & 0o777).toBe(0o700);
         expect(st.uid).toBe(etcdUid);
         expect(fs.existsSync(path.join(dataDir, "member", "snap", "db"))).toBe(true);
-        expect(listing(dataDir).every((l) => l.split(" ")[3] === String(etcdUid))).toBe(true);
+        expect(listing(path.join(dataDir, "member")).every((l) => l.split(" ")[3] === String(etcdUid))).toBe(true);
         const marker = fs.readFileSync(path.join(stateDir, `restored-${snapshotSha.slice(0, 16)}-restored-token-1`), "utf8");
         expect(marker).toContain(`sha256=${snapshotSha}\nmember=r1\n`);
     });

@@ -226,7 +226,7 @@ function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
  * lock (bounded wait, so two runs never overlap) and umask 077,
  * 1. `etcdctl snapshot save`s the local member into a hidden temporary file in the snapshot dir;
  * 2. verifies it with `snapshot status -w json` (etcdutl from 3.5, etcdctl before) and refuses one without a
- *    hash, a revision, keys or bytes;
+ *    hash, a revision (0 is a new cluster without writes), keys or bytes;
  * 3. renames it to `<dir>/<cluster>_<member>_[<tag>_]<yyyymmddThhmmssZ>.db` (UTC; mode 0600, root) and writes
  *    `<file>.sha256` in sha256sum format (relative name, so `sha256sum -c` works in the dir);
  * 4. prunes this cluster's and member's snapshots (and their `.sha256`) to the newest `retain`, matching
@@ -318,7 +318,8 @@ hash=$(json_num hash "$json")
 rev=$(json_num revision "$json")
 keys=$(json_num totalKey "$json")
 bytes=$(stat -c %s "$tmp")
-if [ -z "$hash" ] || [ -z "$rev" ] || [ -z "$keys" ] || [ "$rev" -lt 1 ] || [ "$keys" -lt 1 ] || [ "$bytes" -lt 1 ]; then
+# Revision 0 is a new cluster that has had no write yet (etcd's own keys are there): a valid snapshot.
+if [ -z "$hash" ] || [ -z "$rev" ] || [ -z "$keys" ] || [ "$keys" -lt 1 ] || [ "$bytes" -lt 1 ]; then
   echo "${verifyTool} snapshot status did not verify the new snapshot (hash '$hash', revision '$rev', keys '$keys', $bytes bytes): not keeping it" >&2
   printf '%s\\n' "$status" >&2
   exit 1

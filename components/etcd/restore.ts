@@ -6,8 +6,10 @@
  *
  * Safety: the snapshot's sha256 is checked before anything is touched; etcd must already be stopped (the stop
  * is its own step, `stopForRestoreScript`); the restore goes into a staging dir next to the data dir and is
- * renamed into place only once it succeeded; an existing data dir is moved aside to
- * `<dataDir>.pre-restore-<UTC timestamp>`, never deleted; a marker under the state dir makes a re-run a no-op.
+ * renamed into place only once it succeeded, all inside the data dir (so a data dir that is a mount point
+ * works); an existing `member` dir is moved aside to `<dataDir>/pre-restore-<UTC timestamp>/member`, never
+ * deleted (etcd ignores other entries in its data dir, with a warning); a marker under the state dir makes a
+ * re-run a no-op.
  */
 import { BIN_DIR } from "./flags";
 import { STATE_DIR, sq } from "./scripts";
@@ -154,44 +156,41 @@ if ! grep -q -- '--bump-revision' <<<"$usage" || ! grep -q -- '--mark-compacted'
 fi
 `
         : ""
-}parent=$(dirname "$data_dir")
-if [ ! -d "$parent" ]; then
-  echo "$parent does not exist: run the prepare step first; nothing touched" >&2
-  exit 1
-fi
-# Renames keep the old data and make the swap atomic; they cannot move a mount point.
-if [ -d "$data_dir" ] && command -v mountpoint >/dev/null && mountpoint -q "$data_dir"; then
-  echo "$data_dir is a mount point: this restore moves the data dir aside by renaming it; restore by hand (recovery guide) or mount the disk one level up; nothing touched" >&2
-  exit 1
+}if [ ! -d "$data_dir" ]; then
+  install -d -m 0700 -o ${owner.split(":")[0]} -g ${owner.split(":")[1]} "$data_dir"
 fi
 install -d -m 0700 "$state_dir"
-staging=$(mktemp -d "$data_dir.restore-XXXXXX")
+# Everything happens inside the data dir (which may be a mount point, e.g. a dedicated disk): the restore
+# goes to a staging dir there, then the member dir is swapped by two renames on the same file system.
+staging=$(mktemp -d "$data_dir/.restore-XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 if ! "$tool" snapshot restore "$snapshot" --data-dir "$staging/data" \\
   ${flags.join(" \\\n  ")}; then
-  echo "$tool snapshot restore failed: $data_dir is untouched" >&2
+  echo "$tool snapshot restore failed: $data_dir/member is untouched" >&2
   exit 1
 fi
 if [ ! -d "$staging/data/member" ]; then
-  echo "$tool snapshot restore left no member/ directory: $data_dir is untouched" >&2
+  echo "$tool snapshot restore left no member/ directory: $data_dir/member is untouched" >&2
   exit 1
 fi
-chown -R ${owner} "$staging/data"
-chmod 0700 "$staging/data"
+chown -R ${owner} "$staging/data/member"
 aside=""
-if [ -e "$data_dir" ] || [ -L "$data_dir" ]; then
-  aside="$data_dir.pre-restore-$(date -u +%Y%m%dT%H%M%SZ)"
+if [ -e "$data_dir/member" ] || [ -L "$data_dir/member" ]; then
+  aside="$data_dir/pre-restore-$(date -u +%Y%m%dT%H%M%SZ)"
   if [ -e "$aside" ]; then
     aside="$aside-$$"
   fi
-  mv -T "$data_dir" "$aside"
+  mkdir -m 0700 "$aside"
+  mv -T "$data_dir/member" "$aside/member"
 fi
-mv -T "$staging/data" "$data_dir"
+mv -T "$staging/data/member" "$data_dir/member"
+chown ${owner} "$data_dir"
+chmod 0700 "$data_dir"
 printf 'sha256=%s\\nmember=%s\\nrestored_at=%s\\n' "$want_sha" ${sq(opts.memberName)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$marker.tmp"
 mv -f "$marker.tmp" "$marker"
 echo "restored member ${opts.memberName} into $data_dir from $snapshot (sha256 $want_sha) with ${support.tool} ${opts.version}${bump > 0 ? `, revision bumped by ${bump} and marked compacted` : ", no revision bump"}"
 if [ -n "$aside" ]; then
-  echo "the previous data dir was moved to $aside (kept; remove it by hand once the cluster is healthy)"
+  echo "the previous member dir was moved to $aside/member (kept; remove $aside by hand once the cluster is healthy)"
 fi
 echo "next: start etcd on every member (the data dir now carries the new cluster's membership and token)"
 `;

@@ -695,10 +695,22 @@ export interface GateMember {
  * delete steps remove them at the end of the run): they are named in the output. Retries are bounded in count and time; the failure
  * names every unhealthy member and shows both outputs.
  */
-export function healthGateScript(opts: { members: readonly GateMember[]; attempts: number; intervalSeconds: number; timeoutSeconds: number }): string {
+export function healthGateScript(opts: {
+    members: readonly GateMember[];
+    attempts: number;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    /** What the gate checks the cluster after (the release, a restore): a change re-runs the gate. */
+    after?: readonly string[];
+}): string {
     const endpoints = opts.members.map((m) => m.clientUrl).join(",");
+    const after = (opts.after ?? []).map((a) => {
+        if (a.includes("\n")) throw new Error("health gate: a reason must be one line");
+        return `# after: ${a}\n`;
+    });
     return `
 # etcd-ha health gate: ${opts.members.length} members.
+${after.join("")}
 expected=${opts.members.length}
 peers=(${opts.members.map((m) => sq(m.peerUrl)).join(" ")})
 ctl=(${sq(`${BIN_DIR}/etcdctl`)} --endpoints=${sq(endpoints)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/healthcheck-client.crt`)} --key=${sq(`${PKI_DIR}/healthcheck-client.key`)} --dial-timeout=3s --command-timeout=5s)

@@ -1,12 +1,17 @@
 /**
  * `npm run lab -- <command>`:
- *   up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME]
+ *   up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE]
  *                                                             create the hosts (unless running) and run the program;
- *                                                             on a live lab, --members scales it, --replace replaces a member
+ *                                                             on a live lab, --members scales it, --replace replaces a member,
+ *                                                             --build repacks the tarball (a same-version upgrade),
+ *                                                             --restore-from restores the cluster from a snapshot file
  *   status [--json]                                           members, PIDs, health, leader; client files
  *   down                                                      stop everything the lab started; remove its files
  * See README "Lab".
  */
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import { down, status, up } from "./lab";
 
 /** The whole `up` is bounded: a wedged lab fails instead of hanging CI. */
@@ -21,13 +26,13 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 function usage(): never {
-    console.error("usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] | status [--json] | down");
+    console.error("usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | down");
     process.exit(2);
 }
 
 async function main(argv: string[]): Promise<void> {
     const [cmd, ...args] = argv;
-    const known: Record<string, string[]> = { up: ["--members", "--prefix", "--rerun-commands", "--replace"], status: ["--json"], down: [] };
+    const known: Record<string, string[]> = { up: ["--members", "--prefix", "--rerun-commands", "--replace", "--build", "--restore-from"], status: ["--json"], down: [] };
     if (!cmd || !(cmd in known)) usage();
     for (const a of args) if (a.startsWith("--") && !known[cmd].includes(a)) throw new Error(`unknown option ${a} for ${cmd}`);
     if (cmd === "up") {
@@ -38,7 +43,10 @@ async function main(argv: string[]): Promise<void> {
         timer.unref();
         const members = flag(args, "--members");
         const replace = flag(args, "--replace");
+        const restoreFrom = flag(args, "--restore-from");
         await up({
+            build: flag(args, "--build"),
+            restore: restoreFrom === undefined ? undefined : { fromSnapshot: path.resolve(restoreFrom), sha256: createHash("sha256").update(fs.readFileSync(restoreFrom)).digest("hex") },
             members: members === undefined ? undefined : Number(members),
             prefix: flag(args, "--prefix"),
             rerunCommands: args.includes("--rerun-commands"),

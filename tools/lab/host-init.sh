@@ -10,7 +10,7 @@
 #     partition rules match on it).
 #   - fresh directories for what the program writes, on the host's own tmpfs "disk": /etc/systemd/system,
 #     /usr/local/bin, /usr/local/sbin, /var/lib/etcd-ha, /var/tmp, /var/backups, /home; /var/lib/etcd on
-#     a tmpfs of its own; a private /run (with /run/sshd; the systemctl stand-in keeps its state there).
+#     a tmpfs of its own; a private /run (with /run/sshd, and /run/lock as on Ubuntu; the systemctl stand-in keeps its state there).
 #   - the admin user (passwordless sudo, the lab's public key), like cloud-init's default user.
 #   - the systemctl/journalctl stand-in in /usr/local/sbin, and over /usr/bin/systemctl and
 #     /usr/bin/journalctl when the machine has them.
@@ -60,6 +60,9 @@ mount -t tmpfs -o mode=0755,size=1g "etcd-ha-lab-$name" /var/lib/etcd
 mount -t tmpfs -o mode=0755 "etcd-ha-lab-$name" /run
 mkdir -p /run/sshd
 chmod 0755 /run/sshd
+# What systemd-tmpfiles creates on Ubuntu (tmpfiles.d/legacy.conf): /run/lock, 1777.
+mkdir -p /run/lock
+chmod 1777 /run/lock
 
 # A fresh VM has no etcd: hide the machine's Debian etcd (its binaries and its packaged unit) inside the host.
 for b in /usr/bin/etcd /usr/bin/etcdctl; do

@@ -61,7 +61,8 @@ export function debianEtcdVersion(): string {
  * reproducibly (sorted, owner 0, mtime 0, gzip -n), and returns its path and sha256: the program's
  * air-gapped install path then verifies and installs it exactly as it would an upstream release.
  */
-export function packTarball(dir: string): { version: string; tarball: string; sha256: string } {
+export function packTarball(dir: string, build?: string): { version: string; tarball: string; sha256: string } {
+    if (build !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(build)) throw new Error(`--build must be 1-64 of [A-Za-z0-9._-], got ${build}`);
     const version = debianEtcdVersion();
     const top = `etcd-v${version}-linux-amd64`;
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-tar-"));
@@ -72,8 +73,11 @@ export function packTarball(dir: string): { version: string; tarball: string; sh
             fs.copyFileSync(src, path.join(work, top, b));
             fs.chmodSync(path.join(work, top, b), 0o755);
         }
-        fs.writeFileSync(path.join(work, top, "README-etcd-ha-lab.txt"), `Debian's etcd ${version} binaries, packed by the etcd-ha lab in the upstream release layout.\n`);
-        const tarball = path.join(dir, `${top}.tar.gz`);
+        fs.writeFileSync(
+            path.join(work, top, "README-etcd-ha-lab.txt"),
+            `Debian's etcd ${version} binaries, packed by the etcd-ha lab in the upstream release layout.\n${build ? `Build ${build}: the same binaries as another tarball, for a same-version upgrade.\n` : ""}`,
+        );
+        const tarball = path.join(dir, build ? `${top}-${build}.tar.gz` : `${top}.tar.gz`);
         execFileSync("sh", ["-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$1" -cf - "$2" | gzip -n > "$3"`, "sh", work, top, tarball]);
         const sha256 = createHash("sha256").update(fs.readFileSync(tarball)).digest("hex");
         fs.writeFileSync(`${tarball}.sha256`, `${sha256}  ${path.basename(tarball)}\n`);
@@ -84,7 +88,15 @@ export function packTarball(dir: string): { version: string; tarball: string; sh
 }
 
 /** The lab stack: `hosts` mode on the lab hosts, with the two settings a shared network stack needs. */
-export function renderLabStack(opts: { hosts: readonly { name: string; address: string }[]; version: string; tarball: string; sha256: string; replace?: readonly string[] }): string {
+export function renderLabStack(opts: {
+    hosts: readonly { name: string; address: string }[];
+    version: string;
+    tarball: string;
+    sha256: string;
+    replace?: readonly string[];
+    snapshots?: Record<string, unknown>;
+    restore?: { fromSnapshot: string; sha256: string; id?: string };
+}): string {
     const doc = {
         config: {
             "etcd-ha:clusterName": CLUSTER_NAME,
@@ -98,6 +110,8 @@ export function renderLabStack(opts: { hosts: readonly { name: string; address: 
                 install: { method: "push", tarball: opts.tarball, sha256: opts.sha256 },
             },
             ...(opts.replace && opts.replace.length > 0 ? { "etcd-ha:replace": [...opts.replace] } : {}),
+            ...(opts.snapshots ? { "etcd-ha:snapshots": opts.snapshots } : {}),
+            ...(opts.restore ? { "etcd-ha:restore": opts.restore } : {}),
         },
     };
     return [
@@ -156,6 +170,15 @@ export interface UpOptions {
     now?: () => number;
     /** Members to replace in this run (`etcd-ha:replace`). */
     replace?: string[];
+    /** `etcd-ha:snapshots` for this run. */
+    snapshots?: Record<string, unknown>;
+    /** `etcd-ha:restore` for this run. */
+    restore?: { fromSnapshot: string; sha256: string; id?: string };
+    /**
+     * Pack the tarball as this build (same binaries, another sha256): a same-version "upgrade" that runs the
+     * pre-upgrade snapshot and the rolling install and restart.
+     */
+    build?: string;
 }
 
 /**
@@ -242,9 +265,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         hostsCreated = true;
         logStream(`lab: ${members} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${lab.hosts.map((h) => `${h.name}=${h.address}`).join(" ")}`);
     }
-    const { version, tarball, sha256 } = packTarball(p.dir);
+    const { version, tarball, sha256 } = packTarball(p.dir, opts.build);
     const stackHosts = lab.hosts.filter((h) => !leaving.includes(h));
-    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts, version, tarball, sha256, replace: opts.replace }));
+    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts, version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore }));
 
     const project = readProject(PROJECT_ROOT);
     const stack = readStackFile(p.stackFile, project);

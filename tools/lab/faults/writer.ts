@@ -54,6 +54,13 @@ export interface WriterOptions {
     maxOps?: number;
     /** Hard bound on how long the writer keeps writing if nobody calls stop() (default 600000 ms). */
     maxDurationMs?: number;
+    /**
+     * Send a put again, at once and within its deadline, when the attempt is proven not to have left the client
+     * (no connection established to the member the client picked): what a client configured with every member
+     * (kube-apiserver's `--etcd-servers`) does when one member is down. At most this many extra attempts per
+     * put (default 0: every attempt counts). Safe: an unsent put cannot have been applied.
+     */
+    retryUnsent?: number;
 }
 
 /**
@@ -250,7 +257,7 @@ function makeClient(endpoints: string[], tls: ClientTls | undefined, onAttempt?:
  */
 export function classifyPutError(err: unknown): Outcome {
     if (err instanceof ClientClosedError) return "failed";
-    if (err instanceof GRPCUnavailableError && /No connection established/.test(err.message)) return "failed";
+    if (isUnsent(err)) return "failed";
     if (err instanceof GRPCInvalidArgumentError || err instanceof GRPCUnauthenticatedError || err instanceof EtcdPermissionDeniedError) return "failed";
     return "timeout";
 }
@@ -338,6 +345,7 @@ export class ContinuousWriter {
             pauseMs: opts.pauseMs ?? 0,
             maxOps: opts.maxOps ?? 100_000,
             maxDurationMs: opts.maxDurationMs ?? 600_000,
+            retryUnsent: opts.retryUnsent ?? 0,
         };
         this.width = Math.max(6, String(Math.max(0, this.opts.maxOps - 1)).length);
     }
@@ -438,25 +446,34 @@ export class ContinuousWriter {
                 this.opts.opTimeoutMs + BACKSTOP_GRACE_MS,
             );
             this.abortCurrent = (why) => settle("timeout", { error: why });
-            let call: Promise<{ header: { revision: string } }>;
-            try {
-                call = client.put(key).value(record.value).options({ deadline: Date.now() + this.opts.opTimeoutMs }).exec();
-            } catch (err) {
-                settle(classifyPutError(err), { error: errorText(err) });
-                return;
-            }
-            call.then(
-                (res) => {
+            const deadline = Date.now() + this.opts.opTimeoutMs;
+            const attempt = (left: number): void => {
+                // Proven unsent, with time and attempts left: send it again (the client picks a member again).
+                const failed = (err: unknown): void => {
+                    if (settled) record.late = { outcome: "error", atMs: nowMs(), error: errorText(err) };
+                    else if (left > 0 && isUnsent(err) && Date.now() < deadline - 50) setTimeout(() => attempt(left - 1), 10);
+                    else settle(classifyPutError(err), { error: errorText(err) });
+                };
+                let call: Promise<{ header: { revision: string } }>;
+                try {
+                    call = client.put(key).value(record.value).options({ deadline }).exec();
+                } catch (err) {
+                    failed(err);
+                    return;
+                }
+                call.then((res) => {
                     if (settled) record.late = { outcome: "ok", atMs: nowMs(), revision: res.header.revision };
                     else settle("ok", { revision: res.header.revision });
-                },
-                (err: unknown) => {
-                    if (settled) record.late = { outcome: "error", atMs: nowMs(), error: errorText(err) };
-                    else settle(classifyPutError(err), { error: errorText(err) });
-                },
-            );
+                }, failed);
+            };
+            attempt(this.opts.retryUnsent);
         });
     }
+}
+
+/** True for an error that proves the put never left the client (no connection to the member it picked). */
+function isUnsent(err: unknown): boolean {
+    return err instanceof GRPCUnavailableError && /No connection established/.test(err.message);
 }
 
 /** Runs `fn` on one client per endpoint (each client talks to exactly one member), closing them afterwards. */

@@ -1,0 +1,248 @@
+/**
+ * Day-2 operations as config changes, part 2, applied by the lab engine's second runs against real etcd:
+ * - certificate renewal: the engine's clock moved into the early-renewal window re-issues every leaf; new
+ *   files are pushed and members restart one at a time, under a continuous writer; a client holding the
+ *   files from before the renewal keeps working;
+ * - scheduled snapshots: the timer fired on demand (and the service started by hand) produces verified
+ *   snapshots, pruned to the retention count;
+ * - upgrade path with the versions the lab has: a same-version "upgrade" (the same binaries repacked, so
+ *   another tarball sha256) takes the pre-upgrade snapshot, then installs and restarts member by member;
+ * - restore: 1,000 keys, a snapshot, every data dir destroyed, `etcd-ha:restore` → every key back on every
+ *   member, a new cluster ID; removing the key afterwards changes nothing on the members.
+ * Figures are printed.
+ */
+import { spawnSync } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ClientTls, ContinuousWriter, formatFigures, verifyAcknowledged, WriterReport } from "../tools/lab/faults/writer";
+import { inHost, LabHost, preflight, readLab } from "../tools/lab/hosts";
+
+const PREFIX = "127.66.5";
+const LAB = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-day2-ops-"));
+process.env.ETCD_HA_LAB_DIR = LAB;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const lab = require("../tools/lab/lab") as typeof import("../tools/lab/lab");
+
+const figures: string[] = [];
+const log: string[] = [];
+let tls: ClientTls;
+const SNAPSHOTS = { retain: 2, schedule: "daily", randomizedDelaySec: 0 };
+/** Set once the same-version upgrade ran: every later run keeps that tarball. */
+let build: string | undefined;
+
+const hosts = (): LabHost[] => readLab()!.hosts;
+const endpoints = () => hosts().map((h) => `https://${h.address}:2379`);
+
+function etcdctl(args: string[], opts: { tls?: ClientTls; endpoints?: string[] } = {}): string {
+    const t = opts.tls ?? tls;
+    const r = spawnSync("etcdctl", [`--endpoints=${(opts.endpoints ?? endpoints()).join(",")}`, `--cacert=${t.cacert}`, `--cert=${t.cert}`, `--key=${t.key}`, "--dial-timeout=3s", "--command-timeout=10s", ...args], {
+        encoding: "utf8",
+        env: { ...process.env, ETCDCTL_API: "3" },
+        timeout: 30_000,
+    });
+    if (r.status !== 0) throw new Error(`etcdctl ${args.join(" ")} failed: ${r.stderr}`);
+    // etcdctl 3.4 prints `endpoint health` results on stderr.
+    return args[0] === "endpoint" && args[1] === "health" ? r.stdout + r.stderr : r.stdout;
+}
+
+/** The cluster ID as etcd reports it in a response header (decimal text; it is a uint64). */
+const clusterId = () => /"cluster_id":(\d+)/.exec(etcdctl(["endpoint", "status", "-w", "json"], { endpoints: [endpoints()[0]] }))![1];
+
+/** Serial and expiry of a certificate on a host. */
+function certInfo(h: LabHost, file: string): { serial: string; notAfter: number } {
+    const out = inHost(h, ["openssl", "x509", "-noout", "-serial", "-enddate", "-in", `/etc/etcd/pki/${file}`]);
+    return { serial: /^serial=(\w+)$/m.exec(out)![1], notAfter: Date.parse(/^notAfter=(.+)$/m.exec(out)![1]) };
+}
+
+async function up(opts: Parameters<typeof lab.up>[0] = {}) {
+    const r = await lab.up({ snapshots: SNAPSHOTS, build, ...opts, prefix: PREFIX, print: (l) => log.push(l) });
+    tls = lab.status().client;
+    return r;
+}
+
+async function underWriter<T>(prefix: string, change: () => Promise<T>): Promise<{ report: WriterReport; result: T }> {
+    // Every member is restarted in turn, and the writer is configured with all of them, as kube-apiserver is:
+    // a put proven not to have left the client (its pick was the member restarting) goes again.
+    const w = new ContinuousWriter({ endpoints: endpoints(), tls, prefix, opTimeoutMs: 2000, pauseMs: 5, retryUnsent: 20 });
+    w.start();
+    let result: T;
+    try {
+        result = await change();
+    } finally {
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    return { report: await w.stop(), result };
+}
+
+/** Distinct errors of failed puts with their counts, for the figures. */
+function failedErrors(r: WriterReport): string {
+    const counts = new Map<string, number>();
+    for (const rec of r.records) if (rec.outcome === "failed") counts.set(rec.error ?? "?", (counts.get(rec.error ?? "?") ?? 0) + 1);
+    return [...counts].map(([e, n]) => `${n}× ${e}`).join("; ") || "none";
+}
+
+/** The start steps of a run, in the order they ran: each began after the one before it ended. */
+function expectRolling(steps: { name: string; op: string; startMs: number; endMs: number }[]): void {
+    const starts = steps.filter((s) => /^etcd-etcd\d-start$/.test(s.name) && s.op === "update");
+    expect(starts.map((s) => s.name)).toEqual(["etcd-etcd1-start", "etcd-etcd2-start", "etcd-etcd3-start"]);
+    for (let i = 1; i < starts.length; i++) expect(starts[i].startMs).toBeGreaterThanOrEqual(starts[i - 1].endMs);
+}
+
+const pids = () => Object.fromEntries(hosts().map((h) => [h.name, lab.etcdPid(h)]));
+
+beforeAll(async () => {
+    preflight();
+    await up({ members: 3 });
+}, 240_000);
+
+afterAll(async () => {
+    await lab.down({ print: () => undefined }).catch(() => undefined);
+    fs.rmSync(LAB, { recursive: true, force: true });
+    if (figures.length > 0) console.log(["day-2 figures (renewal, upgrade, restore):", ...figures].join("\n"));
+});
+
+afterEach(() => {
+    if (log.length > 0) fs.writeFileSync(path.join(os.tmpdir(), "etcd-ha-lab-day2-ops.log"), log.join("\n"));
+});
+
+describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
+    test("renewal: inside the early-renewal window every leaf is re-issued, pushed, and the members restart one at a time", async () => {
+        const before = Object.fromEntries(hosts().map((h) => [h.name, { server: certInfo(h, "server.crt"), peer: certInfo(h, "peer.crt") }]));
+        const caBefore = fs.readFileSync(tls.cacert, "utf8");
+        // The client files from before the renewal (the CA is not renewed: it outlives the leaves by years).
+        const old = fs.mkdtempSync(path.join(LAB, "old-client-"));
+        const oldTls: ClientTls = { cacert: path.join(old, "ca.crt"), cert: path.join(old, "admin.crt"), key: path.join(old, "admin.key") };
+        fs.copyFileSync(tls.cacert, oldTls.cacert);
+        fs.copyFileSync(tls.cert, oldTls.cert);
+        fs.copyFileSync(tls.key, oldTls.key);
+        const pidsBefore = pids();
+        // Leaves last 8760 h and renew in their last 720 h: move the engine's clock 8064 h on.
+        const later = () => Date.now() + (8760 - 720 + 24) * 3_600_000;
+        const { report, result } = await underWriter("/ops/renewal/", () => up({ now: later }));
+
+        const renewed = result.steps.filter((s) => s.op === "replace" && s.name.startsWith("etcd-pki-") && !s.name.endsWith("-csr") && !s.name.endsWith("-key"));
+        // 2 per member (server, peer) + 3 client certificates; not the CA.
+        expect(renewed.map((s) => s.name).sort()).toEqual(
+            ["admin", "apiserver-etcd-client", "healthcheck-client", ...["etcd1", "etcd2", "etcd3"].flatMap((m) => [`${m}-peer`, `${m}-server`])].map((n) => `etcd-pki-${n}`).sort(),
+        );
+        for (const h of hosts()) {
+            for (const f of ["server", "peer"] as const) {
+                const now = certInfo(h, `${f}.crt`);
+                expect(now.serial).not.toBe(before[h.name][f].serial);
+                expect(now.notAfter).toBeGreaterThan(before[h.name][f].notAfter);
+            }
+        }
+        expect(fs.readFileSync(tls.cacert, "utf8")).toBe(caBefore);
+        // New files pushed; etcd restarted member by member, each waiting for its health.
+        expect(result.steps.filter((s) => s.op === "update" && s.name.endsWith("-certs")).length).toBe(3);
+        expectRolling(result.steps);
+        for (const h of hosts()) {
+            expect(lab.etcdPid(h)).not.toBe(pidsBefore[h.name]);
+            expect(log.some((l) => l.includes(`etcd-${h.name}-start | unit, binary or certificates changed since etcd was started: restarting member ${h.name}`))).toBe(true);
+        }
+        // A client with the files from before the renewal keeps working against every member.
+        for (const ep of endpoints()) expect(etcdctl(["endpoint", "health"], { tls: oldTls, endpoints: [ep] })).toContain("is healthy");
+        etcdctl(["put", "/ops/renewal-old-client", "ok"], { tls: oldTls });
+        const v = await verifyAcknowledged(report, endpoints(), tls, "/ops/renewal/");
+        figures.push(formatFigures("renewal (3 rolling restarts)", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
+        expect(v.lost).toEqual([]);
+        expect(report.acknowledged).toBeGreaterThan(50);
+        // At most one leader election per restart.
+        expect(report.failed).toBeLessThanOrEqual(3);
+    }, 300_000);
+
+    test("snapshots: the timer run on demand takes verified snapshots and keeps the newest 2", () => {
+        const h = hosts()[1];
+        expect(inHost(h, ["systemctl", "is-enabled", "etcd-ha-snapshot.timer"]).trim()).toBe("enabled");
+        expect(inHost(h, ["systemctl", "is-active", "etcd-ha-snapshot.timer"]).trim()).toBe("active");
+        const outputs: string[] = [];
+        for (const how of [["standin-fire", "etcd-ha-snapshot.timer"], ["start", "etcd-ha-snapshot.service"], ["standin-fire", "etcd-ha-snapshot.timer"]]) {
+            inHost(h, ["systemctl", ...how]);
+            outputs.push(inHost(h, ["journalctl", "-u", "etcd-ha-snapshot", "--no-pager"]));
+        }
+        const files = inHost(h, ["ls", "-A", "/var/backups/etcd"]).trim().split("\n").sort();
+        const snaps = files.filter((f) => /^etcd_etcd2_\d{8}T\d{6}Z\.db$/.test(f));
+        expect(snaps).toHaveLength(2);
+        expect(files).toEqual(snaps.flatMap((s) => [s, `${s}.sha256`]).sort());
+        expect(inHost(h, ["sh", "-c", "cd /var/backups/etcd && sha256sum -c --quiet *.sha256 && echo verified"]).trim()).toBe("verified");
+        expect(inHost(h, ["stat", "-c", "%a %U", `/var/backups/etcd/${snaps[1]}`]).trim()).toBe("600 root");
+        const journal = outputs[outputs.length - 1];
+        expect(journal.match(/snapshot \/var\/backups\/etcd\/etcd_etcd2_\S+ revision [1-9]\d* keys \d+/g)).toHaveLength(3);
+        expect(journal).toContain("pruned 1 older snapshot(s) of etcd/etcd2, keeping the newest 2");
+        figures.push(`snapshot timer: 3 runs, ${snaps.length} kept (retain 2), every .sha256 verified`);
+    }, 120_000);
+
+    test("same-version upgrade: pre-upgrade snapshot first, then per member install + restart + health, writes go on", async () => {
+        const pidsBefore = pids();
+        build = "rebuild-1";
+        const { report, result } = await underWriter("/ops/upgrade/", () => up());
+        const order = result.steps.filter((s) => s.op !== "same").map((s) => s.name);
+        const snap = result.steps.find((s) => s.name === "etcd-upgrade-snapshot")!;
+        expect(snap.op).toBe("update");
+        expect(log.some((l) => l.includes("etcd-upgrade-snapshot | upgrade check: etcd 3.4.") && l.includes("installed, same version"))).toBe(true);
+        expect(log.some((l) => /etcd-upgrade-snapshot \| snapshot \/var\/backups\/etcd\/etcd_etcd1_pre-upgrade_\d{8}T\d{6}Z\.db revision [1-9]/.test(l))).toBe(true);
+        // Every binaries step (the release staged) after the snapshot, every start after its binaries.
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            const bin = result.steps.find((s) => s.name === `etcd-${m}-binaries`)!;
+            expect(bin.op).toBe("update");
+            expect(bin.startMs).toBeGreaterThanOrEqual(snap.endMs);
+            expect(log.some((l) => l.startsWith(`    etcd-${m}-start | installed etcd 3.4.`))).toBe(true);
+        }
+        expectRolling(result.steps);
+        expect(order[order.length - 1]).toBe("etcd-health");
+        for (const h of hosts()) expect(lab.etcdPid(h)).not.toBe(pidsBefore[h.name]);
+        const marker = inHost(hosts()[0], ["cat", "/var/lib/etcd-ha/release"]).trim();
+        expect(marker).toMatch(/^3\.4\.\d+ [0-9a-f]{64}$/);
+        const v = await verifyAcknowledged(report, endpoints(), tls, "/ops/upgrade/");
+        figures.push(formatFigures("same-version upgrade (3 rolling restarts)", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
+        expect(v.lost).toEqual([]);
+        expect(report.failed).toBeLessThanOrEqual(3);
+    }, 300_000);
+
+    test("restore: 1,000 keys, snapshot, every data dir destroyed → restored everywhere with a new cluster ID", async () => {
+        const w = new ContinuousWriter({ endpoints: endpoints(), tls, prefix: "/ops/restore/", opTimeoutMs: 5000, maxOps: 1000 });
+        w.start();
+        const deadline = Date.now() + 60_000;
+        while (w.issuedSoFar < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        const written = await w.stop();
+        expect(written.acknowledged).toBe(1000);
+        const snapshot = path.join(LAB, "restore-me.db");
+        etcdctl(["snapshot", "save", snapshot], { endpoints: [endpoints()[0]] });
+        const sha256 = createHash("sha256").update(fs.readFileSync(snapshot)).digest("hex");
+        const idBefore = clusterId();
+        // Lose every member's data.
+        for (const h of hosts()) inHost(h, ["sh", "-c", "systemctl stop etcd && find /var/lib/etcd -mindepth 1 -delete"]);
+        const t0 = Date.now();
+        const result = await up({ restore: { fromSnapshot: snapshot, sha256 } });
+        const seconds = (Date.now() - t0) / 1000;
+        // Every stop before any restore; every restore before the first start.
+        const at = (n: string) => result.steps.find((s) => s.name === n && s.op === "create")!;
+        const stops = hosts().map((h) => at(`etcd-${h.name}-restore-stop`));
+        const restores = hosts().map((h) => at(`etcd-${h.name}-restore`));
+        for (const r of restores) for (const s of stops) expect(r.startMs).toBeGreaterThanOrEqual(s.endMs);
+        expect(result.steps.find((s) => s.name === "etcd-health")!.op).toBe("update");
+        expect(String(result.outputs.health)).toMatch(/^healthy: 3\/3 members/);
+        for (const ep of endpoints()) {
+            const keys = etcdctl(["get", "/ops/restore/", "--prefix", "--keys-only", "--consistency=s"], { endpoints: [ep] }).split("\n").filter(Boolean);
+            expect(keys).toHaveLength(1000);
+        }
+        const v = await verifyAcknowledged(written, endpoints(), tls, "/ops/restore/");
+        expect(v.lost).toEqual([]);
+        expect(v.perMember.every((m) => m.missing.length === 0)).toBe(true);
+        const idAfter = clusterId();
+        expect(idAfter).not.toBe(idBefore);
+        figures.push(`restore: 1000 keys back on 3/3 members, cluster ID ${BigInt(idBefore).toString(16)} → ${BigInt(idAfter).toString(16)}, run ${seconds.toFixed(1)}s`);
+        // Taking the key out: the restore steps leave the program, the members are left as they are.
+        const pidsAfter = pids();
+        const settle = await up();
+        expect(settle.created).toBe(0);
+        expect(settle.steps.filter((s) => s.op === "delete").map((s) => s.name).sort()).toEqual(
+            hosts().flatMap((h) => [`etcd-${h.name}-restore`, `etcd-${h.name}-restore-snapshot`, `etcd-${h.name}-restore-stop`]).sort(),
+        );
+        expect(pids()).toEqual(pidsAfter);
+        for (const h of hosts()) expect(log.some((l) => l.includes(`etcd-${h.name}-start | etcd is running with this configuration: nothing to do`))).toBe(true);
+        expect(clusterId()).toBe(idAfter);
+    }, 300_000);
+});
