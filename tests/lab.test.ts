@@ -320,10 +320,13 @@ describe("re-run against the live cluster", () => {
         expect(r.status).toBe(0);
         const all = stateResources().filter((x) => x.custom);
         const commands = all.filter((x) => x.type === "command:remote:Command").length;
-        expect(commands).toBe(3 * 5 + 1);
+        // Six steps per member, the pre-upgrade snapshot and the gate.
+        expect(commands).toBe(3 * 6 + 2);
         expect(r.stdout).toContain(`lab: 0 created, 0 updated, 0 replaced, 0 deleted, ${commands} re-run, ${all.length - commands} unchanged`);
         expect(r.stdout).toMatch(/etcd-etcd2-start \| etcd is running with this configuration: nothing to do/);
-        expect(r.stdout).toMatch(/etcd-etcd3-binaries \| etcd 3\.4\.\d+ already installed/);
+        expect(r.stdout).toMatch(/etcd-etcd3-binaries \| etcd 3\.4\.\d+ \(this release\) already installed/);
+        expect(r.stdout).toMatch(/etcd-upgrade-snapshot \| this member already runs the wanted release: no upgrade, no snapshot/);
+        expect(r.stdout).toMatch(/etcd-etcd1-maintenance \| changed: none/);
         expect(pids()).toEqual(before);
         expect((JSON.parse(memberIds()) as { members: { ID: string }[] }).members.map((m) => String(m.ID)).sort()).toEqual(ids);
         expect(ctl(st.endpoints, ["get", "/lab/hello", "--print-value-only"]).stdout.trim()).toBe("world");

@@ -434,7 +434,8 @@ describe("Pulumi.dev.yaml: the Proxmox resources' inputs", () => {
         expect(plainLeaks({ a: [{ b: `x ${SECRETS["etcd-ha:proxmoxApiToken"]} y` }], c: wrapped, d: "member-key-body" }, secrets)).toEqual([".a[0].b", ".d"]);
         // The test can fail: the key does travel, wrapped, to every remote command.
         const carrying = rs.filter((r) => r.type === T.command && isSecretInput(r.inputs.connection) && (plain(r.inputs.connection) as { privateKey?: string }).privateKey === SECRETS["etcd-ha:sshPrivateKey"]);
-        expect(carrying).toHaveLength(3 * 6 + 1);
+        // Per member: its readiness check and six etcd steps; then the pre-upgrade snapshot and the gate.
+        expect(carrying).toHaveLength(3 * 7 + 2);
         expect(JSON.stringify(outputs)).not.toContain("member-key-body");
     });
 });
