@@ -114,7 +114,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
     public readonly clientEndpoints: pulumi.Output<string[]>;
     /** The client URLs comma-joined, for kube-apiserver `--etcd-servers`. */
     public readonly etcdServers: pulumi.Output<string>;
-    /** The etcd CA certificate (PEM), for `--etcd-cafile`. */
+    /** The etcd CA certificate (PEM), for `--etcd-cafile`; with `etcd.pki.trustedCaCerts`, the whole trust bundle. */
     public readonly caCertPem: pulumi.Output<string>;
     /** kube-apiserver's etcd client certificate (PEM), for `--etcd-certfile`. */
     public readonly apiserverClientCertPem: pulumi.Output<string>;
@@ -178,6 +178,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        // The trust bundle: the signing CA, then any CA still (or already) trusted during a CA rotation.
+        const caBundle = pulumi.output(pki.caCertPem).apply((ca) => [ca, ...etcd.pki.trustedCaCerts].map((c) => `${c.trim()}\n`).join(""));
         const token = new random.RandomString(`${name}-token`, { length: 16, special: false, upper: false }, { parent: this });
         const clusterToken = token.result.apply((r) => `${name}-${r}`);
 
@@ -240,7 +242,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         initialCluster: plan.initialCluster,
                         initialClusterToken: clusterToken,
                         clientEndpoints: plan.clientEndpoints,
-                        caCertPem: pki.caCertPem,
+                        caCertPem: caBundle,
                         certs: memberCerts(pki.table, host.name).map((c) => ({ file: c.memberFile!, ...pki.pair(c.id) })),
                         startAfter: members.length > 0 ? members[members.length - 1].started : undefined,
                         replace: (args.replace ?? []).includes(host.name),
@@ -287,7 +289,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         this.clientEndpoints = gated(plan.clientEndpoints);
         this.etcdServers = gated(plan.clientEndpoints.join(","));
-        this.caCertPem = gated(pki.caCertPem);
+        this.caCertPem = gated(caBundle);
         this.apiserverClientCertPem = gated(apiserver.certPem);
         this.apiserverClientKeyPem = pulumi.secret(gated(apiserver.keyPem));
         this.adminClientCertPem = gated(admin.certPem);

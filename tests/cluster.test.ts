@@ -303,6 +303,99 @@ describe("EtcdCluster day-2 arguments", () => {
     });
 });
 
+describe("EtcdCluster day-2 steps", () => {
+    const SHA = "ab".repeat(32);
+    const urnOf = (run: Run, n: string) => run.byName.get(n)!.urn;
+    const script = (run: Run, n: string) => unwrapScript(String(plain(run.byName.get(n)!.inputs.create)));
+
+    it("takes the pre-upgrade snapshot (with the upgrade guard) before any member's binaries step", async () => {
+        const run = await runCluster("prod", { hosts: hosts(3), etcd: { version: "3.5.21" } });
+        const snap = run.byName.get("prod-upgrade-snapshot")!;
+        expect(snap.parent).toBe(run.byName.get("prod")!.urn);
+        const body = script(run, "prod-upgrade-snapshot");
+        expect(body.indexOf("etcd_ha_upgrade_guard\n")).toBeGreaterThan(0);
+        expect(body.indexOf("etcd_ha_upgrade_guard\n")).toBeLessThan(body.indexOf("snapshot save"));
+        expect(body).toContain("member='etcd1'");
+        expect(body).toContain('prefix="${cluster}_${member}_pre-upgrade_"');
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            expect(run.byName.get(`prod-${m}-binaries`)!.dependencies).toContain(snap.urn);
+            expect(script(run, `prod-${m}-binaries`)).toContain("etcd_ha_upgrade_guard\n");
+            expect(script(run, `prod-${m}-start`)).toMatch(/\ninstall_release\n/);
+        }
+    });
+
+    it("installs the snapshot timer on every member after its start; off: the timer is removed, the script stays", async () => {
+        const on = await runCluster("prod", { hosts: hosts(3), snapshots: { retain: 7, schedule: "hourly", dir: "/srv/etcd-snapshots" } });
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            const mt = on.byName.get(`prod-${m}-maintenance`)!;
+            expect(mt.dependencies).toEqual([urnOf(on, `prod-${m}-start`)]);
+            const body = script(on, `prod-${m}-maintenance`);
+            expect(body).toContain("OnCalendar=hourly");
+            expect(body).toContain("retain=7");
+            expect(body).toContain("dir='/srv/etcd-snapshots'");
+            expect(body).toContain(`member='${m}'`);
+            expect(body).toContain("systemctl enable etcd-ha-snapshot.timer");
+            expect(String(plain(mt.inputs.delete))).toContain("systemctl disable --now etcd-ha-snapshot.timer");
+        }
+        const off = await runCluster("prod", { hosts: hosts(3), snapshots: { enabled: false } });
+        const body = script(off, "prod-etcd1-maintenance");
+        expect(body).not.toContain("OnCalendar=");
+        expect(body).toContain("systemctl disable --now etcd-ha-snapshot.timer");
+        expect(body).toContain("/usr/local/bin/etcd-ha-snapshot");
+    });
+
+    it("restore: every member stopped before any is restored; each start after its restore; the gate re-runs", async () => {
+        const run = await runCluster("prod", { hosts: hosts(3), restore: { fromSnapshot: "/backups/etcd.db", sha256: SHA } });
+        const stops = ["etcd1", "etcd2", "etcd3"].map((m) => urnOf(run, `prod-${m}-restore-stop`));
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            const restore = run.byName.get(`prod-${m}-restore`)!;
+            expect(restore.dependencies).toEqual(expect.arrayContaining([...stops, urnOf(run, `prod-${m}-restore-snapshot`), urnOf(run, `prod-${m}-binaries`)]));
+            expect(run.byName.get(`prod-${m}-restore-snapshot`)!.inputs.remotePath).toBe(`/var/tmp/etcd-ha/restore/${SHA.slice(0, 16)}.db`);
+            expect(run.byName.get(`prod-${m}-start`)!.dependencies).toContain(restore.urn);
+            const body = script(run, `prod-${m}-restore`);
+            expect(body).toContain("--initial-cluster-token 'prod-restore-abababababab'");
+            expect(body).toContain(`--name '${m}'`);
+            expect(script(run, `prod-${m}-start`)).toContain("started restored member $name (restore abababababab)");
+        }
+        expect(script(run, "prod-health")).toContain("# after: restore abababababab\n");
+        const url = await runCluster("prod", { hosts: hosts(3), restore: { fromSnapshot: "https://backups.example/etcd.db", sha256: SHA, id: "again-1" } });
+        expect(url.resources.filter((r) => r.type === T.copyToRemote)).toEqual([]);
+        expect(script(url, "prod-etcd2-restore")).toContain("curl --fail");
+        expect(script(url, "prod-etcd2-restore")).toContain("--initial-cluster-token 'prod-restore-again-1'");
+        // Without a restore there are no restore steps.
+        const plainRun = await runCluster("prod", { hosts: hosts(3) });
+        expect(plainRun.resources.filter((r) => r.name.includes("restore"))).toEqual([]);
+    });
+
+    it("trusts extra CAs (a CA rotation's trust-both phase): every member's ca.crt and the caCertPem output hold the bundle", async () => {
+        const extra = fakePem("CERTIFICATE", "bmV4dC1jYQ==");
+        const run = await runCluster("prod", { hosts: hosts(3), etcd: { pki: { trustedCaCerts: [extra] } } });
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            const ca = parseCertBundle(String(plain(run.byName.get(`prod-${m}-certs`)!.inputs.stdin))).get("ca.crt")!;
+            expect(ca).toContain("prod-pki-ca");
+            expect(ca.endsWith(extra.trim() + "\n")).toBe(true);
+        }
+        const out = await value(run.cluster.caCertPem);
+        expect(out).toContain("prod-pki-ca");
+        expect(out).toContain(extra.trim());
+    });
+
+    it("reports bad snapshot and restore settings with the rest, and refuses restore with replace", async () => {
+        await expect(
+            runCluster("bad", { hosts: hosts(3), replace: ["etcd1"], snapshots: { retain: 0, dir: "/tmp/x" }, restore: { fromSnapshot: "a b", sha256: "nope" }, etcd: { pki: { trustedCaCerts: ["not a pem"] } } }),
+        ).rejects.toMatchObject({
+            errors: expect.arrayContaining([
+                expect.objectContaining({ propertyPath: "restore", reason: expect.stringMatching(/cannot run together with replace/) }),
+                expect.objectContaining({ propertyPath: "snapshots.retain" }),
+                expect.objectContaining({ propertyPath: "snapshots.dir" }),
+                expect.objectContaining({ propertyPath: "restore.fromSnapshot" }),
+                expect.objectContaining({ propertyPath: "restore.sha256" }),
+                expect.objectContaining({ propertyPath: "etcd.pki.trustedCaCerts.0" }),
+            ]),
+        });
+    });
+});
+
 describe("EtcdPki arguments", () => {
     it("reports every bad argument in one list", () => {
         const m = { name: "a", fqdn: "a.lan", address: "10.0.0.1" };

@@ -126,6 +126,27 @@ describe("valid configs resolve", () => {
         expect(issues(mutate(two, (c) => c.hosts.pop()))).toEqual([]);
     });
 
+    it("day-2 keys: snapshots (defaults, bad values named), restore (sha256 required, not with replace)", () => {
+        const issues = (raw: Raw) => {
+            const r = validateStackConfig(raw, new Set(["sshPrivateKey"]));
+            return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`);
+        };
+        const c = resolve(hostsBase(), new Set(["sshPrivateKey"]));
+        expect(c.snapshots).toEqual({ enabled: true, schedule: "*-*-* 00/6:00:00", randomizedDelaySec: 900, dir: "/var/backups/etcd", retain: 28, offHostTimeoutSeconds: 3600 });
+        expect(c.restore).toBeUndefined();
+        expect(issues(mutate(hostsBase(), (x) => (x.snapshots = { retain: 0, schedule: "daily; rm -rf /", dir: "/var/tmp/snaps" })))).toEqual([
+            expect.stringMatching(/^etcd-ha:snapshots\.schedule: must be a systemd OnCalendar expression/),
+            expect.stringMatching(/^etcd-ha:snapshots\.dir: must not be under \/tmp, \/var\/tmp/),
+            expect.stringMatching(/^etcd-ha:snapshots\.retain: /),
+        ]);
+        const sha = "0f".repeat(32);
+        expect(resolve(mutate(hostsBase(), (x) => (x.restore = { fromSnapshot: "./snap.db", sha256: sha })), new Set(["sshPrivateKey"])).restore).toEqual({ fromSnapshot: "./snap.db", sha256: sha });
+        expect(issues(mutate(hostsBase(), (x) => (x.restore = { fromSnapshot: "./snap.db" })))).toEqual([expect.stringMatching(/^etcd-ha:restore\.sha256: /)]);
+        expect(issues(mutate(hostsBase(), (x) => ((x.restore = { fromSnapshot: "./snap.db", sha256: sha }), (x.replace = ["m2"]))))).toEqual([
+            "etcd-ha:restore: cannot run together with etcd-ha:replace: a restore rebuilds every member; remove replace (or finish the replacement first)",
+        ]);
+    });
+
     it("hosts mode with failure domains gets the hypervisor analysis too", () => {
         const raw = mutate(hostsBase(), (c) => {
             c.hosts[0].hypervisor = "box1";

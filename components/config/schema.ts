@@ -222,6 +222,8 @@ export const HostSchema = z.strictObject({
 /** A certificate SAN: a DNS name (wildcards allowed) or an IP literal. */
 const SAN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^[0-9a-fA-F:.]+$/;
 const SAN_MESSAGE = "must be a DNS name or an IP address";
+/** One PEM certificate block. */
+const PEM_CERT = /^\s*-{5}BEGIN CERTIFICATE-{5}\r?\n[A-Za-z0-9+/=\r\n]+-{5}END CERTIFICATE-{5}\s*$/;
 
 export const EtcdSchema = z.strictObject({
     /** etcd release, e.g. `3.5.21`. */
@@ -285,8 +287,14 @@ export const EtcdSchema = z.strictObject({
             serverCertSans: z.array(z.string().regex(SAN, SAN_MESSAGE)).default([]),
             /** Extra SANs on every peer certificate. */
             peerCertSans: z.array(z.string().regex(SAN, SAN_MESSAGE)).default([]),
+            /**
+             * More CA certificates (PEM, one per entry) that members and clients trust besides the signing CA:
+             * the "trust both" phase of a CA rotation. They go into every member's ca.crt and the `caCertPem`
+             * output. Default none.
+             */
+            trustedCaCerts: z.array(z.string().regex(PEM_CERT, "must be one PEM certificate (the BEGIN/END CERTIFICATE block)")).default([]),
         })
-        .default({ keyAlgorithm: "ECDSA", rsaBits: 2048, caValidityHours: 87600, certValidityHours: 8760, earlyRenewalHours: 720, serverCertSans: [], peerCertSans: [] }),
+        .default({ keyAlgorithm: "ECDSA", rsaBits: 2048, caValidityHours: 87600, certValidityHours: 8760, earlyRenewalHours: 720, serverCertSans: [], peerCertSans: [], trustedCaCerts: [] }),
     /** How the binaries reach the members. */
     install: z
         .strictObject({

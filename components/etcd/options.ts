@@ -72,6 +72,8 @@ export interface EtcdPkiOptions {
     serverCertSans?: string[];
     /** Extra SANs on every peer certificate. */
     peerCertSans?: string[];
+    /** More CA certificates (PEM) members and clients trust besides the signing CA (a CA rotation's "trust both" phase). */
+    trustedCaCerts?: string[];
 }
 
 /** How the etcd binaries get onto the host. */
