@@ -14,29 +14,21 @@
 import { spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { ClientTls, ContinuousWriter, formatFigures, verifyAcknowledged, WriterReport } from "../tools/lab/faults/writer";
-import { inHost, LabHost, preflight, readLab } from "../tools/lab/hosts";
+import { inHost, LabHost } from "../tools/lab/hosts";
+import { labSuite } from "./helpers/labSuite";
 
-const PREFIX = "127.66.5";
-const LAB = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-day2-ops-"));
-process.env.ETCD_HA_LAB_DIR = LAB;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const lab = require("../tools/lab/lab") as typeof import("../tools/lab/lab");
-
-const figures: string[] = [];
-const log: string[] = [];
-let tls: ClientTls;
 const SNAPSHOTS = { retain: 2, schedule: "daily", randomizedDelaySec: 0 };
 /** Set once the same-version upgrade ran: every later run keeps that tarball. */
 let build: string | undefined;
-
-const hosts = (): LabHost[] => readLab()!.hosts;
+const suite = labSuite({ name: "day2-ops", prefix: "127.66.5", figuresTitle: "day-2 figures (renewal, upgrade, restore):", defaults: () => ({ snapshots: SNAPSHOTS, build }) });
+const { lab, figures, log, hosts, up } = suite;
+const LAB = suite.dir;
 const endpoints = () => hosts().map((h) => `https://${h.address}:2379`);
 
 function etcdctl(args: string[], opts: { tls?: ClientTls; endpoints?: string[] } = {}): string {
-    const t = opts.tls ?? tls;
+    const t = opts.tls ?? suite.tls();
     const r = spawnSync("etcdctl", [`--endpoints=${(opts.endpoints ?? endpoints()).join(",")}`, `--cacert=${t.cacert}`, `--cert=${t.cert}`, `--key=${t.key}`, "--dial-timeout=3s", "--command-timeout=10s", ...args], {
         encoding: "utf8",
         env: { ...process.env, ETCDCTL_API: "3" },
@@ -56,25 +48,9 @@ function certInfo(h: LabHost, file: string): { serial: string; notAfter: number 
     return { serial: /^serial=(\w+)$/m.exec(out)![1], notAfter: Date.parse(/^notAfter=(.+)$/m.exec(out)![1]) };
 }
 
-async function up(opts: Parameters<typeof lab.up>[0] = {}) {
-    const r = await lab.up({ snapshots: SNAPSHOTS, build, ...opts, prefix: PREFIX, print: (l) => log.push(l) });
-    tls = lab.status().client;
-    return r;
-}
-
-async function underWriter<T>(prefix: string, change: () => Promise<T>): Promise<{ report: WriterReport; result: T }> {
-    // Every member is restarted in turn, and the writer is configured with all of them, as kube-apiserver is:
-    // a put proven not to have left the client (its pick was the member restarting) goes again.
-    const w = new ContinuousWriter({ endpoints: endpoints(), tls, prefix, opTimeoutMs: 2000, pauseMs: 5, retryUnsent: 20 });
-    w.start();
-    let result: T;
-    try {
-        result = await change();
-    } finally {
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    return { report: await w.stop(), result };
-}
+/** Every member is restarted in turn, and the writer is configured with all of them, as kube-apiserver is:
+ * a put proven not to have left the client (its pick was the member restarting) goes again. */
+const underWriter = <T>(prefix: string, change: () => Promise<T>) => suite.underWriter(endpoints(), prefix, change, { retryUnsent: 20 });
 
 /** Distinct errors of failed puts with their counts, for the figures. */
 function failedErrors(r: WriterReport): string {
@@ -92,24 +68,10 @@ function expectRolling(steps: { name: string; op: string; startMs: number; endMs
 
 const pids = () => Object.fromEntries(hosts().map((h) => [h.name, lab.etcdPid(h)]));
 
-beforeAll(async () => {
-    preflight();
-    await up({ members: 3 });
-}, 240_000);
-
-afterAll(async () => {
-    await lab.down({ print: () => undefined }).catch(() => undefined);
-    fs.rmSync(LAB, { recursive: true, force: true });
-    if (figures.length > 0) console.log(["day-2 figures (renewal, upgrade, restore):", ...figures].join("\n"));
-});
-
-afterEach(() => {
-    if (log.length > 0) fs.writeFileSync(path.join(os.tmpdir(), "etcd-ha-lab-day2-ops.log"), log.join("\n"));
-});
-
 describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
     test("renewal: inside the early-renewal window every leaf is re-issued, pushed, and the members restart one at a time", async () => {
         const before = Object.fromEntries(hosts().map((h) => [h.name, { server: certInfo(h, "server.crt"), peer: certInfo(h, "peer.crt") }]));
+        const tls = suite.tls();
         const caBefore = fs.readFileSync(tls.cacert, "utf8");
         // The client files from before the renewal (the CA is not renewed: it outlives the leaves by years).
         const old = fs.mkdtempSync(path.join(LAB, "old-client-"));
@@ -145,7 +107,7 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         // A client with the files from before the renewal keeps working against every member.
         for (const ep of endpoints()) expect(etcdctl(["endpoint", "health"], { tls: oldTls, endpoints: [ep] })).toContain("is healthy");
         etcdctl(["put", "/ops/renewal-old-client", "ok"], { tls: oldTls });
-        const v = await verifyAcknowledged(report, endpoints(), tls, "/ops/renewal/");
+        const v = await verifyAcknowledged(report, endpoints(), suite.tls(), "/ops/renewal/");
         figures.push(formatFigures("renewal (3 rolling restarts)", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
         expect(v.lost).toEqual([]);
         expect(report.acknowledged).toBeGreaterThan(50);
@@ -195,14 +157,14 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         for (const h of hosts()) expect(lab.etcdPid(h)).not.toBe(pidsBefore[h.name]);
         const marker = inHost(hosts()[0], ["cat", "/var/lib/etcd-ha/release"]).trim();
         expect(marker).toMatch(/^3\.4\.\d+ [0-9a-f]{64}$/);
-        const v = await verifyAcknowledged(report, endpoints(), tls, "/ops/upgrade/");
+        const v = await verifyAcknowledged(report, endpoints(), suite.tls(), "/ops/upgrade/");
         figures.push(formatFigures("same-version upgrade (3 rolling restarts)", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
         expect(v.lost).toEqual([]);
         expect(report.failed).toBeLessThanOrEqual(3);
     }, 300_000);
 
     test("restore: 1,000 keys, snapshot, every data dir destroyed → restored everywhere with a new cluster ID", async () => {
-        const w = new ContinuousWriter({ endpoints: endpoints(), tls, prefix: "/ops/restore/", opTimeoutMs: 5000, maxOps: 1000 });
+        const w = new ContinuousWriter({ endpoints: endpoints(), tls: suite.tls(), prefix: "/ops/restore/", opTimeoutMs: 5000, maxOps: 1000 });
         w.start();
         const deadline = Date.now() + 60_000;
         while (w.issuedSoFar < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -228,7 +190,7 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
             const keys = etcdctl(["get", "/ops/restore/", "--prefix", "--keys-only", "--consistency=s"], { endpoints: [ep] }).split("\n").filter(Boolean);
             expect(keys).toHaveLength(1000);
         }
-        const v = await verifyAcknowledged(written, endpoints(), tls, "/ops/restore/");
+        const v = await verifyAcknowledged(written, endpoints(), suite.tls(), "/ops/restore/");
         expect(v.lost).toEqual([]);
         expect(v.perMember.every((m) => m.missing.length === 0)).toBe(true);
         const idAfter = clusterId();

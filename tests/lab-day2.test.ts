@@ -9,23 +9,12 @@
  * Every acknowledged write is on every member at the end; figures are printed.
  */
 import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { ClientTls, ContinuousWriter, formatFigures, verifyAcknowledged, WriterReport } from "../tools/lab/faults/writer";
-import { LabHost, preflight, readLab } from "../tools/lab/hosts";
+import { formatFigures, verifyAcknowledged } from "../tools/lab/faults/writer";
+import { labSuite } from "./helpers/labSuite";
 
 const PREFIX = "127.66.4";
-const LAB = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-day2-"));
-process.env.ETCD_HA_LAB_DIR = LAB;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const lab = require("../tools/lab/lab") as typeof import("../tools/lab/lab");
-
-const figures: string[] = [];
-const log: string[] = [];
-let tls: ClientTls;
-
-const hosts = (): LabHost[] => readLab()!.hosts;
+const suite = labSuite({ name: "day2", prefix: PREFIX, figuresTitle: "day-2 figures:" });
+const { lab, figures, log, hosts, up, underWriter } = suite;
 const endpointOf = (h: { address: string }) => `https://${h.address}:2379`;
 
 interface Member {
@@ -37,6 +26,7 @@ interface Member {
 }
 
 function members(endpoints: string[]): Member[] {
+    const tls = suite.tls();
     const r = spawnSync("etcdctl", [`--endpoints=${endpoints.join(",")}`, `--cacert=${tls.cacert}`, `--cert=${tls.cert}`, `--key=${tls.key}`, "--dial-timeout=2s", "--command-timeout=5s", "-w", "json", "member", "list"], {
         encoding: "utf8",
         env: { ...process.env, ETCDCTL_API: "3" },
@@ -50,41 +40,6 @@ function members(endpoints: string[]): Member[] {
 
 const idsByName = (ms: Member[]) => Object.fromEntries(ms.map((m) => [m.name, m.ID]));
 const pids = (names: string[]) => Object.fromEntries(hosts().filter((h) => names.includes(h.name)).map((h) => [h.name, lab.etcdPid(h)]));
-
-async function up(opts: Parameters<typeof lab.up>[0]) {
-    const r = await lab.up({ ...opts, prefix: PREFIX, print: (l) => log.push(l) });
-    tls = lab.status().client;
-    return r;
-}
-
-/** Runs `change` under a continuous writer on the given endpoints; returns the writer's report and the change's result. */
-async function underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>): Promise<{ report: WriterReport; result: T }> {
-    const w = new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5 });
-    w.start();
-    let result: T;
-    try {
-        result = await change();
-    } finally {
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    return { report: await w.stop(), result };
-}
-
-beforeAll(async () => {
-    preflight();
-    await up({ members: 3 });
-}, 240_000);
-
-afterAll(async () => {
-    await lab.down({ print: () => undefined }).catch(() => undefined);
-    fs.rmSync(LAB, { recursive: true, force: true });
-    if (figures.length > 0) console.log(["day-2 figures:", ...figures].join("\n"));
-});
-
-afterEach(() => {
-    // On a failure, the lab's progress lines say which step did what.
-    if (expect.getState().assertionCalls > 0 && log.length > 0) fs.writeFileSync(path.join(os.tmpdir(), "etcd-ha-lab-day2.log"), log.join("\n"));
-});
 
 describe("day-2 as config changes", () => {
     const original = ["etcd1", "etcd2", "etcd3"];
@@ -109,7 +64,7 @@ describe("day-2 as config changes", () => {
         // Outputs follow the members.
         expect(result.outputs.clientEndpoints).toEqual(hosts().map(endpointOf));
         expect(String(result.outputs.kubeadmEtcdExternal)).toContain(endpointOf(hosts()[4]));
-        const v = await verifyAcknowledged(report, hosts().map(endpointOf), tls, "/day2/scale-out/");
+        const v = await verifyAcknowledged(report, hosts().map(endpointOf), suite.tls(), "/day2/scale-out/");
         figures.push(formatFigures("scale-out 3→5", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
         expect(report.failed).toBe(0);
         expect(report.acknowledged).toBeGreaterThan(50);
@@ -133,7 +88,7 @@ describe("day-2 as config changes", () => {
         }
         expect(hosts().map((h) => h.name)).toEqual(original);
         expect(result.outputs.clientEndpoints).toEqual(eps);
-        const v = await verifyAcknowledged(report, eps, tls, "/day2/scale-in/");
+        const v = await verifyAcknowledged(report, eps, suite.tls(), "/day2/scale-in/");
         figures.push(formatFigures("scale-in 5→3", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
         expect(v.lost).toEqual([]);
         expect(report.acknowledged).toBeGreaterThan(50);
@@ -160,7 +115,7 @@ describe("day-2 as config changes", () => {
         const ran = result.steps.filter((s) => s.op === "update" || s.op === "replace").map((s) => s.name);
         expect(ran.filter((n) => n.startsWith("etcd-etcd2-")).sort()).toEqual(["etcd-etcd2-binaries", "etcd-etcd2-certs", "etcd-etcd2-config", "etcd-etcd2-maintenance", "etcd-etcd2-prepare", "etcd-etcd2-start", "etcd-etcd2-tarball"]);
         expect(ran.filter((n) => /etcd-etcd[13]-/.test(n))).toEqual([]);
-        const v = await verifyAcknowledged(report, eps, tls, "/day2/replace/");
+        const v = await verifyAcknowledged(report, eps, suite.tls(), "/day2/replace/");
         figures.push(formatFigures("replace etcd2", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
         expect(v.lost).toEqual([]);
         expect(v.perMember.every((m) => m.missing.length === 0)).toBe(true);

@@ -16,7 +16,7 @@ import {
     renderSnapshotTimer,
 } from "./maintenance";
 import { restoreScript, stopForRestoreScript } from "./restore";
-import { configScript, EtcdRelease, installReleaseShell, RELEASE_MARKER, STAGING_DIR, STATE_DIR, sq } from "./scripts";
+import { configScript, EtcdRelease, installReleaseShell, RELEASE_MARKER, releaseId, restoredMarkerPath, STAGING_DIR, STATE_DIR, sq } from "./scripts";
 import { upgradeGuardShell } from "./upgrade";
 
 /** Unit files of the snapshot service and timer. */
@@ -97,7 +97,7 @@ export function upgradeSnapshotScript(o: UpgradeSnapshotOptions): string {
     return `
 # etcd-ha pre-upgrade snapshot: before etcd ${o.release.version} (tarball sha256 ${o.release.sha256}) replaces what the members run
 ${upgradeGuardShell(o.release.version, `${BIN_DIR}/etcd`).trim()}
-release_id=${sq(`${o.release.version} ${o.release.sha256}`)}
+release_id=${sq(releaseId(o.release))}
 installed=$(cat ${sq(RELEASE_MARKER)} 2>/dev/null || true)
 if [ "$installed" = "$release_id" ]; then
   echo "this member already runs the wanted release: no upgrade, no snapshot"
@@ -138,7 +138,7 @@ export function restoreStopScript(o: { restoreId: string; sshUser: string }): st
 # etcd-ha restore ${o.restoreId}: stop etcd before any member is restored.
 install -d -m 0755 ${sq(STAGING_DIR)}
 install -d -m 0700 -o ${sq(o.sshUser)} ${sq(`${STAGING_DIR}/restore`)}
-if [ -f ${sq(`${STATE_DIR}/restored-${o.restoreId}`)} ] && systemctl is-active --quiet etcd; then
+if [ -f ${sq(restoredMarkerPath(o.restoreId))} ] && systemctl is-active --quiet etcd; then
   echo "already restored by restore ${o.restoreId} and running: not stopping it"
   exit 0
 fi
@@ -193,7 +193,7 @@ fi
     });
     return `
 # etcd-ha restore ${o.restoreId}: member ${o.memberName}
-marker=${sq(`${STATE_DIR}/restored-${o.restoreId}`)}
+marker=${sq(restoredMarkerPath(o.restoreId))}
 ${installReleaseShell(o.release)}
 ${fetch}install_release
 (

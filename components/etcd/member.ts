@@ -118,8 +118,6 @@ export class EtcdMember extends pulumi.ComponentResource {
     public readonly startOutput: pulumi.Output<string>;
     /** The last step; everything that needs a running member depends on it. */
     public readonly started: command.remote.Command;
-    /** The binaries step (the release staged, the upgrade checked). */
-    public readonly binaries: command.remote.Command;
 
     /**
      * @param name Logical name; steps are `${name}-prepare`, `-binaries`, `-certs`, `-config`, `-start`, `-maintenance`
@@ -183,7 +181,6 @@ export class EtcdMember extends pulumi.ComponentResource {
         }
         const release = { version: etcd.version, sha256 };
         const binaries = run("binaries", binariesScript({ ...release, arch, source, guard: upgradeGuardShell(etcd.version) }), {}, binaryDeps);
-        this.binaries = binaries;
 
         const files = [
             { name: "ca.crt", mode: "0644" },
@@ -235,6 +232,8 @@ export class EtcdMember extends pulumi.ComponentResource {
             [prepare],
         );
 
+        const self = { name: host.name, peerUrl: url("https", host.address, etcd.ports.peer), clientUrl: url("https", host.address, etcd.ports.client), dataDir: etcd.dataDir };
+
         // A restore: the snapshot reaches the member (pushed, or downloaded by the restore step), every
         // member is stopped (the cluster's stop steps), then this member's data dir is restored.
         let restored: command.remote.Command | undefined;
@@ -256,7 +255,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 restoreStepScript({
                     release,
                     memberName: host.name,
-                    peerUrl: url("https", host.address, etcd.ports.peer),
+                    peerUrl: self.peerUrl,
                     initialCluster: args.initialCluster,
                     token: r.token,
                     dataDir: etcd.dataDir,
@@ -275,7 +274,6 @@ export class EtcdMember extends pulumi.ComponentResource {
         const certsSha256 = pulumi
             .unsecret(pulumi.all([args.caCertPem, ...served.map((c) => c.certPem)]))
             .apply((pems) => createHash("sha256").update(pems.join("\n")).digest("hex"));
-        const self = { name: host.name, peerUrl: url("https", host.address, etcd.ports.peer), clientUrl: url("https", host.address, etcd.ports.client), dataDir: etcd.dataDir };
         this.started = run(
             "start",
             pulumi.all([this.unit, args.initialClusterToken, certsSha256]).apply(([unit, token, certsSum]) =>

@@ -90,6 +90,16 @@ export function releaseBinaries(version: string): string[] {
     return ["etcd", "etcdctl", ...(versionFeatures(version).hasEtcdutl ? ["etcdutl"] : [])];
 }
 
+/** How the scripts name a release: `<version> <tarball sha256>` (the content of RELEASE_MARKER). */
+export function releaseId(r: EtcdRelease): string {
+    return `${r.version} ${r.sha256}`;
+}
+
+/** The marker the restore step leaves once this restore (its id) is in the data dir (restore.ts writes it). */
+export function restoredMarkerPath(restoreId: string): string {
+    return `${STATE_DIR}/restored-${restoreId}`;
+}
+
 /** Where the binaries step stages a release (`…/releases/etcd-v<version>-<first 16 of sha256>`). */
 export function stagedReleaseDir(r: EtcdRelease): string {
     return `${RELEASES_DIR}/etcd-v${r.version}-${r.sha256.slice(0, 16)}`;
@@ -104,7 +114,7 @@ export function stagedReleaseDir(r: EtcdRelease): string {
  */
 export function installReleaseShell(r: EtcdRelease): string {
     const staged = stagedReleaseDir(r);
-    return `release_id=${sq(`${r.version} ${r.sha256}`)}
+    return `release_id=${sq(releaseId(r))}
 install_release() {
   local b
   if [ "$(cat ${sq(RELEASE_MARKER)} 2>/dev/null || true)" = "$release_id" ]; then
@@ -153,7 +163,7 @@ fi`;
     return `
 # etcd-ha binaries: etcd ${opts.version} (${opts.arch}), sha256 ${opts.sha256}
 want=${sq(opts.version)}
-release_id=${sq(`${opts.version} ${opts.sha256}`)}
+release_id=${sq(releaseId(opts))}
 staged=${sq(staged)}
 ${f.arm64NeedsUnsupportedArch && opts.arch === "arm64" ? "export ETCD_UNSUPPORTED_ARCH=arm64\n" : ""}${opts.guard ? `${opts.guard.trim()}\n` : ""}# reports DIR: the binaries in DIR report version $want
 reports() {
@@ -503,7 +513,7 @@ fi`
 }
 ${
     o.restoreId
-        ? `if [ -d "$data_dir/member" ] && [ -f ${sq(`${STATE_DIR}/restored-${o.restoreId}`)} ] && ! systemctl is-active --quiet etcd; then
+        ? `if [ -d "$data_dir/member" ] && [ -f ${sq(restoredMarkerPath(o.restoreId))} ] && ! systemctl is-active --quiet etcd; then
   # The restored cluster has no quorum until enough members run: start without waiting; the gate waits.
   systemctl enable etcd
   systemctl start --no-block etcd

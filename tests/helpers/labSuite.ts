@@ -1,0 +1,88 @@
+/**
+ * A lab suite for day-2 tests: its own lab dir and address range, a 3-member lab brought up before the tests
+ * and torn down after them, `up` with the suite's defaults, the lab's client files, a continuous writer
+ * around a change, and the figures printed at the end. Call it at the top level of a test file, before
+ * anything else touches the lab (the lab module reads its dir when it is loaded).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ClientTls, ContinuousWriter, WriterOptions, WriterReport } from "../../tools/lab/faults/writer";
+import { LabHost, preflight, readLab } from "../../tools/lab/hosts";
+
+type Lab = typeof import("../../tools/lab/lab");
+type UpOptions = NonNullable<Parameters<Lab["up"]>[0]>;
+
+export interface LabSuite {
+    lab: Lab;
+    /** The suite's lab dir (removed afterwards). */
+    dir: string;
+    /** Lines printed after the suite (measured figures). */
+    figures: string[];
+    /** The lab's progress lines of every run so far. */
+    log: string[];
+    /** The lab's client files (valid after the first `up`). */
+    tls(): ClientTls;
+    /** The lab hosts. */
+    hosts(): LabHost[];
+    /** `lab up` in the suite's range, with the suite's defaults under `opts`. */
+    up(opts?: UpOptions): ReturnType<Lab["up"]>;
+    /** Runs `change` under a continuous writer on `endpoints`; returns the writer's report and the change's result. */
+    underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>, writer?: Partial<WriterOptions>): Promise<{ report: WriterReport; result: T }>;
+}
+
+export function labSuite(opts: { name: string; prefix: string; defaults?: () => UpOptions; figuresTitle: string }): LabSuite {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `etcd-ha-lab-${opts.name}-`));
+    process.env.ETCD_HA_LAB_DIR = dir;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const lab = require("../../tools/lab/lab") as Lab;
+    const figures: string[] = [];
+    const log: string[] = [];
+    let tls: ClientTls | undefined;
+
+    const up = async (o: UpOptions = {}) => {
+        const r = await lab.up({ ...(opts.defaults?.() ?? {}), ...o, prefix: opts.prefix, print: (l) => log.push(l) });
+        tls = lab.status().client;
+        return r;
+    };
+
+    beforeAll(async () => {
+        preflight();
+        await up({ members: 3 });
+    }, 240_000);
+
+    afterAll(async () => {
+        await lab.down({ print: () => undefined }).catch(() => undefined);
+        fs.rmSync(dir, { recursive: true, force: true });
+        if (figures.length > 0) console.log([opts.figuresTitle, ...figures].join("\n"));
+    });
+
+    afterEach(() => {
+        // On a failure, the lab's progress lines say which step did what.
+        if (log.length > 0) fs.writeFileSync(path.join(os.tmpdir(), `etcd-ha-lab-${opts.name}.log`), log.join("\n"));
+    });
+
+    return {
+        lab,
+        dir,
+        figures,
+        log,
+        tls: () => {
+            if (!tls) throw new Error("no lab client files yet: the suite's first up has not run");
+            return tls;
+        },
+        hosts: () => readLab()!.hosts,
+        up,
+        async underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>, writer: Partial<WriterOptions> = {}) {
+            const w = new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5, ...writer });
+            w.start();
+            let result: T;
+            try {
+                result = await change();
+            } finally {
+                await new Promise((r) => setTimeout(r, 500));
+            }
+            return { report: await w.stop(), result };
+        },
+    };
+}
