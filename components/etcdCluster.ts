@@ -12,13 +12,12 @@ import { EtcdHost } from "./hosts";
 import { CLIENT_CERTS, memberCerts } from "./pki/certTable";
 import { EtcdPki, ExistingCa } from "./pki/etcdPki";
 import { EtcdMember } from "./etcd/member";
-import { EtcdOptions, resolveEtcdOptions } from "./etcd/options";
+import { EtcdOptions, releaseSha256, resolveEtcdOptions } from "./etcd/options";
 import { healthGateScript, wrapScript } from "./etcd/scripts";
 import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
 import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/planner";
 import { DNS_LABEL, RestoreSchema, SnapshotsSchema } from "./config/schema";
 import { restoreStopScript, upgradeSnapshotScript } from "./etcd/day2";
-import { pinnedSha256 } from "./etcd/version";
 import { isIPv4 } from "./net/ip";
 
 export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
@@ -185,7 +184,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         const gateHost = args.hosts[0];
         const connectionOf = (h: EtcdHost) => ({ host: h.connection.host, port: h.connection.port ?? 22, user: h.connection.user, privateKey: h.connection.privateKey });
-        const sha256 = etcd.install.sha256 ?? pinnedSha256(etcd.version, etcd.install.arch)!;
+        // Present: resolveEtcdOptions refuses a version with neither a configured nor a pinned sha256.
+        const sha256 = releaseSha256(etcd)!;
         const firstMember = plan.members[0];
 
         // Before any member stages or installs another release: the version change is checked and a

@@ -30,7 +30,7 @@ import {
     SNAPSHOT_TIMER,
     SnapshotSettings,
 } from "../components/etcd/maintenance";
-import { bashSyntax, needTool, runTool, shellcheck } from "./helpers/tools";
+import { itLintsClean, needTool, runTool } from "./helpers/tools";
 import { cleanEnv, ETCDCTL, LocalEtcd } from "./helpers/localEtcd";
 
 const A = "127.77.9.1";
@@ -92,17 +92,7 @@ describe.each(SCRIPTS)("%s script", (_label, script) => {
         expect(lines[firstCommand]).toBe("set -euo pipefail");
     });
 
-    it("parses with bash -n", () => {
-        const r = bashSyntax(script);
-        expect(r.stderr).toBe("");
-        expect(r.status).toBe(0);
-    });
-
-    it("passes shellcheck with no finding", () => {
-        const r = shellcheck(script);
-        expect(r.stdout).toBe("");
-        expect(r.status).toBe(0);
-    });
+    itLintsClean(() => script);
 
     it("never traces, prints a key, or removes a directory", () => {
         expect(script).not.toMatch(/set -x|set -o xtrace|PRIVATE KEY/);

@@ -18,7 +18,7 @@ import * as path from "path";
 import { wrapScript, unwrapScript } from "../components/etcd/scripts";
 import { checkUpgrade, MIN_35_FOR_36, upgradeGuardShell, UpgradeKind } from "../components/etcd/upgrade";
 import { BUMP_REVISION_SINCE, DEFAULT_BUMP_REVISION, restoreScript, restoreSupport, stopForRestoreScript, RestoreOptions } from "../components/etcd/restore";
-import { bashSyntax, needTool, runTool, shellcheck } from "./helpers/tools";
+import { itLintsClean, needTool, runTool } from "./helpers/tools";
 import { LocalEtcd } from "./helpers/localEtcd";
 
 
@@ -187,16 +187,7 @@ const SCRIPTS: [string, string][] = [
 
 describe.each(SCRIPTS)("%s script", (_label, body) => {
     const script = unwrapScript(wrapScript(body, "ubuntu"));
-    it("parses with bash -n", () => {
-        const r = bashSyntax(script);
-        expect(r.stderr).toBe("");
-        expect(r.status).toBe(0);
-    });
-    it("passes shellcheck with no finding", () => {
-        const r = shellcheck(script);
-        expect(r.stdout).toBe("");
-        expect(r.status).toBe(0);
-    });
+    itLintsClean(() => script);
     it("never traces", () => {
         expect(script).not.toMatch(/set -x|set -o xtrace/);
     });

@@ -44,7 +44,7 @@ export function maintenanceScript(o: MaintenanceOptions): string {
         { path: DEFRAG_SCRIPT_PATH, mode: "0755", owner: "root:root", content: renderDefragScript({ endpoints: o.endpoints }) },
         { path: SNAPSHOT_SERVICE_PATH, mode: "0644", owner: "root:root", content: renderSnapshotService(o.snapshot) },
         ...(o.schedule ? [{ path: SNAPSHOT_TIMER_PATH, mode: "0644", owner: "root:root", content: renderSnapshotTimer(o.schedule) }] : []),
-    ]).replace("# etcd-ha config: unit, etcdctl environment and wrapper.", "# etcd-ha maintenance: snapshot script, service and timer; defragmentation script.");
+    ], "maintenance: snapshot script, service and timer; defragmentation script.");
     const timer = o.schedule
         ? `case "$changed" in
   *.service* | *.timer*) systemctl daemon-reload ;;
@@ -163,8 +163,8 @@ export interface RestoreStepOptions {
 
 /**
  * restore: (download the snapshot when it comes from a URL,) install the wanted release while etcd is
- * stopped, restore the snapshot into a fresh data dir (restore.ts: sha256 checked, old data dir moved
- * aside, marker), then delete the uploaded or downloaded copy.
+ * stopped, restore the snapshot (restore.ts: sha256 checked, the old member dir moved aside inside the data
+ * dir, marker), then delete the uploaded or downloaded copy.
  */
 export function restoreStepScript(o: RestoreStepOptions): string {
     const upload = restoreUploadPath(o.sha256);

@@ -8,7 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { invalidArgs } from "../argsError";
 import * as command from "@pulumi/command";
 import { EtcdHost } from "../hosts";
-import { EtcdOptions, resolveEtcdOptions, tuningOf } from "./options";
+import { SnapshotsConfig } from "../config/schema";
+import { EtcdOptions, releaseSha256, resolveEtcdOptions, tuningOf } from "./options";
 import { renderUnit, UNIT_PATH } from "./flags";
 import {
     binariesScript,
@@ -25,7 +26,7 @@ import {
     startScript,
     wrapScript,
 } from "./scripts";
-import { downloadUrl, pinnedSha256 } from "./version";
+import { downloadUrl } from "./version";
 import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath } from "./day2";
 import { upgradeGuardShell } from "./upgrade";
 import { url } from "../topology/planner";
@@ -78,23 +79,8 @@ export interface EtcdMemberArgs {
     restore?: MemberRestoreOptions;
 }
 
-/** Snapshot settings of a member (resolved `etcd-ha:snapshots`). */
-export interface MemberSnapshotOptions {
-    /** Install and enable the timer; when false the script and service stay for on-demand runs. */
-    enabled: boolean;
-    /** systemd `OnCalendar=` expression. */
-    schedule: string;
-    /** `RandomizedDelaySec=` of the timer. */
-    randomizedDelaySec: number;
-    /** Snapshot directory. */
-    dir: string;
-    /** Snapshots kept (and pre-upgrade snapshots kept, counted apart). */
-    retain: number;
-    /** Off-host copy command ("$1" snapshot, "$2" its .sha256). */
-    offHostCommand?: string;
-    /** Bound on the off-host command, seconds. */
-    offHostTimeoutSeconds: number;
-}
+/** Snapshot settings of a member: `etcd-ha:snapshots` resolved (the schema's output, defaults applied). */
+export type MemberSnapshotOptions = SnapshotsConfig;
 
 /** What a member needs for a restore. */
 export interface MemberRestoreOptions {
@@ -159,7 +145,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         const prepare = run("prepare", prepareScript({ dataDir: etcd.dataDir }), {}, hostReady);
 
         const arch = etcd.install.arch;
-        const sha256 = etcd.install.sha256 ?? pinnedSha256(etcd.version, arch);
+        const sha256 = releaseSha256(etcd);
         if (sha256 === undefined) {
             throw new Error(`EtcdMember ${name}: no sha256 for etcd ${etcd.version} (${arch}); set etcd.install.sha256`);
         }

@@ -125,7 +125,7 @@ export function etcdSettingsIssues(etcd: EtcdConfig): SettingsIssue[] {
     if (etcd.install.method === "push" && etcd.install.baseUrl !== undefined) {
         add(["install", "baseUrl"], "only applies to install.method download: remove it, or switch the method to download");
     }
-    if (etcd.install.sha256 === undefined && pinnedSha256(etcd.version, etcd.install.arch) === undefined) {
+    if (releaseSha256(etcd) === undefined) {
         add(["install", "sha256"], `etcd ${etcd.version} (${etcd.install.arch}) is not in the pinned release table: set etcd.install.sha256 to the tarball's sha256 from the release's SHA256SUMS, or pick a pinned version`);
     }
     const bad = versionFeatures(etcd.version).knownBad;
@@ -137,6 +137,11 @@ export function etcdSettingsIssues(etcd: EtcdConfig): SettingsIssue[] {
         add(["pki", "earlyRenewalHours"], `${etcd.pki.earlyRenewalHours} h is not shorter than certValidityHours (${etcd.pki.certValidityHours} h), so certificates would renew on every run`);
     }
     return out;
+}
+
+/** The sha256 of the release tarball: the configured one, else the pinned one (undefined when neither). */
+export function releaseSha256(etcd: EtcdConfig): string | undefined {
+    return etcd.install.sha256 ?? pinnedSha256(etcd.version, etcd.install.arch);
 }
 
 /** The tuning flags of a member (same on every member), taken from resolved settings. */

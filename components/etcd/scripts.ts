@@ -326,7 +326,7 @@ export interface ManagedFile {
  * config: writes the unit, the etcdctl env file and the wrapper, each only when its content differs, and
  * runs `systemctl daemon-reload` only when the unit changed. Starts and restarts nothing.
  */
-export function configScript(files: readonly ManagedFile[]): string {
+export function configScript(files: readonly ManagedFile[], title = "config: unit, etcdctl environment and wrapper."): string {
     const blocks = files.map((f, i) => {
         const delim = `ETCD_HA_FILE_${i}`;
         if (f.content.split("\n").includes(delim)) throw new Error(`${f.path} contains ${delim}`);
@@ -336,7 +336,7 @@ export function configScript(files: readonly ManagedFile[]): string {
         return `write_file ${sq(f.path)} ${f.mode} ${f.owner} <<'${delim}'\n${f.content.endsWith("\n") ? f.content.slice(0, -1) : f.content}\n${delim}`;
     });
     return `
-# etcd-ha config: unit, etcdctl environment and wrapper.
+# etcd-ha ${title}
 changed=""
 write_file() {
   local path=$1 mode=$2 owner=$3 tmp

@@ -33,3 +33,20 @@ export function bashSyntax(script: string) {
 export function shellcheck(script: string) {
     return runTool("shellcheck", ["--shell=bash", "--severity=style", "--format=gcc", "-"], script.startsWith("#!") ? script : `#!/bin/bash\n${script}\n`);
 }
+
+/**
+ * Registers the two lint tests every rendered bash script gets: "parses with bash -n" and "passes
+ * shellcheck with no finding". Call inside a describe block; `script` is read when the tests run.
+ */
+export function itLintsClean(script: () => string): void {
+    it("parses with bash -n", () => {
+        const r = bashSyntax(script());
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+    });
+    it("passes shellcheck with no finding", () => {
+        const r = shellcheck(script());
+        expect(r.stdout).toBe("");
+        expect(r.status).toBe(0);
+    });
+}
