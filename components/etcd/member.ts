@@ -79,8 +79,29 @@ export interface EtcdMemberArgs {
     restore?: MemberRestoreOptions;
 }
 
-/** Snapshot settings of a member: `etcd-ha:snapshots` resolved (the schema's output, defaults applied). */
-export type MemberSnapshotOptions = SnapshotsConfig;
+/**
+ * Snapshot settings of a member (resolved `etcd-ha:snapshots`). An interface, not the schema's type: the
+ * package schema is generated from interfaces. Kept in step with the schema by the check below.
+ */
+export interface MemberSnapshotOptions {
+    /** Install and enable the timer; when false the script and service stay for on-demand runs. */
+    enabled: boolean;
+    /** systemd `OnCalendar=` expression. */
+    schedule: string;
+    /** `RandomizedDelaySec=` of the timer. */
+    randomizedDelaySec: number;
+    /** Snapshot directory. */
+    dir: string;
+    /** Snapshots kept (and pre-upgrade snapshots kept, counted apart). */
+    retain: number;
+    /** Off-host copy command ("$1" snapshot, "$2" its .sha256). */
+    offHostCommand?: string;
+    /** Bound on the off-host command, seconds. */
+    offHostTimeoutSeconds: number;
+}
+// The schema's output and this interface must describe the same settings.
+const _sameShape: [(c: SnapshotsConfig) => MemberSnapshotOptions, (m: MemberSnapshotOptions) => SnapshotsConfig] = [(c) => c, (m) => m];
+void _sameShape;
 
 /** What a member needs for a restore. */
 export interface MemberRestoreOptions {
