@@ -265,14 +265,15 @@ describe("continuous writer against a 3-member etcd 3.4 cluster (plain HTTP, loo
             return (await stopWithin(w, 3000)).report;
         };
         const without = await run(0, "/lab/unsent-0/");
-        const withRetry = await run(3, "/lab/unsent-3/");
+        // Bounded by attempts and by the put deadline: 20 extra attempts, as the day-2 lab tests use.
+        const withRetry = await run(20, "/lab/unsent-20/");
         expect(without.failed).toBeGreaterThan(0);
         expect(without.records.filter((r) => r.outcome === "failed").every((r) => /No connection established/.test(r.error ?? ""))).toBe(true);
         expect(withRetry.failed).toBe(0);
         expect(withRetry.acknowledged).toBe(60);
         // The extra attempts are counted: more RPC attempts than puts.
         expect(withRetry.rpcAttempts).toBeGreaterThan(withRetry.records.length);
-        const v = await verifyAcknowledged(withRetry, ENDPOINTS, undefined, "/lab/unsent-3/");
+        const v = await verifyAcknowledged(withRetry, ENDPOINTS, undefined, "/lab/unsent-20/");
         expect(v.lost).toEqual([]);
     }, 60_000);
 
