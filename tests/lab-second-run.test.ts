@@ -19,7 +19,7 @@ import * as command from "@pulumi/command";
 import { RecordedResource, runProgram } from "../tools/engine/mockHost";
 import { COMMAND, LabEngine, registrationFrom, StateResource } from "../tools/lab/engine/labEngine";
 import { wrapSecret } from "../tools/lab/engine/secrets";
-import { ADMIN_USER, createHost, inHost, LabHost, preflight, stopHosts } from "../tools/lab/hosts";
+import { ADMIN_USER, createHost, ensureRootfs, inHost, LabHost, preflight, stopHosts } from "../tools/lab/hosts";
 
 const PREFIX = "127.66.3";
 let dir: string;
@@ -31,8 +31,8 @@ beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-second-run-"));
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "id_ed25519")]);
     privateKey = fs.readFileSync(path.join(dir, "id_ed25519"), "utf8");
-    host = await createHost({ dir, index: 0, prefix: PREFIX, pubkeyFile: path.join(dir, "id_ed25519.pub") });
-}, 30_000);
+    host = await createHost({ dir, index: 0, prefix: PREFIX, pubkeyFile: path.join(dir, "id_ed25519.pub"), rootfs: ensureRootfs() });
+}, 180_000);
 
 afterAll(async () => {
     if (host) await stopHosts([host]);

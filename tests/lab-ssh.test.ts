@@ -1,6 +1,6 @@
 /**
- * The engine stand-in's SSH layer against one real lab host (its own sshd, mount namespace and admin
- * user), checked against what @pulumi/command v1.2.1 does (engine-fidelity.md §1.3–1.5, §2): the login
+ * The engine stand-in's SSH layer against one real lab host (an nspawn machine with real systemd, its own
+ * sshd and admin user), checked against what @pulumi/command v1.2.1 does (engine-fidelity.md §1.3–1.5, §2): the login
  * shell runs the command, no PTY, stdin then EOF, one trailing newline stripped, the provider's error
  * text, `environment` refused unless sshd AcceptEnv's it, SFTP copies with the SSH user's umask and no
  * sudo, and the dial retry budget.
@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { Client } from "ssh2";
 import { dial, execCommand, execError, goQuote, sftpCopy, SshConnection, trimOneNewline } from "../tools/lab/engine/ssh";
-import { ADMIN_USER, createHost, inHost, LabHost, preflight, stopHosts } from "../tools/lab/hosts";
+import { ADMIN_USER, createHost, ensureRootfs, hostProcesses, inHost, initPid, LabHost, nsPids, preflight, stopHosts } from "../tools/lab/hosts";
 
 const PREFIX = "127.66.1";
 let dir: string;
@@ -31,9 +31,9 @@ beforeAll(async () => {
     preflight();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-ssh-"));
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "id_ed25519")]);
-    host = await createHost({ dir, index: 0, prefix: PREFIX, pubkeyFile: path.join(dir, "id_ed25519.pub") });
+    host = await createHost({ dir, index: 0, prefix: PREFIX, pubkeyFile: path.join(dir, "id_ed25519.pub"), rootfs: ensureRootfs() });
     conn = { host: host.address, port: 22, user: ADMIN_USER, privateKey: fs.readFileSync(path.join(dir, "id_ed25519"), "utf8"), dialErrorLimit: 10, perDialTimeout: 15 };
-}, 30_000);
+}, 180_000);
 
 afterAll(async () => {
     if (host) await stopHosts([host]);
@@ -41,9 +41,17 @@ afterAll(async () => {
 });
 
 describe("a lab host", () => {
-    test("is its own machine: hostname, admin user with passwordless sudo, private paths", async () => {
-        const r = await run("hostname; id -un; sudo -n id -u; findmnt -n -o FSTYPE /var/lib/etcd; findmnt -n -o FSTYPE /etc");
-        expect(r.stdout.split("\n").slice(0, 5)).toEqual([host.name, ADMIN_USER, "0", "tmpfs", "overlay"]);
+    test("is its own machine: real systemd as PID 1, hostname, machine-id, admin user with passwordless sudo, its etcd disk", async () => {
+        const r = await run("hostname; id -un; sudo -n id -u; cat /proc/1/comm; systemctl is-system-running; findmnt -n -o TARGET /var/lib/etcd; findmnt -n -o FSTYPE /; cat /etc/machine-id");
+        const [name, user, rootUid, init, state, etcdDisk, rootFs, machineId] = r.stdout.trim().split("\n");
+        expect([name, user, rootUid, init, state, etcdDisk, rootFs]).toEqual([host.name, ADMIN_USER, "0", "systemd", "running", "/var/lib/etcd", "overlay"]);
+        expect(machineId).toMatch(/^[0-9a-f]{32}$/);
+        expect(machineId).not.toBe(fs.readFileSync("/etc/machine-id", "utf8").trim());
+        // PID 1 of the host is the child of its nspawn, and every process of the host is in the host's cgroup.
+        const init1 = initPid(host)!;
+        expect(nsPids(init1)).toEqual([init1, 1]);
+        expect(fs.readFileSync(`/proc/${init1}/comm`, "utf8").trim()).toBe("systemd");
+        expect(hostProcesses(host)).toContain(init1);
         // The machine's own paths are untouched by what the host writes.
         await run("sudo -n touch /usr/local/bin/etcd-ha-lab-probe /etc/etcd-ha-lab-probe");
         expect(fs.existsSync("/usr/local/bin/etcd-ha-lab-probe")).toBe(false);
@@ -53,16 +61,27 @@ describe("a lab host", () => {
 
     test("has no etcd (user, binary, unit) until the program installs it, and then a uid of its own range", async () => {
         const r = await run(
-            "getent passwd etcd || echo none; [ -x /usr/bin/etcd ] || echo no-binary; ls /lib/systemd/system | wc -l; " +
+            "getent passwd etcd || echo none; [ -x /usr/bin/etcd ] || echo no-binary; [ -e /lib/systemd/system/etcd.service ] || echo no-unit; " +
                 "sudo -n useradd --system --no-create-home --shell /usr/sbin/nologin etcd; id -u etcd",
         );
-        const [before, binary, units, uid] = r.stdout.trim().split("\n");
-        expect(before).toBe("none");
-        // The machine's Debian etcd (binaries and packaged unit) is hidden, as on a fresh VM.
-        expect(binary).toBe("no-binary");
-        expect(units).toBe("0");
+        const [before, binary, unit, uid] = r.stdout.trim().split("\n");
+        expect([before, binary, unit]).toEqual(["none", "no-binary", "no-unit"]);
         expect(Number(uid)).toBeGreaterThanOrEqual(900);
         expect(Number(uid)).toBeLessThanOrEqual(909);
+    });
+
+    test("sshd is key-only and listens only on the host's address; its host keys are its own", async () => {
+        const r = await run("sudo -n sshd -T | grep -Ei '^(listenaddress|passwordauthentication|kbdinteractiveauthentication|permitrootlogin|acceptenv) '");
+        const t = r.stdout.toLowerCase();
+        expect(t).toContain(`listenaddress ${host.address}:22`);
+        expect(t).toContain("passwordauthentication no");
+        expect(t).toContain("kbdinteractiveauthentication no");
+        expect(t).toContain("permitrootlogin no");
+        expect(t).toMatch(/acceptenv lang\nacceptenv lc_\*/);
+        expect(r.stdout.match(/^listenaddress /gim)).toHaveLength(1);
+        const pub = inHost(host, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+        expect(fs.readdirSync(path.join(host.dir, "upper", "etc", "ssh")).filter((f) => f.startsWith("ssh_host_"))).toContain("ssh_host_ed25519_key.pub");
+        expect(pub).toMatch(/^ssh-ed25519 /);
     });
 });
 
@@ -160,7 +179,7 @@ describe("dialling as the provider does it", () => {
     });
 
     test("hostKey, when given, is the only key accepted", async () => {
-        const pub = fs.readFileSync(path.join(host.dir, "sshd", "ssh_host_ed25519_key.pub"), "utf8");
+        const pub = inHost(host, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
         const c: Client = await dial({ ...conn, hostKey: pub });
         c.end();
         const other = fs.readFileSync(path.join(dir, "id_ed25519.pub"), "utf8");

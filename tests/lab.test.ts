@@ -1,9 +1,9 @@
 /**
- * The lab, end to end (issue 4): `npm run lab -- up` creates three isolated hosts (own loopback address,
- * sshd, mount namespace) and runs index.ts under the engine stand-in, which really runs every remote
+ * The lab, end to end: `npm run lab -- up` boots three hosts (systemd-nspawn machines with real systemd,
+ * each with its own loopback address, sshd, overlay and etcd disk) and runs index.ts under the engine stand-in, which really runs every remote
  * command over SSH, makes real certificates and installs Debian's etcd through the air-gapped path; then
  * the real cluster is checked from this machine: health, mTLS refusals, CIS, secrets, re-runs, faults
- * with a continuous writer, and `down`.
+ * with a continuous writer (including a member's reboot and a power cut of every member), and `down`.
  *
  * The lab runs in a lab dir and address range of its own (127.66.2.0/24), so an operator's lab in .lab
  * is never touched. The one setting that differs from production is listed in the stack file the lab
@@ -19,12 +19,15 @@ import { isSecretCiphertext, SIG_KEY } from "../tools/lab/engine/secrets";
 import { heal, isolate, CHAIN } from "../tools/lab/faults/partition";
 import { ClientTls, ContinuousWriter, findLeader, formatFigures, nowMs, verifyAcknowledged, waitForNewLeader, WriterReport } from "../tools/lab/faults/writer";
 import { httpGet } from "./helpers/http";
-import { alive, inHost, LabHost, LabRecord, namespaceProcesses, preflight } from "../tools/lab/hosts";
+import { alive, CGROUP_ROOT, hostProcesses, inHost, initPid, LabHost, LabRecord, nsPids, preflight } from "../tools/lab/hosts";
+import { powerCut, powerOnHosts, rebootHost } from "../tools/lab/lab";
 
 const ROOT = path.resolve(__dirname, "..");
 const PREFIX = "127.66.2";
 const LAB = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-test-"));
 const ENV = { ...process.env, ETCD_HA_LAB_DIR: LAB };
+// The lab module's power functions (reboot, power cut, power on) act on this lab: it reads its dir at each call.
+process.env.ETCD_HA_LAB_DIR = LAB;
 
 interface Status {
     members: { name: string; clientUrl: string; pid: number | null; healthy: boolean; leader: boolean }[];
@@ -106,6 +109,19 @@ async function waitHealthy(endpoints: string[], timeoutMs = 30_000): Promise<num
     throw new Error(`members not healthy after ${timeoutMs} ms: ${ctl(endpoints, ["endpoint", "health"]).stderr}`);
 }
 
+const ppid = (pid: number) => Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+const comm = (pid: number) => fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+
+/** The options (`ro`/`rw`, …) of the mount at `target` as the process `pid` sees it (its mount namespace). */
+function mountOptions(pid: number, target: string): string[] | undefined {
+    const line = fs
+        .readFileSync(`/proc/${pid}/mountinfo`, "utf8")
+        .split("\n")
+        .filter((l) => l.split(" ")[4] === target)
+        .pop();
+    return line?.split(" ")[5].split(",");
+}
+
 function cmdline(pid: number): string[] {
     return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
 }
@@ -150,6 +166,30 @@ describe("bootstrap", () => {
             const log = inHost(hostOf(m.name), ["journalctl", "-u", "etcd", "--no-pager"]);
             expect(log).toMatch(/serving client requests|serving client traffic securely/);
             expect(log).not.toMatch(/incompatible key usage|bad certificate|unknown authority/);
+        }
+    });
+
+    test("every etcd runs under its host's real systemd: Type=notify unit, the host's PID 1 as parent, the unit's sandbox", () => {
+        for (const m of st.members) {
+            const h = hostOf(m.name);
+            const init = initPid(h)!;
+            // The host's PID 1 is systemd (PID 1 in its own PID namespace), and etcd is its child.
+            expect(comm(init)).toBe("systemd");
+            expect(nsPids(init)).toEqual([init, 1]);
+            expect(ppid(m.pid!)).toBe(init);
+            expect(hostProcesses(h)).toContain(m.pid);
+            const show = Object.fromEntries(
+                inHost(h, ["systemctl", "show", "etcd", "-p", "Type", "-p", "ActiveState", "-p", "SubState", "-p", "MainPID", "-p", "User", "-p", "UnitFileState"])
+                    .trim()
+                    .split("\n")
+                    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+            );
+            expect(show).toEqual({ Type: "notify", ActiveState: "active", SubState: "running", MainPID: String(nsPids(m.pid!)!.at(-1)), User: "etcd", UnitFileState: "enabled" });
+            // ProtectSystem=strict with ReadWritePaths=<data dir>, PrivateTmp: real mount namespacing by systemd.
+            expect(mountOptions(m.pid!, "/")).toContain("ro");
+            expect(mountOptions(m.pid!, "/var/lib/etcd")).toContain("rw");
+            expect(mountOptions(m.pid!, "/tmp")).toBeDefined();
+            expect(fs.readlinkSync(`/proc/${m.pid}/ns/mnt`)).not.toBe(fs.readlinkSync(`/proc/${init}/ns/mnt`));
         }
     });
 
@@ -348,7 +388,7 @@ describe("faults, with a continuous writer", () => {
         const next = await waitForNewLeader(st.endpoints.filter((e) => e !== leader.endpoint), tls, leader.memberId, 15_000);
         await sleep(2000);
         const report = await w.stop();
-        // The stand-in restarts it (Restart=on-failure, RestartSec=5s); then all three must agree.
+        // The host's systemd restarts it (Restart=on-failure, RestartSec=5s); then all three must agree.
         await waitHealthy(st.endpoints, 30_000);
         const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/leader-kill/");
         figures.push(formatFigures("leader-kill", report, { lost: v.lost.length, leader_election_ms: Math.round(next.elapsedMs), write_pause_ms: pause(report, killedAt) }));
@@ -457,20 +497,87 @@ describe("faults, with a continuous writer", () => {
         expect(pause(report, isolatedAt)).toBeLessThan(6000);
         expect(ctl(st.endpoints, ["get", "/faults/partition/isolated"]).stdout).not.toContain("x");
     }, 90_000);
+
+    test("reboot the leader (`systemctl reboot` inside its host): etcd comes back by itself with its data, writes go on", async () => {
+        expect(ctl(st.endpoints, ["put", "/faults/reboot/before", "kept"]).status).toBe(0);
+        const leader = await findLeader(st.endpoints, tls);
+        const h = lab().hosts.find((x) => leader.endpoint === `https://${x.address}:2379`)!;
+        const pidBefore = statusJson().members.find((m) => m.name === h.name)!.pid!;
+        const initBefore = initPid(h)!;
+        const others = st.endpoints.filter((e) => e !== leader.endpoint);
+        const w = new ContinuousWriter({ endpoints: others, tls, prefix: "/faults/reboot/", opTimeoutMs: 1000 });
+        w.start();
+        await sleep(1000);
+        const rebootAt = nowMs();
+        const booted = await rebootHost(h.name);
+        // Nobody starts etcd: the unit is enabled, so the host's systemd starts it at boot.
+        const healMs = await waitHealthy(st.endpoints, 30_000);
+        await sleep(1000);
+        const report = await w.stop();
+        const after = statusJson().members.find((m) => m.name === h.name)!;
+        expect(booted.initPid).not.toBe(initBefore);
+        expect(after.pid).not.toBeNull();
+        expect(after.pid).not.toBe(pidBefore);
+        expect(ppid(after.pid!)).toBe(booted.initPid);
+        expect(inHost(h, ["systemctl", "show", "etcd", "-p", "NRestarts", "--value"]).trim()).toBe("0");
+        // Same member, same data: the key from before the reboot, read from the rebooted member alone.
+        expect(ctl([leader.endpoint], ["get", "/faults/reboot/before", "--consistency=s", "--print-value-only"]).stdout.trim()).toBe("kept");
+        expect(ctl([leader.endpoint], ["endpoint", "status", "-w", "json"]).stdout).toContain(`"member_id":${BigInt(leader.memberId).toString()}`);
+        const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/reboot/");
+        figures.push(formatFigures("reboot-leader", report, { lost: v.lost.length, boot_ms: booted.ms, healthy_ms: healMs, write_pause_ms: pause(report, rebootAt) }));
+        expect(v.lost).toEqual([]);
+        expect(report.acknowledged).toBeGreaterThan(20);
+    }, 120_000);
+
+    test("power cut of every member at once, then all booted: the cluster is healthy and every acknowledged write is there", async () => {
+        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/power/", opTimeoutMs: 1000, pauseMs: 5 });
+        w.start();
+        await sleep(1500);
+        const hosts = lab().hosts;
+        const initsBefore = hosts.map((h) => initPid(h));
+        const cutAt = nowMs();
+        await powerCut();
+        for (const h of lab().hosts) {
+            expect(alive(h.runPid)).toBe(false);
+            expect(hostProcesses(h)).toEqual([]);
+        }
+        const ackedAtCut = w.acknowledgedSoFar;
+        await sleep(1000);
+        const bootMs = await powerOnHosts();
+        const healMs = await waitHealthy(st.endpoints, 60_000);
+        await sleep(1500);
+        const report = await w.stop();
+        for (const [i, h] of lab().hosts.entries()) expect(initPid(h)).not.toBe(initsBefore[i]);
+        const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/power/");
+        figures.push(formatFigures("power-cut-all", report, { lost: v.lost.length, acked_before_cut: ackedAtCut, boot_ms: bootMs, healthy_after_boot_ms: healMs, write_pause_ms: pause(report, cutAt) }));
+        expect(v.lost).toEqual([]);
+        expect(v.unexpected).toEqual([]);
+        expect(ackedAtCut).toBeGreaterThan(20);
+        expect(report.records.filter((r) => r.outcome === "ok" && r.startMs > cutAt).length).toBeGreaterThan(0);
+        // Everything from before the faults is still there too.
+        expect(ctl(st.endpoints, ["get", "/lab/hello", "--print-value-only"]).stdout.trim()).toBe("world");
+        st = statusJson();
+        expect(st.members.every((m) => m.healthy && m.pid !== null)).toBe(true);
+    }, 180_000);
 });
 
 describe("down", () => {
-    test("stops every process the lab started, removes mounts, the iptables chain and the lab dir", () => {
+    test("stops every host (clean shutdown) and removes its cgroups, the iptables chain and the lab dir; nothing of the machine changes", () => {
         const hosts = lab().hosts;
         const r = cli(["down"], 120_000);
         expect(r.status).toBe(0);
+        expect(r.stdout).toMatch(/lab: stopped \d+ processes of 3 hosts \(clean shutdown\)/);
         for (const h of hosts) {
-            expect(alive(h.sshdPid)).toBe(false);
-            expect(namespaceProcesses(h.sshdPid)).toEqual([]);
+            expect(alive(h.runPid)).toBe(false);
+            expect(hostProcesses(h)).toEqual([]);
+            for (const hier of ["systemd", "unified"]) expect(fs.existsSync(`/sys/fs/cgroup/${hier}/${h.cgroup}`)).toBe(false);
         }
+        for (const hier of ["systemd", "unified"]) expect(fs.existsSync(`/sys/fs/cgroup/${hier}/${CGROUP_ROOT}/${PREFIX.replace(/\./g, "-")}`)).toBe(false);
         expect(fs.existsSync(path.join(LAB, "lab.json"))).toBe(false);
         expect(spawnSync("iptables", ["-L", CHAIN, "-n"]).status).not.toBe(0);
         expect(spawnSync("ss", ["-ltnH"], { encoding: "utf8" }).stdout).not.toContain(`${PREFIX}.`);
+        // The overlays lived in each power switch's own mount namespace; nspawn's state in a tmpfs there.
         expect(spawnSync("findmnt", ["-rn", "-o", "SOURCE"], { encoding: "utf8" }).stdout).not.toMatch(/etcd-ha-lab-/);
+        expect(fs.existsSync("/run/systemd/nspawn")).toBe(false);
     }, 150_000);
 });

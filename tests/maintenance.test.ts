@@ -169,6 +169,7 @@ describe("snapshot units", () => {
         expect(Object.fromEntries(s.Timer)).toEqual({
             OnCalendar: "*-*-* 02,14:00:00",
             RandomizedDelaySec: "900",
+            AccuracySec: "1s",
             Persistent: "true",
             Unit: SNAPSHOT_SERVICE,
         });

@@ -419,8 +419,8 @@ export function renderSnapshotService(s: SnapshotSettings): string {
 }
 
 /**
- * SNAPSHOT_TIMER: starts SNAPSHOT_SERVICE on `onCalendar`, catching up a missed run after boot
- * (Persistent=true). `onCalendar` is limited to the characters calendar expressions use (no `%`, `\`,
+ * SNAPSHOT_TIMER: starts SNAPSHOT_SERVICE on `onCalendar` (to the second: AccuracySec=1s, where systemd's
+ * default would allow a minute), catching up a missed run after boot (Persistent=true). `onCalendar` is limited to the characters calendar expressions use (no `%`, `\`,
  * quotes or newlines); anything else throws.
  */
 export function renderSnapshotTimer(t: SnapshotTimerSettings): string {
@@ -437,6 +437,9 @@ export function renderSnapshotTimer(t: SnapshotTimerSettings): string {
         "[Timer]",
         `OnCalendar=${cal}`,
         `RandomizedDelaySec=${delay}`,
+        // systemd's default AccuracySec is 1 min: a run could start up to a minute late, and timers of
+        // several units are coalesced. Snapshots should run when scheduled (the random delay spreads them).
+        "AccuracySec=1s",
         "Persistent=true",
         `Unit=${SNAPSHOT_SERVICE}`,
         "",

@@ -19,16 +19,23 @@ import {
     DEFAULT_PREFIX,
     HOST_PORTS,
     LabHost,
+    LabRecord,
     MAX_HOSTS,
     PROJECT_ROOT,
     alive,
     checkRangeFree,
     createHost,
+    ensureRootfs,
     inHost,
+    initPid,
     labDir,
+    machinePid,
+    powerOff,
+    powerOn,
     preflight,
     readLab,
     stopHosts,
+    waitBooted,
     writeLab,
 } from "./hosts";
 
@@ -192,7 +199,7 @@ export async function recreateHost(name: string): Promise<LabHost> {
     if (!lab || !old) throw new Error(`no lab host ${name}`);
     await stopHosts([old]);
     fs.rmSync(old.dir, { recursive: true, force: true });
-    const fresh = await createHost({ dir: p.dir, index: old.index, prefix: lab.prefix, pubkeyFile: `${p.sshKey}.pub` });
+    const fresh = await createHost({ dir: p.dir, index: old.index, prefix: lab.prefix, pubkeyFile: `${p.sshKey}.pub`, rootfs: lab.rootfs });
     lab.hosts = lab.hosts.map((h) => (h.name === name ? fresh : h));
     writeLab(lab);
     return fresh;
@@ -233,11 +240,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // Scaling a live lab: new hosts ("VMs") come up before the run; hosts leaving the stack are stopped
     // after a successful run, once their members' delete steps have removed them from the cluster.
     let leaving: LabHost[] = [];
-    if (lab && lab.hosts.every((h) => alive(h.sshdPid))) {
+    if (lab && lab.hosts.every((h) => alive(h.runPid))) {
         const want = opts.members ?? lab.hosts.length;
         if (want > lab.hosts.length) {
             const added = await Promise.all(
-                Array.from({ length: want - lab.hosts.length }, (_, i) => createHost({ dir: p.dir, index: lab!.hosts.length + i, prefix: lab!.prefix, pubkeyFile: `${p.sshKey}.pub` })),
+                Array.from({ length: want - lab.hosts.length }, (_, i) =>
+                    createHost({ dir: p.dir, index: lab!.hosts.length + i, prefix: lab!.prefix, pubkeyFile: `${p.sshKey}.pub`, rootfs: lab!.rootfs }),
+                ),
             );
             lab.hosts.push(...added);
             writeLab(lab);
@@ -255,15 +264,19 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         checkRangeFree(prefix);
         fs.mkdirSync(path.dirname(p.sshKey), { recursive: true, mode: 0o700 });
         if (!fs.existsSync(p.sshKey)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "etcd-ha-lab", "-f", p.sshKey]);
-        lab = { version: 1, createdAt: new Date().toISOString(), prefix, admin: ADMIN_USER, hosts: [] };
+        const rootfs = ensureRootfs();
+        lab = { version: 2, createdAt: new Date().toISOString(), prefix, admin: ADMIN_USER, rootfs, hosts: [] };
         writeLab(lab);
-        const hosts = await Promise.allSettled(Array.from({ length: members }, (_, i) => createHost({ dir: p.dir, index: i, prefix, pubkeyFile: `${p.sshKey}.pub` })));
+        const tHosts = Date.now();
+        const hosts = await Promise.allSettled(Array.from({ length: members }, (_, i) => createHost({ dir: p.dir, index: i, prefix, pubkeyFile: `${p.sshKey}.pub`, rootfs })));
         lab.hosts = hosts.filter((h): h is PromiseFulfilledResult<LabHost> => h.status === "fulfilled").map((h) => h.value).sort((a, b) => a.index - b.index);
         writeLab(lab);
         const failed = hosts.find((h): h is PromiseRejectedResult => h.status === "rejected");
         if (failed) throw failed.reason;
         hostsCreated = true;
-        logStream(`lab: ${members} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${lab.hosts.map((h) => `${h.name}=${h.address}`).join(" ")}`);
+        logStream(
+            `lab: ${members} hosts booted (systemd-nspawn, real systemd) in ${((Date.now() - tHosts) / 1000).toFixed(1)}s: ${lab.hosts.map((h) => `${h.name}=${h.address}`).join(" ")}`,
+        );
     }
     const { version, tarball, sha256 } = packTarball(p.dir, opts.build);
     const stackHosts = lab.hosts.filter((h) => !leaving.includes(h));
@@ -380,17 +393,75 @@ export interface LabStatus {
     client: { cacert: string; cert: string; key: string };
 }
 
-/** The etcd main PID of a host, as the systemctl stand-in records it (null when not running). */
+/**
+ * The etcd main PID of a host as seen from this machine (null when not running): systemd's MainPID of
+ * etcd.service inside the host, mapped out of the host's PID namespace.
+ */
 export function etcdPid(h: LabHost): number | null {
-    if (!alive(h.sshdPid)) return null;
     let out: string;
     try {
-        out = inHost(h, ["/usr/local/sbin/systemctl", "show", "-p", "MainPID", "--value", "etcd"]);
+        out = inHost(h, ["systemctl", "show", "-p", "MainPID", "--value", "etcd"]);
     } catch {
         return null;
     }
-    const pid = Number(out.trim());
-    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+    const inner = Number(out.trim());
+    if (!Number.isInteger(inner) || inner <= 0) return null;
+    return machinePid(h, inner) ?? null;
+}
+
+/** The lab's hosts by name (all when `names` is undefined); unknown names fail. */
+function pick(lab: LabRecord, names?: readonly string[]): LabHost[] {
+    if (names === undefined) return lab.hosts;
+    const out = names.map((n) => lab.hosts.find((h) => h.name === n));
+    const unknown = names.filter((_, i) => out[i] === undefined);
+    if (unknown.length > 0) throw new Error(`no lab host ${unknown.join(", ")} (hosts: ${lab.hosts.map((h) => h.name).join(", ")})`);
+    return out as LabHost[];
+}
+
+/**
+ * A power cut: every process of the named hosts (all by default) killed at once, as when a hypervisor
+ * loses power. What the hosts wrote to their disks stays; their page cache is this machine's and survives.
+ */
+export async function powerCut(names?: readonly string[]): Promise<void> {
+    const lab = readLab();
+    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
+    await powerOff(pick(lab, names), "cut");
+    writeLab(lab);
+}
+
+/** Powers the named hosts (all by default) on at once and waits until each has booted and answers SSH. */
+export async function powerOnHosts(names?: readonly string[]): Promise<number> {
+    const lab = readLab();
+    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
+    const hosts = pick(lab, names);
+    const t0 = Date.now();
+    for (const h of hosts) powerOn(h, lab.rootfs, `${labPaths().sshKey}.pub`);
+    writeLab(lab);
+    // A member booted before its peers holds `multi-user.target` (etcd waits for quorum): SSH is what counts.
+    await Promise.all(hosts.map((h) => waitBooted(h, { allowStarting: true })));
+    return Date.now() - t0;
+}
+
+/**
+ * `systemctl reboot` inside a host (its power switch boots it again); waits until the new boot answers
+ * SSH. Returns the host's new PID 1 and the milliseconds from the reboot command to that.
+ */
+export async function rebootHost(name: string): Promise<{ initPid: number; ms: number }> {
+    const lab = readLab();
+    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
+    const [h] = pick(lab, [name]);
+    const before = initPid(h);
+    const t0 = Date.now();
+    spawnSync("nsenter", ["-t", String(before), "-a", "--", "systemctl", "reboot"], { timeout: 30_000, stdio: "ignore" });
+    for (let i = 0; i < 600 && Date.now() - t0 < 60_000; i++) {
+        const now = initPid(h);
+        if (now !== undefined && now !== before) break;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitBooted(h, { allowStarting: true, timeoutMs: 60_000 });
+    const pid = initPid(h);
+    if (pid === undefined || pid === before) throw new Error(`lab host ${name} did not reboot (PID 1 still ${before})`);
+    return { initPid: pid, ms: Date.now() - t0 };
 }
 
 /** `lab status`: every member's PID, health and leadership, read with the admin client from the machine. */
@@ -430,7 +501,8 @@ export async function down(opts: { print?: (line: string) => void } = {}): Promi
     if (lab) {
         const pids = await stopHosts(lab.hosts);
         stopped = pids.length;
-        print(`lab: stopped ${pids.length} processes of ${lab.hosts.length} hosts`);
+        writeLab(lab);
+        print(`lab: stopped ${pids.length} processes of ${lab.hosts.length} hosts (clean shutdown)`);
     }
     removeChain();
     fs.rmSync(p.dir, { recursive: true, force: true });
