@@ -123,7 +123,7 @@ export function renderLabStack(opts: {
     };
     return [
         "# The lab stack, written by `npm run lab -- up`: hosts mode on the lab hosts (127.x loopback addresses,",
-        "# one sshd and mount namespace each). It differs from a production stack in exactly two settings, both",
+        "# an nspawn machine with real systemd and its own sshd each). It differs from a production stack in exactly two settings, both",
         "# because every lab host shares this machine's one network stack:",
         "#   etcd.listenLocalhost: false      no member may also listen on 127.0.0.1 (they would collide);",
         "#   etcd.pki.peerCertSans: [localhost]  peers dial from 127.0.0.1, which etcd checks by reverse lookup.",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # etcd-ha lab: builds the lab hosts' root file system (once) and prints its path.
 #
-#   bash tools/lab/rootfs.sh [CACHE_DIR]      (default ${ETCD_HA_LAB_CACHE:-$HOME/.cache/etcd-ha-lab})
+#   bash tools/lab/rootfs.sh [CACHE_DIR]      (default $ETCD_HA_LAB_CACHE, else ~/.cache/etcd-ha-lab)
 #
 # The result is a Debian minbase tree (the machine's own release, from the mirror apt already uses) with
 # real systemd as init, dbus, OpenSSH and sudo: what an Ubuntu cloud image is to a Proxmox VM. Every lab
@@ -21,7 +21,7 @@
 set -euo pipefail
 
 recipe="$(readlink -f "${BASH_SOURCE[0]}")"
-cache="${1:-${ETCD_HA_LAB_CACHE:-$HOME/.cache/etcd-ha-lab}}"
+cache="${1:-${ETCD_HA_LAB_CACHE:-${HOME:-/root}/.cache/etcd-ha-lab}}"
 hash="$(sha256sum "$recipe" | cut -c1-16)"
 final="$cache/rootfs-$hash"
 ready="$final/.etcd-ha-lab-rootfs"
@@ -40,8 +40,8 @@ exec 9>"$cache/.build.lock"
 flock -w 900 9 || fail "another build of $final holds $cache/.build.lock for more than 900 s"
 if [ -f "$ready" ]; then echo "$final"; exit 0; fi
 
-. /etc/os-release
-suite="${VERSION_CODENAME:?/etc/os-release has no VERSION_CODENAME}"
+suite="$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release | tr -d '"')"
+[ -n "$suite" ] || fail "/etc/os-release names no VERSION_CODENAME (the Debian release to bootstrap)"
 mirror=""
 for f in /etc/apt/sources.list.d/*.sources; do
   [ -f "$f" ] || continue
@@ -94,6 +94,9 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin no
 EOF
+
+# The system locale, as on an Ubuntu image (sshd's pam_env reads it at every login).
+echo 'LANG=C.UTF-8' >"$r/etc/default/locale"
 
 # The default user, as cloud-init creates it on an Ubuntu image.
 chroot "$r" useradd --create-home --shell /bin/bash --user-group --comment "Ubuntu" ubuntu
