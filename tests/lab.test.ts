@@ -10,6 +10,7 @@
  * writes (listenLocalhost: false, peerCertSans: [localhost]), and asserted below.
  */
 import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -143,6 +144,22 @@ function environOf(pid: number): Record<string, string> {
             .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
     );
 }
+
+/**
+ * What the lab must never change on this machine: the account, host and name-service files of its /etc, and
+ * what is in the dirs the program writes on a member (units, binaries, data, backups) and in nspawn's /run.
+ */
+function machineFingerprint(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const f of ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/hosts", "/etc/hostname", "/etc/machine-id", "/etc/nsswitch.conf", "/etc/login.defs", "/etc/fstab"]) {
+        out[f] = fs.existsSync(f) ? createHash("sha256").update(fs.readFileSync(f)).digest("hex") : "absent";
+    }
+    for (const d of ["/etc", "/etc/systemd/system", "/etc/sudoers.d", "/etc/ssh", "/usr/local/bin", "/usr/local/sbin", "/var/lib", "/var/backups", "/run/systemd"]) {
+        out[d] = fs.existsSync(d) ? fs.readdirSync(d).sort().join(" ") : "absent";
+    }
+    return out;
+}
+const machineBefore = machineFingerprint();
 
 beforeAll(() => {
     preflight();
@@ -548,8 +565,13 @@ describe("faults, with a continuous writer", () => {
         await sleep(1500);
         const report = await w.stop();
         for (const [i, h] of lab().hosts.entries()) expect(initPid(h)).not.toBe(initsBefore[i]);
+        // When each host's etcd became active (Type=notify: it had joined its peers), counted from its systemd's start.
+        const readyMs = lab().hosts.map((h) => {
+            const us = (args: string[]) => Number(inHost(h, ["systemctl", "show", ...args, "--value"]).trim());
+            return Math.round((us(["etcd", "-p", "ActiveEnterTimestampMonotonic"]) - us(["-p", "UserspaceTimestampMonotonic"])) / 1000);
+        });
         const v = await verifyAcknowledged(report, st.endpoints, tls, "/faults/power/");
-        figures.push(formatFigures("power-cut-all", report, { lost: v.lost.length, acked_before_cut: ackedAtCut, boot_ms: bootMs, healthy_after_boot_ms: healMs, write_pause_ms: pause(report, cutAt) }));
+        figures.push(formatFigures("power-cut-all", report, { lost: v.lost.length, acked_before_cut: ackedAtCut, boot_ms: bootMs, etcd_active_after_boot_ms: readyMs.join("/"), healthy_after_boot_ms: healMs, write_pause_ms: pause(report, cutAt) }));
         expect(v.lost).toEqual([]);
         expect(v.unexpected).toEqual([]);
         expect(ackedAtCut).toBeGreaterThan(20);
@@ -579,5 +601,6 @@ describe("down", () => {
         // The overlays lived in each power switch's own mount namespace; nspawn's state in a tmpfs there.
         expect(spawnSync("findmnt", ["-rn", "-o", "SOURCE"], { encoding: "utf8" }).stdout).not.toMatch(/etcd-ha-lab-/);
         expect(fs.existsSync("/run/systemd/nspawn")).toBe(false);
+        expect(machineFingerprint()).toEqual(machineBefore);
     }, 150_000);
 });

@@ -6,13 +6,16 @@
  *                                                             --build repacks the tarball (a same-version upgrade),
  *                                                             --restore-from restores the cluster from a snapshot file
  *   status [--json]                                           members, PIDs, health, leader; client files
+ *   reboot NAME                                               `systemctl reboot` inside a host; waits until it is back
+ *   power-cut [NAME...]                                       kill every process of the hosts at once (all by default)
+ *   power-on [NAME...]                                        boot hosts that are off (all by default)
  *   down                                                      stop everything the lab started; remove its files
  * See README "Lab".
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { down, status, up } from "./lab";
+import { down, powerCut, powerOnHosts, rebootHost, status, up } from "./lab";
 
 /** The whole `up` is bounded: a wedged lab fails instead of hanging CI. */
 const UP_LIMIT_MS = 15 * 60_000;
@@ -26,13 +29,22 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 function usage(): never {
-    console.error("usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | down");
+    console.error(
+        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | down",
+    );
     process.exit(2);
 }
 
 async function main(argv: string[]): Promise<void> {
     const [cmd, ...args] = argv;
-    const known: Record<string, string[]> = { up: ["--members", "--prefix", "--rerun-commands", "--replace", "--build", "--restore-from"], status: ["--json"], down: [] };
+    const known: Record<string, string[]> = {
+        up: ["--members", "--prefix", "--rerun-commands", "--replace", "--build", "--restore-from"],
+        status: ["--json"],
+        reboot: [],
+        "power-cut": [],
+        "power-on": [],
+        down: [],
+    };
     if (!cmd || !(cmd in known)) usage();
     for (const a of args) if (a.startsWith("--") && !known[cmd].includes(a)) throw new Error(`unknown option ${a} for ${cmd}`);
     if (cmd === "up") {
@@ -61,6 +73,16 @@ async function main(argv: string[]): Promise<void> {
             for (const m of s.members) console.log(`${m.name.padEnd(8)} ${m.clientUrl.padEnd(26)} pid=${String(m.pid ?? "-").padEnd(8)} ${m.healthy ? "healthy" : "UNHEALTHY"}${m.leader ? " leader" : ""}`);
             console.log(`client: --cacert ${s.client.cacert} --cert ${s.client.cert} --key ${s.client.key}`);
         }
+    } else if (cmd === "reboot") {
+        if (args.length !== 1) usage();
+        const r = await rebootHost(args[0]);
+        console.log(`lab: ${args[0]} rebooted: up again (SSH answers) ${(r.ms / 1000).toFixed(1)}s after \`systemctl reboot\``);
+    } else if (cmd === "power-cut") {
+        await powerCut(args.length > 0 ? args : undefined);
+        console.log(`lab: power cut: ${args.length > 0 ? args.join(" ") : "every host"}`);
+    } else if (cmd === "power-on") {
+        const ms = await powerOnHosts(args.length > 0 ? args : undefined);
+        console.log(`lab: powered on ${args.length > 0 ? args.join(" ") : "every host"}: booted in ${(ms / 1000).toFixed(1)}s`);
     } else {
         await down();
     }

@@ -240,7 +240,16 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // Scaling a live lab: new hosts ("VMs") come up before the run; hosts leaving the stack are stopped
     // after a successful run, once their members' delete steps have removed them from the cluster.
     let leaving: LabHost[] = [];
-    if (lab && lab.hosts.every((h) => alive(h.runPid))) {
+    if (lab && lab.hosts.length > 0 && fs.existsSync(lab.rootfs)) {
+        // Hosts that are off (a power cut, or this machine restarted) are booted, as Proxmox starts a
+        // stopped VM: their overlays and etcd disks are kept, so their members come back with their data.
+        const off = lab.hosts.filter((h) => !alive(h.runPid));
+        if (off.length > 0) {
+            logStream(`lab: ${off.map((h) => h.name).join(" ")} off: booting (disks kept)`);
+            for (const h of off) powerOn(h, lab.rootfs, `${p.sshKey}.pub`);
+            writeLab(lab);
+            await Promise.all(off.map((h) => waitBooted(h, { allowStarting: true })));
+        }
         const want = opts.members ?? lab.hosts.length;
         if (want > lab.hosts.length) {
             const added = await Promise.all(
@@ -429,11 +438,12 @@ export async function powerCut(names?: readonly string[]): Promise<void> {
     writeLab(lab);
 }
 
-/** Powers the named hosts (all by default) on at once and waits until each has booted and answers SSH. */
+/** Powers the named hosts (all by default) that are off on at once and waits until each has booted and answers SSH. */
 export async function powerOnHosts(names?: readonly string[]): Promise<number> {
     const lab = readLab();
     if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
-    const hosts = pick(lab, names);
+    // Hosts already on are left as they are (powering on is idempotent).
+    const hosts = pick(lab, names).filter((h) => !alive(h.runPid));
     const t0 = Date.now();
     for (const h of hosts) powerOn(h, lab.rootfs, `${labPaths().sshKey}.pub`);
     writeLab(lab);
@@ -451,6 +461,7 @@ export async function rebootHost(name: string): Promise<{ initPid: number; ms: n
     if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
     const [h] = pick(lab, [name]);
     const before = initPid(h);
+    if (before === undefined) throw new Error(`lab host ${name} is off: power it on first (npm run lab -- power-on ${name})`);
     const t0 = Date.now();
     spawnSync("nsenter", ["-t", String(before), "-a", "--", "systemctl", "reboot"], { timeout: 30_000, stdio: "ignore" });
     for (let i = 0; i < 600 && Date.now() - t0 < 60_000; i++) {
