@@ -34,6 +34,7 @@ import {
     powerOn,
     preflight,
     readLab,
+    removeCgroups,
     stopHosts,
     waitBooted,
     writeLab,
@@ -189,15 +190,18 @@ export interface UpOptions {
 }
 
 /**
- * A lab host lost and rebuilt, as when a member's VM is recreated: every process of the host is ended
- * (its etcd with it), its files are discarded, and an empty host comes up with the same name and address.
+ * A lab host lost and rebuilt, as when a member's VM is recreated: the host loses power (every process
+ * killed at once, its etcd with it), its files and disk are discarded, and an empty host boots with the
+ * same name and address.
  */
 export async function recreateHost(name: string): Promise<LabHost> {
     const p = labPaths();
     const lab = readLab();
     const old = lab?.hosts.find((h) => h.name === name);
     if (!lab || !old) throw new Error(`no lab host ${name}`);
-    await stopHosts([old]);
+    // The VM is lost, not shut down: its etcd gets no chance to hand over leadership or close its files.
+    await powerOff([old], "cut");
+    removeCgroups(old);
     fs.rmSync(old.dir, { recursive: true, force: true });
     const fresh = await createHost({ dir: p.dir, index: old.index, prefix: lab.prefix, pubkeyFile: `${p.sshKey}.pub`, rootfs: lab.rootfs });
     lab.hosts = lab.hosts.map((h) => (h.name === name ? fresh : h));
