@@ -210,6 +210,17 @@ describe("bootstrap", () => {
         }
     });
 
+    test("the program's units pass the host's own `systemd-analyze verify`; etcd's sandbox rates at most 2.0 in `systemd-analyze security`", () => {
+        for (const m of st.members) {
+            const units = ["etcd.service", "etcd-ha-snapshot.service", "etcd-ha-snapshot.timer"].map((u) => `/etc/systemd/system/${u}`);
+            const out = inHost(hostOf(m.name), ["sh", "-c", `systemd-analyze verify ${units.join(" ")} 2>&1; echo "exit $?"`]);
+            expect(out).toBe("exit 0\n");
+            // The sandbox as the host's systemd rates it (8.3 "EXPOSED" without UNIT_SANDBOX).
+            const rating = /Overall exposure level for etcd\.service: (\d+\.\d)/.exec(inHost(hostOf(m.name), ["systemd-analyze", "security", "etcd.service", "--no-pager"]));
+            expect(Number(rating![1])).toBeLessThanOrEqual(2.0);
+        }
+    });
+
     test("up ran the program: every resource created with progress lines, the health gate passed, a bootstrap time", () => {
         const out = upOutput[0];
         expect(out).toMatch(/\+ command:remote:Command etcd-etcd1-prepare created on 127\.66\.2\.11 \(\d+\.\d+s\)/);

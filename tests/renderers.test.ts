@@ -53,6 +53,25 @@ describe.each(["3.4.23", "3.5.6", "3.5.21", "3.6.15"])("unit for etcd %s", (vers
         expect(svc.get("EnvironmentFile")).toBe("-/etc/etcd/bootstrap.env");
     });
 
+    it("sandboxes etcd: read-only system but the data dir, no capabilities, private devices and /tmp, filtered system calls", () => {
+        expect(svc.get("ProtectSystem")).toBe("strict");
+        expect(svc.get("ReadWritePaths")).toBe("/var/lib/etcd");
+        expect(svc.get("CapabilityBoundingSet")).toBe("");
+        expect(svc.get("AmbientCapabilities")).toBe("");
+        for (const k of ["ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectClock", "ProtectHostname", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups"]) {
+            expect([k, svc.get(k)]).toEqual([k, "yes"]);
+        }
+        for (const k of ["RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute", "RemoveIPC"]) expect([k, svc.get(k)]).toEqual([k, "yes"]);
+        expect(svc.get("ProtectProc")).toBe("invisible");
+        // Clients and peers over TCP; Unix and netlink sockets for Go's runtime and interface lookups.
+        expect(svc.get("RestrictAddressFamilies")!.split(" ").sort()).toEqual(["AF_INET", "AF_INET6", "AF_NETLINK", "AF_UNIX"]);
+        expect(svc.get("SystemCallArchitectures")).toBe("native");
+        expect(svc.get("SystemCallFilter")).toBe("@system-service");
+        // A filtered call fails (EPERM) instead of killing etcd with SIGSYS.
+        expect(svc.get("SystemCallErrorNumber")).toBe("EPERM");
+        expect(svc.get("UMask")).toBe("0077");
+    });
+
     it("sets identity; the bootstrap settings stay out of the unit (a membership change never restarts a member)", () => {
         expect(flags.get("name")).toBe("etcd2");
         expect(flags.get("data-dir")).toBe("/var/lib/etcd");
