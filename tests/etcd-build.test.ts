@@ -1,0 +1,117 @@
+/**
+ * tools/etcd-build.sh: etcd 3.5 and 3.6 built from the Go module proxy (CI builds them before the tests; here
+ * they come from the cache), packed in the upstream release layout for the air-gapped install path. Checks the
+ * newest patch the proxy serves was chosen, the tarball's layout and reproducible metadata, its sha256, that
+ * the three programs run and report the version, and that they are static (CGO off).
+ */
+import { execFileSync, spawnSync } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { itLintsClean, needTool } from "./helpers/tools";
+
+const SCRIPT = path.join(__dirname, "..", "tools", "etcd-build.sh");
+
+interface Built {
+    version: string;
+    tarball: string;
+    sha256: string;
+}
+
+function build(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync("bash", [SCRIPT, ...args], { encoding: "utf8", timeout: 1_500_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** True when the ELF file has no PT_INTERP program header (no dynamic loader: a static binary). */
+function isStatic(file: string): boolean {
+    const b = fs.readFileSync(file);
+    expect(b.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+    const phoff = Number(b.readBigUInt64LE(0x20));
+    const phentsize = b.readUInt16LE(0x36);
+    const phnum = b.readUInt16LE(0x38);
+    for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return false;
+    return true;
+}
+
+let built: Built[] = [];
+let served: string[] = [];
+
+beforeAll(() => {
+    needTool("go", "golang (the Go toolchain, 1.25 or later)");
+    const r = build(["3.5", "3.6"]);
+    if (r.status !== 0) throw new Error(`tools/etcd-build.sh 3.5 3.6 failed (${r.status}):\n${r.stderr}`);
+    built = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => {
+            const [version, tarball, sha256] = l.split(" ");
+            return { version, tarball, sha256 };
+        });
+    served = execFileSync("go", ["list", "-m", "-versions", "go.etcd.io/etcd/server/v3"], { encoding: "utf8", timeout: 120_000 }).trim().split(" ").slice(1);
+}, 1_500_000);
+
+describe("tools/etcd-build.sh", () => {
+    it("builds the newest 3.5 and 3.6 patch releases the Go module proxy serves", () => {
+        const newest = (line: string) =>
+            served
+                .filter((v) => new RegExp(`^v${line.replace(".", "\\.")}\\.\\d+$`).test(v))
+                .map((v) => v.slice(1))
+                .sort((a, b) => Number(a.split(".")[2]) - Number(b.split(".")[2]))
+                .pop();
+        expect(built.map((b) => b.version)).toEqual([newest("3.5"), newest("3.6")]);
+        for (const b of built) expect(b.version).toMatch(/^3\.[56]\.\d+$/);
+    });
+
+    it("packs each in the upstream release layout, reproducibly (owner 0, mtime 0), with its sha256 beside it; outside the repository", () => {
+        for (const b of built) {
+            const top = `etcd-v${b.version}-linux-amd64`;
+            expect(path.basename(b.tarball)).toBe(`${top}.tar.gz`);
+            expect(path.relative(path.resolve(__dirname, ".."), b.tarball).startsWith("..")).toBe(true);
+            const listing = execFileSync("tar", ["-tvzf", b.tarball, "--numeric-owner", "--full-time"], { encoding: "utf8" }).trim().split("\n");
+            const names = listing.map((l) => l.split(/\s+/).pop()).sort();
+            expect(names).toEqual([`${top}/`, `${top}/README-etcd-ha.txt`, `${top}/etcd`, `${top}/etcdctl`, `${top}/etcdutl`]);
+            for (const l of listing) {
+                expect(l).toMatch(/ 0\/0 /);
+                expect(l).toContain("1970-01-01 00:00:00");
+            }
+            for (const l of listing.filter((x) => /\/etcd(ctl|utl)?$/.test(x))) expect(l.startsWith("-rwxr-xr-x")).toBe(true);
+            const digest = createHash("sha256").update(fs.readFileSync(b.tarball)).digest("hex");
+            expect(b.sha256).toBe(digest);
+            expect(fs.readFileSync(`${b.tarball}.sha256`, "utf8")).toBe(`${digest}  ${top}.tar.gz\n`);
+        }
+    });
+
+    it("the three programs run, report the version and are static (CGO off)", () => {
+        for (const b of built) {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-build-test-"));
+            try {
+                execFileSync("tar", ["-xzf", b.tarball, "-C", dir]);
+                const bin = (n: string) => path.join(dir, `etcd-v${b.version}-linux-amd64`, n);
+                expect(execFileSync(bin("etcd"), ["--version"], { encoding: "utf8" })).toMatch(new RegExp(`^etcd Version: ${b.version.replace(/\./g, "\\.")}$`, "m"));
+                expect(execFileSync(bin("etcdctl"), ["version"], { encoding: "utf8" })).toMatch(new RegExp(`^etcdctl version: ${b.version.replace(/\./g, "\\.")}$`, "m"));
+                expect(execFileSync(bin("etcdutl"), ["version"], { encoding: "utf8" })).toMatch(new RegExp(`^etcdutl version: ${b.version.replace(/\./g, "\\.")}$`, "m"));
+                for (const n of ["etcd", "etcdctl", "etcdutl"]) expect([n, isStatic(bin(n))]).toEqual([n, true]);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        }
+    });
+
+    it("a second call uses the cache (same tarball, same sha256, no build)", () => {
+        const r = build([built[0].version]);
+        expect(r.status).toBe(0);
+        expect(r.stdout.trim()).toBe(`${built[0].version} ${built[0].tarball} ${built[0].sha256}`);
+        expect(r.stderr).toBe("");
+    });
+
+    it.each([["3.x"], ["v3.5.1"], ["3.5.1; rm -rf /"]])("refuses the release %s, naming the accepted forms", (bad) => {
+        const r = build([bad]);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("a release is a minor line (3.5) or a version (3.5.36)");
+        expect(r.stdout).toBe("");
+    });
+
+    itLintsClean(() => fs.readFileSync(SCRIPT, "utf8"));
+});

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# etcd-ha: builds etcd, etcdctl and etcdutl releases from the Go module proxy and packs each in the upstream
+# release layout, for the program's air-gapped install path (etcd.install.method: push) and the lab.
+#
+#   bash tools/etcd-build.sh [RELEASE ...]        (default: 3.5 3.6)
+#
+# A RELEASE is a minor line (3.5: the newest patch the Go module proxy serves) or an exact version (3.5.36).
+# For each it prints one line: `<version> <tarball> <sha256>`; progress goes to stderr.
+#
+# Per release: a small wrapper module of ours requires go.etcd.io/etcd/{server,etcdctl,etcdutl}/v3 at that
+# version (etcd's own modules point at each other with `../` replaces, so `go install pkg@version` refuses
+# them; in a wrapper the versions their go.mod files name are used instead), then `go build -trimpath` with
+# CGO off builds the three programs. Nothing of etcd's repository is used but what the proxy serves.
+#
+# Cached outside the repository: CACHE/etcd/<version>-<first 16 hex of this file's sha256>/ holds the
+# binaries, `etcd-v<version>-linux-<arch>.tar.gz` (sorted, owner 0, mtime 0, gzip -n: reproducible) and its
+# `.sha256`. CACHE is $ETCD_HA_LAB_CACHE, else ~/.cache/etcd-ha-lab. An edited recipe builds again. Builds
+# of one release wait on one lock (bounded); a half-built release is never used (built under a temporary
+# name, renamed when done).
+set -euo pipefail
+
+recipe="$(readlink -f "${BASH_SOURCE[0]}")"
+hash="$(sha256sum "$recipe" | cut -c1-16)"
+cache="${ETCD_HA_LAB_CACHE:-${HOME:-/root}/.cache/etcd-ha-lab}/etcd"
+arch="$(dpkg --print-architecture 2>/dev/null || echo amd64)"
+case "$arch" in amd64 | arm64) ;; *) arch=amd64 ;; esac
+
+fail() { echo "etcd-build: $*" >&2; exit 1; }
+command -v go >/dev/null || fail "go is not on PATH: install the Go toolchain (1.25 or later; etcd 3.5.29+ and 3.6 ask for it)"
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 GOOS=linux GOARCH="$arch"
+
+# latest LINE: the newest release X.Y.Z of a minor line that the proxy serves (no pre-releases).
+latest() {
+  local line=$1 versions
+  versions="$(timeout 120 go list -m -versions go.etcd.io/etcd/server/v3 2>/dev/null)" || fail "cannot list go.etcd.io/etcd/server/v3 versions from the Go module proxy (go list -m -versions): is GOPROXY reachable?"
+  tr ' ' '\n' <<<"$versions" | grep -E "^v${line//./\\.}\.[0-9]+$" | sed 's/^v//' | sort -V | tail -n 1
+}
+
+build() { # build VERSION: prints "<version> <tarball> <sha256>"
+  local v=$1 dir top tarball tmp t0
+  dir="$cache/$v-$hash"
+  top="etcd-v$v-linux-$arch"
+  tarball="$dir/$top.tar.gz"
+  if [ ! -f "$dir/.done" ]; then
+    mkdir -p "$cache"
+    exec 9>"$cache/.build-$v.lock"
+    flock -w 1200 9 || fail "another build of etcd $v holds $cache/.build-$v.lock for more than 1200 s"
+    if [ ! -f "$dir/.done" ]; then
+      t0=$SECONDS
+      tmp="$cache/.$v-$hash.tmp.$$"
+      rm -rf "$tmp"
+      mkdir -p "$tmp/wrapper" "$tmp/pack/$top"
+      printf 'module etcd-ha.lab/etcd-build\n\ngo 1.25\n' >"$tmp/wrapper/go.mod"
+      echo "etcd-build: etcd $v from the Go module proxy (go $(go env GOVERSION), $arch)" >&2
+      if ! (cd "$tmp/wrapper" && timeout 600 go get -tool "go.etcd.io/etcd/server/v3@v$v" "go.etcd.io/etcd/etcdctl/v3@v$v" "go.etcd.io/etcd/etcdutl/v3@v$v") >"$tmp/build.log" 2>&1; then
+        tail -n 20 "$tmp/build.log" >&2
+        fail "resolving etcd $v's modules failed (go get -tool go.etcd.io/etcd/{server,etcdctl,etcdutl}/v3@v$v; log: $tmp/build.log)"
+      fi
+      for p in server:etcd etcdctl:etcdctl etcdutl:etcdutl; do
+        if ! (cd "$tmp/wrapper" && timeout 900 go build -trimpath -o "$tmp/pack/$top/${p#*:}" "go.etcd.io/etcd/${p%%:*}/v3") >>"$tmp/build.log" 2>&1; then
+          tail -n 20 "$tmp/build.log" >&2
+          fail "building ${p#*:} $v failed (log: $tmp/build.log)"
+        fi
+      done
+      got="$("$tmp/pack/$top/etcd" --version | sed -n 's/^etcd Version: //p')"
+      [ "$got" = "$v" ] || fail "the built etcd reports version '$got', not $v"
+      printf 'etcd %s (etcd, etcdctl, etcdutl) built by etcd-ha from the Go module proxy: go build -trimpath, CGO off, %s.\n' "$v" "$(go env GOVERSION)" >"$tmp/pack/$top/README-etcd-ha.txt"
+      tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$tmp/pack" -cf - "$top" | gzip -n >"$tmp/$top.tar.gz"
+      (cd "$tmp" && sha256sum "$top.tar.gz" >"$top.tar.gz.sha256")
+      mv "$tmp/pack/$top" "$tmp/bin"
+      rm -rf "$tmp/pack" "$tmp/wrapper"
+      : >"$tmp/.done"
+      rm -rf "$dir"
+      mv "$tmp" "$dir"
+      echo "etcd-build: etcd $v built and packed in $((SECONDS - t0)) s: $tarball" >&2
+    fi
+    exec 9>&-
+  fi
+  echo "$v $tarball $(cut -d' ' -f1 "$tarball.sha256")"
+}
+
+[ "$#" -gt 0 ] || set -- 3.5 3.6
+for r in "$@"; do
+  if [[ $r =~ ^3\.[0-9]+$ ]]; then
+    v="$(latest "$r")"
+    [ -n "$v" ] || fail "the Go module proxy serves no etcd $r.x release (go list -m -versions go.etcd.io/etcd/server/v3)"
+  elif [[ $r =~ ^3\.[0-9]+\.[0-9]+$ ]]; then
+    v=$r
+  else
+    fail "a release is a minor line (3.5) or a version (3.5.36), got '$r'"
+  fi
+  build "$v"
+done
