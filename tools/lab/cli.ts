@@ -1,8 +1,11 @@
 /**
  * `npm run lab -- <command>`:
- *   up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE]
+ *   up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE]
  *                                                             create the hosts (unless running) and run the program;
  *                                                             on a live lab, --members scales it, --replace replaces a member,
+ *                                                             --version picks the etcd release (3.4: Debian's; 3.5, 3.6
+ *                                                             or 3.x.y: built from the Go module proxy; default: the
+ *                                                             lab's last, else 3.5; on a live lab: an upgrade),
  *                                                             --build repacks the tarball (a same-version upgrade),
  *                                                             --restore-from restores the cluster from a snapshot file
  *   status [--json]                                           members, PIDs, health, leader; client files
@@ -30,7 +33,7 @@ function flag(args: string[], name: string): string | undefined {
 
 function usage(): never {
     console.error(
-        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | down",
+        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | down",
     );
     process.exit(2);
 }
@@ -38,7 +41,7 @@ function usage(): never {
 async function main(argv: string[]): Promise<void> {
     const [cmd, ...args] = argv;
     const known: Record<string, string[]> = {
-        up: ["--members", "--prefix", "--rerun-commands", "--replace", "--build", "--restore-from"],
+        up: ["--members", "--prefix", "--version", "--rerun-commands", "--replace", "--build", "--restore-from"],
         status: ["--json"],
         reboot: [],
         "power-cut": [],
@@ -58,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
         const restoreFrom = flag(args, "--restore-from");
         await up({
             build: flag(args, "--build"),
+            version: flag(args, "--version"),
             restore: restoreFrom === undefined ? undefined : { fromSnapshot: path.resolve(restoreFrom), sha256: createHash("sha256").update(fs.readFileSync(restoreFrom)).digest("hex") },
             members: members === undefined ? undefined : Number(members),
             prefix: flag(args, "--prefix"),

@@ -55,6 +55,8 @@ export interface LabRecord {
     admin: string;
     /** The root file system every host boots (their overlays are made against it). */
     rootfs: string;
+    /** The etcd release of the last successful run (`up --version`), the default of the next. */
+    release?: string;
     hosts: LabHost[];
 }
 

@@ -64,26 +64,47 @@ export function debianEtcdVersion(): string {
     return m[1];
 }
 
+/** The release a new lab runs: the production default line, built from the Go module proxy. */
+export const DEFAULT_RELEASE = "3.5";
+
 /**
- * Packs Debian's etcd and etcdctl into a release-layout tarball (`etcd-v<v>-linux-amd64/{etcd,etcdctl}`),
- * reproducibly (sorted, owner 0, mtime 0, gzip -n), and returns its path and sha256: the program's
- * air-gapped install path then verifies and installs it exactly as it would an upstream release.
+ * The binaries of a lab release: `3.4` (or Debian's exact version) is Debian's etcd and etcdctl from this
+ * machine; any other line (`3.5`, `3.6`: the newest patch) or version (`3.5.36`) is built from the Go module
+ * proxy by tools/etcd-build.sh (cached after the first build).
  */
-export function packTarball(dir: string, build?: string): { version: string; tarball: string; sha256: string } {
+export function releaseBinaries(release: string): { version: string; files: string[]; origin: string } {
+    if (!/^3\.\d+(\.\d+)?$/.test(release)) throw new Error(`--version must be a minor line (3.5) or a version (3.5.36), got ${release}`);
+    const debian = debianEtcdVersion();
+    if (release === "3.4" || release === debian) {
+        return { version: debian, files: ["etcd", "etcdctl"].map((b) => execFileSync("sh", ["-c", `command -v ${b}`], { encoding: "utf8" }).trim()), origin: "Debian's etcd package" };
+    }
+    const r = spawnSync("bash", [path.join(PROJECT_ROOT, "tools", "etcd-build.sh"), release], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_500_000 });
+    const [version, tarball] = (r.stdout ?? "").trim().split(" ");
+    if (r.status !== 0 || !version || !tarball) throw new Error(`building etcd ${release} failed (exit ${r.status ?? r.signal}): run \`bash tools/etcd-build.sh ${release}\` to see why`);
+    return { version, files: ["etcd", "etcdctl", "etcdutl"].map((b) => path.join(path.dirname(tarball), "bin", b)), origin: "the Go module proxy (tools/etcd-build.sh)" };
+}
+
+/**
+ * Packs a lab release's binaries (releaseBinaries) into a release-layout tarball
+ * (`etcd-v<v>-linux-amd64/{etcd,etcdctl[,etcdutl]}`) in the lab dir, reproducibly (sorted, owner 0, mtime 0,
+ * gzip -n), and returns its path and sha256: the program's air-gapped install path then verifies and installs
+ * it exactly as it would an upstream release. `build` marks a repack of the same binaries (another sha256: a
+ * same-version upgrade).
+ */
+export function packTarball(dir: string, release: string, build?: string): { version: string; tarball: string; sha256: string } {
     if (build !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(build)) throw new Error(`--build must be 1-64 of [A-Za-z0-9._-], got ${build}`);
-    const version = debianEtcdVersion();
+    const { version, files, origin } = releaseBinaries(release);
     const top = `etcd-v${version}-linux-amd64`;
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-tar-"));
     try {
         fs.mkdirSync(path.join(work, top));
-        for (const b of ["etcd", "etcdctl"]) {
-            const src = execFileSync("sh", ["-c", `command -v ${b}`], { encoding: "utf8" }).trim();
-            fs.copyFileSync(src, path.join(work, top, b));
-            fs.chmodSync(path.join(work, top, b), 0o755);
+        for (const src of files) {
+            fs.copyFileSync(src, path.join(work, top, path.basename(src)));
+            fs.chmodSync(path.join(work, top, path.basename(src)), 0o755);
         }
         fs.writeFileSync(
             path.join(work, top, "README-etcd-ha-lab.txt"),
-            `Debian's etcd ${version} binaries, packed by the etcd-ha lab in the upstream release layout.\n${build ? `Build ${build}: the same binaries as another tarball, for a same-version upgrade.\n` : ""}`,
+            `etcd ${version} binaries from ${origin}, packed by the etcd-ha lab in the upstream release layout.\n${build ? `Build ${build}: the same binaries as another tarball, for a same-version upgrade.\n` : ""}`,
         );
         const tarball = path.join(dir, build ? `${top}-${build}.tar.gz` : `${top}.tar.gz`);
         execFileSync("sh", ["-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$1" -cf - "$2" | gzip -n > "$3"`, "sh", work, top, tarball]);
@@ -182,6 +203,11 @@ export interface UpOptions {
     snapshots?: Record<string, unknown>;
     /** `etcd-ha:restore` for this run. */
     restore?: { fromSnapshot: string; sha256: string; id?: string };
+    /**
+     * The etcd release to run (`3.4`: Debian's; `3.5`, `3.6` or an exact version: built from the Go module
+     * proxy). Default: what the lab ran last, else DEFAULT_RELEASE. On a live lab another release is an upgrade.
+     */
+    version?: string;
     /**
      * Pack the tarball as this build (same binaries, another sha256): a same-version "upgrade" that runs the
      * pre-upgrade snapshot and the rolling install and restart.
@@ -291,7 +317,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
             `lab: ${members} hosts booted (systemd-nspawn, real systemd) in ${((Date.now() - tHosts) / 1000).toFixed(1)}s: ${lab.hosts.map((h) => `${h.name}=${h.address}`).join(" ")}`,
         );
     }
-    const { version, tarball, sha256 } = packTarball(p.dir, opts.build);
+    const release = opts.version ?? lab.release ?? DEFAULT_RELEASE;
+    const { version, tarball, sha256 } = packTarball(p.dir, release, opts.build);
     const stackHosts = lab.hosts.filter((h) => !leaving.includes(h));
     fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts, version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore }));
 
@@ -354,6 +381,10 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     };
     fs.writeFileSync(p.state, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
     if (error !== undefined) throw error;
+    if (lab.release !== release) {
+        lab.release = release;
+        writeLab(lab);
+    }
     if (leaving.length > 0) {
         await stopHosts(leaving);
         lab.hosts = stackHosts;
