@@ -53,15 +53,17 @@ beforeAll(() => {
 }, 1_500_000);
 
 describe("tools/etcd-build.sh", () => {
-    it("builds the newest 3.5 and 3.6 patch releases the Go module proxy serves", () => {
-        const newest = (line: string) =>
-            served
-                .filter((v) => new RegExp(`^v${line.replace(".", "\\.")}\\.\\d+$`).test(v))
-                .map((v) => v.slice(1))
-                .sort((a, b) => Number(a.split(".")[2]) - Number(b.split(".")[2]))
-                .pop();
-        expect(built.map((b) => b.version)).toEqual([newest("3.5"), newest("3.6")]);
-        for (const b of built) expect(b.version).toMatch(/^3\.[56]\.\d+$/);
+    it("builds the newest 3.5 and 3.6 patch releases whose server, etcdctl and etcdutl modules the Go module proxy serves", () => {
+        const patch = (v: string) => Number(v.split(".")[2]);
+        const download = (m: string, v: string) => spawnSync("go", ["mod", "download", "-json", `go.etcd.io/etcd/${m}/v3@v${v}`], { encoding: "utf8", timeout: 120_000 }).status === 0;
+        expect(built.map((b) => b.version.split(".").slice(0, 2).join("."))).toEqual(["3.5", "3.6"]);
+        for (const b of built) {
+            const line = b.version.split(".").slice(0, 2).join(".");
+            for (const m of ["server", "etcdctl", "etcdutl"]) expect([m, download(m, b.version)]).toEqual([m, true]);
+            // Every newer patch the proxy lists lacks one of the three modules.
+            const newer = served.filter((v) => new RegExp(`^v${line.replace(".", "\\.")}\\.\\d+$`).test(v) && patch(v.slice(1)) > patch(b.version)).map((v) => v.slice(1));
+            for (const v of newer) expect([v, ["etcdctl", "etcdutl"].every((m) => download(m, v))]).toEqual([v, false]);
+        }
     });
 
     it("packs each in the upstream release layout, reproducibly (owner 0, mtime 0), with its sha256 beside it; outside the repository", () => {

@@ -163,20 +163,20 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         const order = result.steps.filter((s) => s.op !== "same").map((s) => s.name);
         const snap = result.steps.find((s) => s.name === "etcd-upgrade-snapshot")!;
         expect(snap.op).toBe("update");
-        expect(log.some((l) => l.includes("etcd-upgrade-snapshot | upgrade check: etcd 3.4.") && l.includes("installed, same version"))).toBe(true);
+        expect(log.some((l) => l.includes("etcd-upgrade-snapshot | upgrade check: etcd 3.5.") && l.includes("installed, same version"))).toBe(true);
         expect(log.some((l) => /etcd-upgrade-snapshot \| snapshot \/var\/backups\/etcd\/etcd_etcd1_pre-upgrade_\d{8}T\d{6}Z\.db revision [1-9]/.test(l))).toBe(true);
         // Every binaries step (the release staged) after the snapshot, every start after its binaries.
         for (const m of ["etcd1", "etcd2", "etcd3"]) {
             const bin = result.steps.find((s) => s.name === `etcd-${m}-binaries`)!;
             expect(bin.op).toBe("update");
             expect(bin.startMs).toBeGreaterThanOrEqual(snap.endMs);
-            expect(log.some((l) => l.startsWith(`    etcd-${m}-start | installed etcd 3.4.`))).toBe(true);
+            expect(log.some((l) => l.startsWith(`    etcd-${m}-start | installed etcd 3.5.`))).toBe(true);
         }
         expectRolling(result.steps);
         expect(order[order.length - 1]).toBe("etcd-health");
         for (const h of hosts()) expect(lab.etcdPid(h)).not.toBe(pidsBefore[h.name]);
         const marker = inHost(hosts()[0], ["cat", "/var/lib/etcd-ha/release"]).trim();
-        expect(marker).toMatch(/^3\.4\.\d+ [0-9a-f]{64}$/);
+        expect(marker).toMatch(/^3\.5\.\d+ [0-9a-f]{64}$/);
         const v = await verifyAcknowledged(report, endpoints(), suite.tls(), "/ops/upgrade/");
         figures.push(formatFigures("same-version upgrade (3 rolling restarts)", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
         expect(v.lost).toEqual([]);

@@ -1,7 +1,7 @@
 /**
  * The lab, end to end: `npm run lab -- up` boots three hosts (systemd-nspawn machines with real systemd,
  * each with its own loopback address, sshd, overlay and etcd disk) and runs index.ts under the engine stand-in, which really runs every remote
- * command over SSH, makes real certificates and installs Debian's etcd through the air-gapped path; then
+ * command over SSH, makes real certificates and installs etcd 3.5 (built from the Go module proxy) through the air-gapped path; then
  * the real cluster is checked from this machine: health, mTLS refusals, CIS, secrets, re-runs, faults
  * with a continuous writer (including a member's reboot and a power cut of every member), and `down`.
  *
@@ -234,8 +234,10 @@ describe("bootstrap", () => {
         expect(out).toMatch(/lab: health gate: healthy: 3\/3 members/);
     });
 
-    test("the air-gapped path installed Debian's etcd from a release-layout tarball verified by sha256", () => {
-        const stack = YAML.parse(fs.readFileSync(path.join(LAB, "Pulumi.lab.yaml"), "utf8")) as { config: Record<string, { install: { method: string; tarball: string; sha256: string }; listenLocalhost: boolean; pki: { peerCertSans: string[] } }> };
+    test("the air-gapped path installed etcd 3.5 (built from the Go module proxy) from a release-layout tarball verified by sha256", () => {
+        const stack = YAML.parse(fs.readFileSync(path.join(LAB, "Pulumi.lab.yaml"), "utf8")) as {
+            config: Record<string, { version: string; install: { method: string; tarball: string; sha256: string }; listenLocalhost: boolean; pki: { peerCertSans: string[] } }>;
+        };
         const etcd = stack.config["etcd-ha:etcd"];
         expect(etcd.install.method).toBe("push");
         // The two lab-only settings (one shared network stack), and nothing else differs from production.
@@ -243,7 +245,11 @@ describe("bootstrap", () => {
         expect(etcd.pki.peerCertSans).toEqual(["localhost"]);
         expect(fs.readFileSync(`${etcd.install.tarball}.sha256`, "utf8")).toContain(etcd.install.sha256);
         const h = hostOf("etcd1");
-        expect(inHost(h, ["/usr/local/bin/etcd", "--version"])).toMatch(/^etcd Version: 3\.4\.\d+$/m);
+        // The lab's default release line, built from the Go module proxy: the newest 3.5 patch.
+        expect(etcd.version).toMatch(/^3\.5\.\d+$/);
+        expect(path.basename(etcd.install.tarball)).toBe(`etcd-v${etcd.version}-linux-amd64.tar.gz`);
+        expect(inHost(h, ["/usr/local/bin/etcd", "--version"])).toMatch(new RegExp(`^etcd Version: ${etcd.version.replace(/\./g, "\\.")}$`, "m"));
+        expect(inHost(h, ["/usr/local/bin/etcdutl", "version"])).toContain(`etcdutl version: ${etcd.version}`);
         expect(inHost(h, ["sha256sum", "/var/tmp/etcd-ha/" + path.basename(etcd.install.tarball)]).split(" ")[0]).toBe(etcd.install.sha256);
         expect(upOutput[0]).toMatch(/sha256 verified/);
     });
@@ -298,7 +304,8 @@ describe("bootstrap", () => {
     test("/health and /metrics answer on 2381 (plain HTTP, the member's own address)", async () => {
         for (const i of [11, 12, 13]) {
             const h = await httpGet(`http://127.66.2.${i}:2381/health`);
-            expect(JSON.parse(h.body)).toEqual({ health: "true" });
+            // 3.5 adds "reason" ("" when healthy).
+            expect(JSON.parse(h.body)).toMatchObject({ health: "true" });
             const m = await httpGet(`http://127.66.2.${i}:2381/metrics`);
             expect(m.body).toMatch(/^etcd_server_has_leader 1$/m);
         }
@@ -392,7 +399,7 @@ describe("re-run against the live cluster", () => {
         expect(commands).toBe(3 * 6 + 2);
         expect(r.stdout).toContain(`lab: 0 created, 0 updated, 0 replaced, 0 deleted, ${commands} re-run, ${all.length - commands} unchanged`);
         expect(r.stdout).toMatch(/etcd-etcd2-start \| etcd is running with this configuration: nothing to do/);
-        expect(r.stdout).toMatch(/etcd-etcd3-binaries \| etcd 3\.4\.\d+ \(this release\) already installed/);
+        expect(r.stdout).toMatch(/etcd-etcd3-binaries \| etcd 3\.5\.\d+ \(this release\) already installed/);
         expect(r.stdout).toMatch(/etcd-upgrade-snapshot \| this member already runs the wanted release: no upgrade, no snapshot/);
         expect(r.stdout).toMatch(/etcd-etcd1-maintenance \| changed: none/);
         expect(pids()).toEqual(before);

@@ -121,9 +121,10 @@ describe("snapshot script text", () => {
         expect(s).toContain("umask 077");
         expect(s).toMatch(/flock -w 600 9/);
     });
-    it("verifies with etcdutl from 3.5 and with etcdctl on 3.4", () => {
-        expect(renderSnapshotScript(SNAP_BASE)).toContain("verify=('/usr/local/bin/etcdutl')");
-        expect(renderSnapshotScript({ ...SNAP_BASE, version: "3.4.23" })).toContain("verify=('/usr/local/bin/etcdctl')");
+    it("verifies with etcdutl from 3.5 when the host has it (etcdctl otherwise), and with etcdctl on 3.4", () => {
+        expect(renderSnapshotScript(SNAP_BASE)).toContain("if [ -x '/usr/local/bin/etcdutl' ]; then\n  verify=('/usr/local/bin/etcdutl') verify_tool=etcdutl\nelse\n  verify=('/usr/local/bin/etcdctl') verify_tool=etcdctl\nfi");
+        expect(renderSnapshotScript({ ...SNAP_BASE, version: "3.4.23" })).toContain("verify=('/usr/local/bin/etcdctl') verify_tool=etcdctl");
+        expect(renderSnapshotScript({ ...SNAP_BASE, version: "3.4.23" })).not.toContain("etcdutl");
     });
     it("renders no TLS flags with tls: null", () => {
         expect(renderSnapshotScript({ ...SNAP_BASE, endpoint: "http://127.0.0.1:2379", tls: null })).not.toMatch(/--cacert|--cert|--key/);
@@ -527,6 +528,13 @@ describe("against a real etcd", () => {
             expect(r.stderr).toBe("");
             expect(r.status).toBe(0);
             expect(fs.readFileSync(log, "utf8")).toMatch(new RegExp(`^snapshot status -w json ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/\\.prod_etcd1_partial\\.\\w{6}\\n$`));
+        });
+
+        it("the pre-upgrade snapshot of a 3.4 member bound for 3.5 (no etcdutl on the host yet) verifies with etcdctl", () => {
+            const r = runScript(path.join(tmp, "snap.sh"), renderSnapshotScript({ ...base(), version: "3.5.21", etcdutl: path.join(tmp, "no-etcdutl-here"), tag: "pre-upgrade" }));
+            expect(r.stderr).toBe("");
+            expect(r.status).toBe(0);
+            expect(r.stdout).toMatch(/^snapshot \S+_pre-upgrade_\d{8}T\d{6}Z\.db revision \d+ keys \d+ bytes \d+ sha256 [0-9a-f]{64}$/m);
         });
 
         it("fails within its bounds when the member is unreachable, keeping nothing", () => {

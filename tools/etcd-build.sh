@@ -29,11 +29,23 @@ fail() { echo "etcd-build: $*" >&2; exit 1; }
 command -v go >/dev/null || fail "go is not on PATH: install the Go toolchain (1.25 or later; etcd 3.5.29+ and 3.6 ask for it)"
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 GOOS=linux GOARCH="$arch"
 
-# latest LINE: the newest release X.Y.Z of a minor line that the proxy serves (no pre-releases).
+# served VERSION: true when the proxy serves all three modules at VERSION (a proxy may list a version of
+# one module and refuse another's: seen for etcdctl/etcdutl 3.5.23-3.5.32 while server/v3 was served).
+served() {
+  local m
+  for m in server etcdctl etcdutl; do
+    timeout 120 go mod download -json "go.etcd.io/etcd/$m/v3@v$1" >/dev/null 2>&1 || return 1
+  done
+}
+
+# latest LINE: the newest release X.Y.Z of a minor line (no pre-releases) whose three modules are served.
 latest() {
-  local line=$1 versions
+  local line=$1 versions v
   versions="$(timeout 120 go list -m -versions go.etcd.io/etcd/server/v3 2>/dev/null)" || fail "cannot list go.etcd.io/etcd/server/v3 versions from the Go module proxy (go list -m -versions): is GOPROXY reachable?"
-  tr ' ' '\n' <<<"$versions" | grep -E "^v${line//./\\.}\.[0-9]+$" | sed 's/^v//' | sort -V | tail -n 1
+  for v in $(tr ' ' '\n' <<<"$versions" | grep -E "^v${line//./\\.}\.[0-9]+$" | sed 's/^v//' | sort -rV | head -n 10); do
+    if served "$v"; then echo "$v"; return 0; fi
+    echo "etcd-build: etcd $v: not every module (server, etcdctl, etcdutl) is served; trying an older patch" >&2
+  done
 }
 
 build() { # build VERSION: prints "<version> <tarball> <sha256>"

@@ -225,7 +225,8 @@ function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
  * The snapshot script (`SNAPSHOT_SCRIPT_PATH`, install it 0700 root): a complete bash file that, under a
  * lock (bounded wait, so two runs never overlap) and umask 077,
  * 1. `etcdctl snapshot save`s the local member into a hidden temporary file in the snapshot dir;
- * 2. verifies it with `snapshot status -w json` (etcdutl from 3.5, etcdctl before) and refuses one without a
+ * 2. verifies it with `snapshot status -w json` (etcdutl from 3.5 when the host has it, etcdctl otherwise: a
+ *    3.4 member about to be upgraded has no etcdutl yet) and refuses one without a
  *    hash, a revision (0 is a new cluster without writes), keys or bytes;
  * 3. renames it to `<dir>/<cluster>_<member>_[<tag>_]<yyyymmddThhmmssZ>.db` (UTC; mode 0600, root) and writes
  *    `<file>.sha256` in sha256sum format (relative name, so `sha256sum -c` works in the dir);
@@ -237,8 +238,16 @@ function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
  */
 export function renderSnapshotScript(s: SnapshotSettings): string {
     const r = resolveSnapshot(s);
-    const verifyTool = r.hasEtcdutl ? "etcdutl" : "etcdctl";
-    const verifyBin = r.hasEtcdutl ? r.etcdutl : r.etcdctl;
+    // From 3.5 the verifier is etcdutl, but the member may still run the release before it: the pre-upgrade
+    // snapshot of a 3.4 → 3.5 upgrade is taken with 3.4's tools (no etcdutl yet), so the choice is made on the
+    // host. etcdctl's `snapshot status` exists up to 3.5; 3.6 has no etcdctl variant but always has etcdutl.
+    const verifyChoice = r.hasEtcdutl
+        ? `if [ -x ${sq(r.etcdutl)} ]; then
+  verify=(${sq(r.etcdutl)}) verify_tool=etcdutl
+else
+  verify=(${sq(r.etcdctl)}) verify_tool=etcdctl
+fi`
+        : `verify=(${sq(r.etcdctl)}) verify_tool=etcdctl`;
     const offHost =
         r.offHostCommand === undefined
             ? `offhost=""`
@@ -261,7 +270,7 @@ retain=${r.retain}
 lock=${sq(r.lockFile)}
 ${offHost}
 etcdctl=(${sq(r.etcdctl)} --endpoints=${sq(r.endpoint)}${tlsFlags(r.tls)} --dial-timeout=5s)
-verify=(${sq(verifyBin)})
+${verifyChoice}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "etcd-ha-snapshot must run as root" >&2
@@ -309,7 +318,7 @@ if ! out=$(timeout --kill-after=30 ${r.snapshotTimeoutSeconds} "\${etcdctl[@]}" 
 fi
 
 status=$("\${verify[@]}" snapshot status -w json "$tmp" 2>&1) || {
-  echo "${verifyTool} snapshot status refused the new snapshot: not keeping it" >&2
+  echo "$verify_tool snapshot status refused the new snapshot: not keeping it" >&2
   printf '%s\\n' "$status" >&2
   exit 1
 }
@@ -320,7 +329,7 @@ keys=$(json_num totalKey "$json")
 bytes=$(stat -c %s "$tmp")
 # Revision 0 is a new cluster that has had no write yet (etcd's own keys are there): a valid snapshot.
 if [ -z "$hash" ] || [ -z "$rev" ] || [ -z "$keys" ] || [ "$keys" -lt 1 ] || [ "$bytes" -lt 1 ]; then
-  echo "${verifyTool} snapshot status did not verify the new snapshot (hash '$hash', revision '$rev', keys '$keys', $bytes bytes): not keeping it" >&2
+  echo "$verify_tool snapshot status did not verify the new snapshot (hash '$hash', revision '$rev', keys '$keys', $bytes bytes): not keeping it" >&2
   printf '%s\\n' "$status" >&2
   exit 1
 fi

@@ -79,9 +79,12 @@ export function labSuite(opts: { name: string; prefix: string; defaults?: () => 
             let result: T;
             try {
                 result = await change();
-            } finally {
-                await new Promise((r) => setTimeout(r, 500));
+            } catch (e) {
+                // A failed change still ends the writer (it would otherwise keep writing until its own bound).
+                await w.stop();
+                throw e;
             }
+            await new Promise((r) => setTimeout(r, 500));
             return { report: await w.stop(), result };
         },
     };

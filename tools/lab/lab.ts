@@ -72,7 +72,7 @@ export const DEFAULT_RELEASE = "3.5";
  * machine; any other line (`3.5`, `3.6`: the newest patch) or version (`3.5.36`) is built from the Go module
  * proxy by tools/etcd-build.sh (cached after the first build).
  */
-export function releaseBinaries(release: string): { version: string; files: string[]; origin: string } {
+export function releaseBinaries(release: string): { version: string; files: string[]; origin: string; tarball?: string } {
     if (!/^3\.\d+(\.\d+)?$/.test(release)) throw new Error(`--version must be a minor line (3.5) or a version (3.5.36), got ${release}`);
     const debian = debianEtcdVersion();
     if (release === "3.4" || release === debian) {
@@ -81,7 +81,7 @@ export function releaseBinaries(release: string): { version: string; files: stri
     const r = spawnSync("bash", [path.join(PROJECT_ROOT, "tools", "etcd-build.sh"), release], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_500_000 });
     const [version, tarball] = (r.stdout ?? "").trim().split(" ");
     if (r.status !== 0 || !version || !tarball) throw new Error(`building etcd ${release} failed (exit ${r.status ?? r.signal}): run \`bash tools/etcd-build.sh ${release}\` to see why`);
-    return { version, files: ["etcd", "etcdctl", "etcdutl"].map((b) => path.join(path.dirname(tarball), "bin", b)), origin: "the Go module proxy (tools/etcd-build.sh)" };
+    return { version, files: ["etcd", "etcdctl", "etcdutl"].map((b) => path.join(path.dirname(tarball), "bin", b)), origin: "the Go module proxy (tools/etcd-build.sh)", tarball };
 }
 
 /**
@@ -93,7 +93,11 @@ export function releaseBinaries(release: string): { version: string; files: stri
  */
 export function packTarball(dir: string, release: string, build?: string): { version: string; tarball: string; sha256: string } {
     if (build !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(build)) throw new Error(`--build must be 1-64 of [A-Za-z0-9._-], got ${build}`);
-    const { version, files, origin } = releaseBinaries(release);
+    const { version, files, origin, tarball: built } = releaseBinaries(release);
+    if (built !== undefined && build === undefined) {
+        // The build's own tarball (already in the release layout, reproducible, with its .sha256).
+        return { version, tarball: built, sha256: fs.readFileSync(`${built}.sha256`, "utf8").split(" ")[0] };
+    }
     const top = `etcd-v${version}-linux-amd64`;
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-tar-"));
     try {
@@ -149,7 +153,8 @@ export function renderLabStack(opts: {
         "# because every lab host shares this machine's one network stack:",
         "#   etcd.listenLocalhost: false      no member may also listen on 127.0.0.1 (they would collide);",
         "#   etcd.pki.peerCertSans: [localhost]  peers dial from 127.0.0.1, which etcd checks by reverse lookup.",
-        "# etcd arrives by the air-gapped path (install.method push): Debian's binaries packed in the release layout.",
+        "# etcd arrives by the air-gapped path (install.method push): a release-layout tarball (3.5/3.6 built from the Go",
+        "# module proxy by tools/etcd-build.sh, or Debian's 3.4 binaries packed by the lab).",
         "# etcd-ha:sshPrivateKey (secret) is the lab's key, .lab/ssh/id_ed25519, set by the lab at run time.",
         YAML.stringify(doc, { lineWidth: 0 }).trimEnd(),
         "",
