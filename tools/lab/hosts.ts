@@ -351,25 +351,27 @@ export function nsPids(pid: number): number[] | undefined {
 
 /** Every process of a host (its cgroup tree in the name=systemd hierarchy), as machine PIDs. */
 export function hostProcesses(h: Pick<LabHost, "cgroup">): number[] {
-    const root = path.join(CGROUP_FS, "systemd", h.cgroup);
     const out: number[] = [];
-    const walk = (dir: string, depth: number) => {
-        if (depth > 12) return;
-        let entries: fs.Dirent[];
-        try {
-            entries = fs.readdirSync(dir, { withFileTypes: true });
-        } catch {
-            return;
-        }
+    for (const dir of cgroupTree(path.join(CGROUP_FS, "systemd", h.cgroup))) {
         try {
             out.push(...fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number));
         } catch {
             /* gone */
         }
-        for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name), depth + 1);
-    };
-    walk(root, 0);
+    }
     return out.filter(alive);
+}
+
+/** A cgroup folder and every folder below it (at most 12 levels), children before their parent. */
+function cgroupTree(root: string, depth = 0): string[] {
+    if (depth > 12) return [];
+    let entries: fs.Dirent[];
+    try {
+        entries = fs.readdirSync(root, { withFileTypes: true });
+    } catch {
+        return [];
+    }
+    return [...entries.filter((e) => e.isDirectory()).flatMap((e) => cgroupTree(path.join(root, e.name), depth + 1)), root];
 }
 
 /** The host-side PID of a process the host knows as `innerPid` (e.g. a unit's MainPID), if it runs. */
@@ -380,19 +382,30 @@ export function machinePid(h: LabHost, innerPid: number): number | undefined {
     });
 }
 
+/** nsenter arguments that run `argv` in every namespace of the host whose PID 1 is `pid`, as root, with the host's own PATH. */
+function inHostArgs(pid: number, argv: readonly string[]): string[] {
+    return ["-t", String(pid), "-a", "--", "env", "-i", `PATH=${HOST_PATH}`, "LANG=C", ...argv];
+}
+
 /** Runs a command inside a running host (all its namespaces, as root, its own PATH), returning its output; throws on failure. */
 export function inHost(host: LabHost, argv: string[], input?: string, timeoutMs = 30_000): string {
     const pid = initPid(host);
     if (pid === undefined) throw new Error(`lab host ${host.name} is not running`);
-    return execFileSync("nsenter", ["-t", String(pid), "-a", "--", "env", "-i", `PATH=${HOST_PATH}`, "LANG=C", ...argv], { encoding: "utf8", input, timeout: timeoutMs });
+    return execFileSync("nsenter", inHostArgs(pid, argv), { encoding: "utf8", input, timeout: timeoutMs });
+}
+
+/** Runs a command inside a running host like inHost, but never throws: its exit status and output (status null when the host is off). */
+export function tryInHost(host: LabHost, argv: string[], timeoutMs = 30_000): { status: number | null; stdout: string } {
+    const pid = initPid(host);
+    if (pid === undefined) return { status: null, stdout: "" };
+    const r = spawnSync("nsenter", inHostArgs(pid, argv), { encoding: "utf8", timeout: timeoutMs });
+    return { status: r.status, stdout: r.stdout ?? "" };
 }
 
 /** `systemctl is-system-running` inside the host (`offline` while its systemd does not answer yet). */
 export function systemState(h: LabHost): string {
-    const pid = initPid(h);
-    if (pid === undefined) return "off";
-    const r = spawnSync("nsenter", ["-t", String(pid), "-a", "--", "env", "-i", `PATH=${HOST_PATH}`, "systemctl", "is-system-running"], { encoding: "utf8", timeout: 10_000 });
-    return r.stdout?.trim() || "offline";
+    if (initPid(h) === undefined) return "off";
+    return tryInHost(h, ["systemctl", "is-system-running"], 10_000).stdout.trim() || "offline";
 }
 
 /**
@@ -509,23 +522,13 @@ export async function powerOff(hosts: readonly LabHost[], how: "shutdown" | "cut
 /** Removes a host's cgroup folders (children first), then the lab's parents once empty. */
 export function removeCgroups(h: Pick<LabHost, "cgroup">): void {
     for (const hier of HIERARCHIES) {
-        const root = path.join(CGROUP_FS, hier, h.cgroup);
-        const rm = (dir: string, depth: number) => {
-            if (depth > 12) return;
-            let entries: fs.Dirent[] = [];
-            try {
-                entries = fs.readdirSync(dir, { withFileTypes: true });
-            } catch {
-                return;
-            }
-            for (const e of entries) if (e.isDirectory()) rm(path.join(dir, e.name), depth + 1);
+        for (const dir of cgroupTree(path.join(CGROUP_FS, hier, h.cgroup))) {
             try {
                 fs.rmdirSync(dir);
             } catch {
                 /* busy or gone: reported by the caller's check */
             }
-        };
-        rm(root, 0);
+        }
         // The range folder and the lab root, if no other lab uses them.
         for (let p = path.dirname(h.cgroup); p !== "." && p !== "/"; p = path.dirname(p)) {
             try {
@@ -538,12 +541,12 @@ export function removeCgroups(h: Pick<LabHost, "cgroup">): void {
 }
 
 /**
- * Ends the given hosts (a clean shutdown, cut after a bound) and removes their cgroups. Returns the
- * PIDs that ran in them (the hosts' processes, their nspawn and power switch).
+ * Ends the given hosts (by default a clean shutdown, cut after a bound; or a power cut) and removes their
+ * cgroups. Returns the PIDs that ran in them (the hosts' processes, their nspawn and power switch).
  */
-export async function stopHosts(hosts: readonly LabHost[]): Promise<number[]> {
+export async function stopHosts(hosts: readonly LabHost[], how: "shutdown" | "cut" = "shutdown"): Promise<number[]> {
     const pids = [...new Set(hosts.flatMap((h) => (alive(h.runPid) ? [h.runPid, ...hostProcesses(h)] : [])))];
-    await powerOff(hosts, "shutdown");
+    await powerOff(hosts, how);
     for (const h of hosts) removeCgroups(h);
     return pids;
 }

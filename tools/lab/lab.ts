@@ -34,8 +34,8 @@ import {
     powerOn,
     preflight,
     readLab,
-    removeCgroups,
     stopHosts,
+    tryInHost,
     waitBooted,
     writeLab,
 } from "./hosts";
@@ -231,8 +231,7 @@ export async function recreateHost(name: string): Promise<LabHost> {
     const old = lab?.hosts.find((h) => h.name === name);
     if (!lab || !old) throw new Error(`no lab host ${name}`);
     // The VM is lost, not shut down: its etcd gets no chance to hand over leadership or close its files.
-    await powerOff([old], "cut");
-    removeCgroups(old);
+    await stopHosts([old], "cut");
     fs.rmSync(old.dir, { recursive: true, force: true });
     const fresh = await createHost({ dir: p.dir, index: old.index, prefix: lab.prefix, pubkeyFile: `${p.sshKey}.pub`, rootfs: lab.rootfs });
     lab.hosts = lab.hosts.map((h) => (h.name === name ? fresh : h));
@@ -281,9 +280,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         const off = lab.hosts.filter((h) => !alive(h.runPid));
         if (off.length > 0) {
             logStream(`lab: ${off.map((h) => h.name).join(" ")} off: booting (disks kept)`);
-            for (const h of off) powerOn(h, lab.rootfs, `${p.sshKey}.pub`);
-            writeLab(lab);
-            await Promise.all(off.map((h) => waitBooted(h, { allowStarting: true })));
+            await bootHosts(lab, off);
         }
         const want = opts.members ?? lab.hosts.length;
         if (want > lab.hosts.length) {
@@ -458,6 +455,13 @@ export function etcdPid(h: LabHost): number | null {
     return machinePid(h, inner) ?? null;
 }
 
+/** The lab record, or an error saying to run `up` first. */
+function requireLab(): LabRecord {
+    const lab = readLab();
+    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
+    return lab;
+}
+
 /** The lab's hosts by name (all when `names` is undefined); unknown names fail. */
 function pick(lab: LabRecord, names?: readonly string[]): LabHost[] {
     if (names === undefined) return lab.hosts;
@@ -472,23 +476,31 @@ function pick(lab: LabRecord, names?: readonly string[]): LabHost[] {
  * loses power. What the hosts wrote to their disks stays; their page cache is this machine's and survives.
  */
 export async function powerCut(names?: readonly string[]): Promise<void> {
-    const lab = readLab();
-    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
+    const lab = requireLab();
     await powerOff(pick(lab, names), "cut");
     writeLab(lab);
 }
 
-/** Powers the named hosts (all by default) that are off on at once and waits until each has booted and answers SSH. */
-export async function powerOnHosts(names?: readonly string[]): Promise<number> {
-    const lab = readLab();
-    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
-    // Hosts already on are left as they are (powering on is idempotent).
-    const hosts = pick(lab, names).filter((h) => !alive(h.runPid));
-    const t0 = Date.now();
+/**
+ * Powers the given hosts of the lab on at once (their switch PIDs recorded in lab.json) and waits until
+ * each has booted and answers SSH. A member booted before its peers holds `multi-user.target` (etcd waits
+ * for quorum): SSH is what counts.
+ */
+async function bootHosts(lab: LabRecord, hosts: readonly LabHost[]): Promise<void> {
     for (const h of hosts) powerOn(h, lab.rootfs, `${labPaths().sshKey}.pub`);
     writeLab(lab);
-    // A member booted before its peers holds `multi-user.target` (etcd waits for quorum): SSH is what counts.
     await Promise.all(hosts.map((h) => waitBooted(h, { allowStarting: true })));
+}
+
+/** Powers the named hosts (all by default) that are off on at once and waits until each has booted and answers SSH. */
+export async function powerOnHosts(names?: readonly string[]): Promise<number> {
+    const lab = requireLab();
+    // Hosts already on are left as they are (powering on is idempotent).
+    const t0 = Date.now();
+    await bootHosts(
+        lab,
+        pick(lab, names).filter((h) => !alive(h.runPid)),
+    );
     return Date.now() - t0;
 }
 
@@ -497,13 +509,12 @@ export async function powerOnHosts(names?: readonly string[]): Promise<number> {
  * SSH. Returns the host's new PID 1 and the milliseconds from the reboot command to that.
  */
 export async function rebootHost(name: string): Promise<{ initPid: number; ms: number }> {
-    const lab = readLab();
-    if (!lab) throw new Error("no lab: run `npm run lab -- up` first");
-    const [h] = pick(lab, [name]);
+    const [h] = pick(requireLab(), [name]);
     const before = initPid(h);
     if (before === undefined) throw new Error(`lab host ${name} is off: power it on first (npm run lab -- power-on ${name})`);
     const t0 = Date.now();
-    spawnSync("nsenter", ["-t", String(before), "-a", "--", "systemctl", "reboot"], { timeout: 30_000, stdio: "ignore" });
+    // The command may be cut off by the reboot it starts: its exit status says nothing.
+    tryInHost(h, ["systemctl", "reboot"]);
     for (let i = 0; i < 600 && Date.now() - t0 < 60_000; i++) {
         const now = initPid(h);
         if (now !== undefined && now !== before) break;
@@ -552,7 +563,6 @@ export async function down(opts: { print?: (line: string) => void } = {}): Promi
     if (lab) {
         const pids = await stopHosts(lab.hosts);
         stopped = pids.length;
-        writeLab(lab);
         print(`lab: stopped ${pids.length} processes of ${lab.hosts.length} hosts (clean shutdown)`);
     }
     removeChain();
