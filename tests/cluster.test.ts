@@ -308,7 +308,7 @@ describe("EtcdCluster day-2 steps", () => {
     const urnOf = (run: Run, n: string) => run.byName.get(n)!.urn;
     const script = (run: Run, n: string) => unwrapScript(String(plain(run.byName.get(n)!.inputs.create)));
 
-    it("takes the pre-upgrade snapshot (with the upgrade guard) before any member's binaries step", async () => {
+    it("takes the pre-upgrade snapshot (with the upgrade guard) before any member's binaries and config steps", async () => {
         const run = await runCluster("prod", { hosts: hosts(3), etcd: { version: "3.5.21" } });
         const snap = run.byName.get("prod-upgrade-snapshot")!;
         expect(snap.parent).toBe(run.byName.get("prod")!.urn);
@@ -320,6 +320,12 @@ describe("EtcdCluster day-2 steps", () => {
         for (const m of ["etcd1", "etcd2", "etcd3"]) {
             expect(run.byName.get(`prod-${m}-binaries`)!.dependencies).toContain(snap.urn);
             expect(script(run, `prod-${m}-binaries`)).toContain("etcd_ha_upgrade_guard\n");
+            // The config step too: the guard runs before the first file is written.
+            expect(run.byName.get(`prod-${m}-config`)!.dependencies).toContain(snap.urn);
+            const config = script(run, `prod-${m}-config`);
+            expect(config.indexOf("etcd_ha_upgrade_guard\n")).toBeGreaterThan(0);
+            expect(config.indexOf("etcd_ha_upgrade_guard\n")).toBeLessThan(config.indexOf("write_file '/etc/systemd/system/etcd.service'"));
+            expect(config).toContain("local bin='/usr/local/bin/etcd' to=3.5.21 ");
             expect(script(run, `prod-${m}-start`)).toMatch(/\ninstall_release\n/);
         }
     });

@@ -30,6 +30,8 @@ describe("plan depth", () => {
         expect(gate.dependsOn).toEqual(Array.from({ length: n }, (_, i) => `depth-m${i + 1}-start`).sort());
         // Every member's binaries wait for the pre-upgrade snapshot; its maintenance step for its start.
         p.plan.resources.filter((r) => r.name.endsWith("-binaries")).forEach((b, i) => expect(b.dependsOn.sort()).toEqual([`depth-m${i + 1}-prepare`, "depth-upgrade-snapshot"]));
+        // So does its config step (the unit carries the release's flags).
+        p.plan.resources.filter((r) => r.name.endsWith("-config")).forEach((c, i) => expect(c.dependsOn.sort()).toEqual([`depth-m${i + 1}-prepare`, "depth-upgrade-snapshot"]));
         p.plan.resources.filter((r) => r.name.endsWith("-maintenance")).forEach((mt, i) => expect(mt.dependsOn).toEqual([`depth-m${i + 1}-start`]));
         expect(p.plan.resources.filter((r) => r.type === "command:remote:Command")).toHaveLength(6 * n + 2);
     });

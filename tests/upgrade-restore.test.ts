@@ -15,7 +15,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { wrapScript, unwrapScript } from "../components/etcd/scripts";
+import { configScript, wrapScript, unwrapScript } from "../components/etcd/scripts";
 import { checkUpgrade, MIN_35_FOR_36, upgradeGuardShell, UpgradeKind } from "../components/etcd/upgrade";
 import { BUMP_REVISION_SINCE, DEFAULT_BUMP_REVISION, restoreScript, restoreSupport, stopForRestoreScript, RestoreOptions } from "../components/etcd/restore";
 import { itLintsClean, needTool, runTool } from "./helpers/tools";
@@ -121,6 +121,24 @@ describe("upgrade guard in bash", () => {
     });
     it("defaults to the installed binary path", () => {
         expect(upgradeGuardShell("3.5.21")).toContain("local bin='/usr/local/bin/etcd'");
+    });
+    it("keeps the config step from writing a unit for a release the member may not move to", () => {
+        // The config step runs the same guard before any write: a refused 3.4 -> 3.6 leaves the old unit.
+        const target = path.join(dir, "etcd.service");
+        const bin = path.join(dir, "etcd-config-guard");
+        fs.writeFileSync(target, "old unit\n", { mode: 0o600 });
+        const files = [{ path: target, mode: "0600", owner: "root:root", content: "[Service]\nExecStart=/usr/local/bin/etcd --feature-gates=x\n" }];
+        fs.writeFileSync(bin, fake("3.4.23"), { mode: 0o755 });
+        const refused = runTool("/bin/sh", ["-c", wrapScript(configScript(files, undefined, upgradeGuardShell("3.6.5", bin)), "root")]);
+        expect(refused.status).toBe(1);
+        expect(refused.stderr).toBe(`${(checkUpgrade("3.4.23", "3.6.5") as { reason: string }).reason}\n`);
+        expect(fs.readFileSync(target, "utf8")).toBe("old unit\n");
+        expect(fs.readdirSync(dir).filter((f) => f.startsWith("etcd.service."))).toEqual([]);
+        fs.writeFileSync(bin, fake("3.5.32"), { mode: 0o755 });
+        const allowed = runTool("/bin/sh", ["-c", wrapScript(configScript(files, undefined, upgradeGuardShell("3.6.5", bin)), "root")]);
+        expect(allowed.status).toBe(0);
+        expect(allowed.stdout).toContain(`changed: ${target}`);
+        expect(fs.readFileSync(target, "utf8")).toBe(files[0].content);
     });
 });
 

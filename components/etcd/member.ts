@@ -69,8 +69,9 @@ export interface EtcdMemberArgs {
     /** The certificate pairs to install. */
     certs: MemberCertFile[];
     /**
-     * Steps the binaries step waits for: the cluster's pre-upgrade snapshot, so no member stages (or
-     * installs) a new release before the snapshot is taken and the version change is checked.
+     * Steps the binaries and config steps wait for: the cluster's pre-upgrade snapshot, so no member stages
+     * (or installs) a new release, or a unit with its flags, before the snapshot is taken and the version
+     * change is checked.
      */
     binariesAfter?: pulumi.Resource[];
     /** Scheduled snapshots on this member (the maintenance step); unset: no maintenance step. */
@@ -229,14 +230,19 @@ export class EtcdMember extends pulumi.ComponentResource {
         const config = run(
             "config",
             this.unit.apply((unit) =>
-                configScript([
-                    { path: UNIT_PATH, mode: "0600", owner: "root:root", content: unit },
-                    { path: ETCDCTL_ENV_PATH, mode: "0644", owner: "root:root", content: renderEtcdctlEnv({ endpoints: args.clientEndpoints }) },
-                    { path: ETCDCTL_WRAPPER_PATH, mode: "0755", owner: "root:root", content: renderEtcdctlWrapper() },
-                ]),
+                configScript(
+                    [
+                        { path: UNIT_PATH, mode: "0600", owner: "root:root", content: unit },
+                        { path: ETCDCTL_ENV_PATH, mode: "0644", owner: "root:root", content: renderEtcdctlEnv({ endpoints: args.clientEndpoints }) },
+                        { path: ETCDCTL_WRAPPER_PATH, mode: "0755", owner: "root:root", content: renderEtcdctlWrapper() },
+                    ],
+                    undefined,
+                    upgradeGuardShell(etcd.version),
+                ),
             ),
             {},
-            [prepare],
+            // The unit carries the release's flags: it waits for the same version check as the binaries.
+            [prepare, ...(args.binariesAfter ?? [])],
         );
 
         const self = { name: host.name, peerUrl: url("https", host.address, etcd.ports.peer), clientUrl: url("https", host.address, etcd.ports.client), dataDir: etcd.dataDir };

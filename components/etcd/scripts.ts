@@ -324,9 +324,11 @@ export interface ManagedFile {
 
 /**
  * config: writes the unit, the etcdctl env file and the wrapper, each only when its content differs, and
- * runs `systemctl daemon-reload` only when the unit changed. Starts and restarts nothing.
+ * runs `systemctl daemon-reload` only when the unit changed. Starts and restarts nothing. With `guard` (the
+ * upgrade guard), a refused version change exits before any file is written: a unit rendered with another
+ * release's flags never lands beside the binary that cannot parse them.
  */
-export function configScript(files: readonly ManagedFile[], title = "config: unit, etcdctl environment and wrapper."): string {
+export function configScript(files: readonly ManagedFile[], title = "config: unit, etcdctl environment and wrapper.", guard?: string): string {
     const blocks = files.map((f, i) => {
         const delim = `ETCD_HA_FILE_${i}`;
         if (f.content.split("\n").includes(delim)) throw new Error(`${f.path} contains ${delim}`);
@@ -337,7 +339,7 @@ export function configScript(files: readonly ManagedFile[], title = "config: uni
     });
     return `
 # etcd-ha ${title}
-changed=""
+${guard ? `${guard.trim()}\n` : ""}changed=""
 write_file() {
   local path=$1 mode=$2 owner=$3 tmp
   tmp=$(mktemp "$path.XXXXXX")
