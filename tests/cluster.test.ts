@@ -235,6 +235,8 @@ describe("EtcdCluster variants", () => {
         const copies = run.resources.filter((r) => r.type === T.copyToRemote);
         expect(copies.map((c) => c.name)).toEqual(["lab-etcd1-tarball", "lab-etcd2-tarball", "lab-etcd3-tarball"]);
         expect(copies[0].inputs.remotePath).toBe("/var/tmp/etcd-ha/etcd-v3.4.23-linux-amd64.tar.gz");
+        // No push before the version change is checked (a refused upgrade leaves the hosts as they were).
+        for (const c of copies) expect(c.dependencies).toContain(run.byName.get("lab-upgrade-snapshot")!.urn);
         const bin = run.byName.get("lab-etcd1-binaries")!;
         expect(bin.dependencies).toContain(copies[0].urn);
         const script = unwrapScript(String(bin.inputs.create));

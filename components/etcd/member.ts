@@ -69,9 +69,9 @@ export interface EtcdMemberArgs {
     /** The certificate pairs to install. */
     certs: MemberCertFile[];
     /**
-     * Steps the binaries and config steps wait for: the cluster's pre-upgrade snapshot, so no member stages
-     * (or installs) a new release, or a unit with its flags, before the snapshot is taken and the version
-     * change is checked.
+     * Steps the binaries, config and tarball-push steps wait for: the cluster's pre-upgrade snapshot, so no
+     * member receives or installs a new release, or a unit with its flags, before the snapshot is taken and
+     * the version change is checked.
      */
     binariesAfter?: pulumi.Resource[];
     /** Scheduled snapshots on this member (the maintenance step); unset: no maintenance step. */
@@ -180,7 +180,8 @@ export class EtcdMember extends pulumi.ComponentResource {
                 new command.remote.CopyToRemote(
                     `${name}-tarball`,
                     { connection, source: new pulumi.asset.FileAsset(etcd.install.tarball), remotePath, ...(args.replace ? { triggers: [`replace ${host.name}`] } : {}) },
-                    { parent: this, dependsOn: hostReady },
+                    // A refused version change pushes nothing either.
+                    { parent: this, dependsOn: [...hostReady, ...(args.binariesAfter ?? [])] },
                 ),
             );
             source = { kind: "push", path: remotePath };
