@@ -2,8 +2,10 @@
  * The engine stand-in's own rules, without hosts: secrets sealed in the state (never plain), Proxmox
  * resources refused in the lab, unknown inputs refused, no new step after the first failure, unchanged
  * resources kept ("same"), replacements condemn the old instance until finish(), random keepers rules,
- * removed resources deleted at the end, secret outputs marked.
+ * removed resources deleted at the end, secret outputs marked; a run whose registration fails ends with
+ * that failure instead of waiting for dependents that never resolve.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -111,6 +113,23 @@ describe("LabEngine", () => {
     test("an unknown provider input value is an error, never ignored", async () => {
         await expect(new LabEngine(quiet).newResource(args("tls:index/privateKey:PrivateKey", "k", { algorithm: "ECDSA", ecdsaCurv: "P256" }))).rejects.toThrow(/ecdsaCurv/);
     });
+});
+
+describe("runProgram after a failed registration", () => {
+    test("ends the run with the first failure once nothing is in flight (no wait for dependents that never resolve)", () => {
+        // In a process of its own: jest's sandboxed `process` never sees the SDK's unhandled rejections.
+        const root = path.resolve(__dirname, "..");
+        const r = spawnSync(path.join(root, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(__dirname, "fixtures", "failed-run.ts")], { encoding: "utf8", timeout: 60_000 });
+        expect(r.status).toBe(1);
+        const line = JSON.parse(r.stdout.trim().split("\n").pop()!) as { ok: boolean; error?: string; ms: number; reached: string[] };
+        expect(line.ok).toBe(false);
+        expect(line.error).toContain("a is refused by the provider");
+        // `b` waits for `a` and never reaches the provider; `c` does.
+        expect(line.reached).toEqual(["a", "c"]);
+        // The failure after 200 ms, then a quiet second: well under the 60 s bound.
+        expect(line.ms).toBeLessThan(10_000);
+        expect(r.stderr).not.toContain("promises were still active");
+    }, 90_000);
 });
 
 describe("mergeOutputs", () => {

@@ -110,13 +110,24 @@ function recordedOptions(req: RegisterRequest): RecordedOptions {
 export async function runProgram(opts: RunOptions): Promise<RunResult> {
     const resources: RecordedResource[] = opts.record ?? [];
     const newResource = opts.newResource ?? planNewResource;
+    // An error the program throws (e.g. invalid config), or the first failed registration, is the run's failure.
+    let programError: unknown;
+    let inFlight = 0;
     await pulumi.runtime.setMocks(
         {
             newResource: async (args) => {
                 // The monitor records the request first; attach the inputs to that record.
                 const rec = latestRegistration(resources, args.type, args.name);
                 if (rec) rec.inputs = args.inputs as Record<string, unknown>;
-                return newResource(args);
+                inFlight++;
+                try {
+                    return await newResource(args);
+                } catch (e) {
+                    if (programError === undefined) programError = e;
+                    throw e;
+                } finally {
+                    inFlight--;
+                }
             },
             call: async (args) => {
                 throw new Error(`mock not implemented for invoke ${args.token}: the offline engine cannot answer provider calls`);
@@ -147,9 +158,8 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
         if (opts.onStackOutputs && req.getUrn().includes("::pulumi:pulumi:Stack::")) opts.onStackOutputs(req.getOutputs()?.toJavaScript() ?? {});
         return originalOutputs(req, cb);
     };
-    // An error the program throws (e.g. invalid config) is the run's failure. It is caught inside the
-    // stack's init: thrown from there, the SDK would also leave an unhandled rejection behind.
-    let programError: unknown;
+    // A program error is caught inside the stack's init: thrown from there, the SDK would also leave an
+    // unhandled rejection behind.
     let outputs: Record<string, unknown> | undefined;
     // As the Node language host does: a registration that fails while nothing awaits it (an unhandled
     // rejection) fails the run instead of the process.
@@ -157,28 +167,44 @@ export async function runProgram(opts: RunOptions): Promise<RunResult> {
         if (programError === undefined) programError = reason;
     };
     process.on("unhandledRejection", onUnhandled);
-    try {
-        outputs = await pulumi.runtime.runInPulumiStack(async () => {
-            try {
-                // As the Node language host does: require the entry module; an exported function is the program.
-                // eslint-disable-next-line @typescript-eslint/no-require-imports
-                const mod: unknown = typeof opts.program === "function" ? opts.program : require(opts.program);
-                return typeof mod === "function" ? await (mod as () => unknown)() : mod;
-            } catch (e) {
-                // The program failed (e.g. invalid config): the stack completes empty and the error is
-                // rethrown below, after every registration already started has finished.
-                programError = e;
-                return {};
-            }
-        });
-    } catch (e) {
-        if (programError === undefined) programError = e;
-    } finally {
-        // As the language host does at the end of a program: wait for every registration to finish.
-        await pulumi.runtime.disconnect().catch((e: unknown) => {
+    const run = async () => {
+        try {
+            outputs = await pulumi.runtime.runInPulumiStack(async () => {
+                try {
+                    // As the Node language host does: require the entry module; an exported function is the program.
+                    // eslint-disable-next-line @typescript-eslint/no-require-imports
+                    const mod: unknown = typeof opts.program === "function" ? opts.program : require(opts.program);
+                    return typeof mod === "function" ? await (mod as () => unknown)() : mod;
+                } catch (e) {
+                    // The program failed (e.g. invalid config): the stack completes empty and the error is
+                    // rethrown below, after every registration already started has finished.
+                    programError = e;
+                    return {};
+                }
+            });
+        } catch (e) {
             if (programError === undefined) programError = e;
-        });
-    }
+        } finally {
+            // As the language host does at the end of a program: wait for every registration to finish.
+            await pulumi.runtime.disconnect().catch((e: unknown) => {
+                if (programError === undefined) programError = e;
+            });
+        }
+    };
+    // After a failed registration, the resources that depend on it (and the stack's outputs) never resolve
+    // in the mock runtime, where the real engine ends the program: waiting for them would last until the
+    // event loop drains and the process exits without a word. So once a failure is recorded and no
+    // registration has been in flight for a second, the run is over.
+    let finished = false;
+    const afterFailure = async () => {
+        // Polls every 100 ms while the run lasts (at most a day).
+        for (let quiet = 0, i = 0; !finished && quiet < 10 && i < 864_000; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+            quiet = programError !== undefined && inFlight === 0 ? quiet + 1 : 0;
+        }
+    };
+    await Promise.race([run(), afterFailure()]);
+    finished = true;
     // Rejections of this run surface within a turn or two of the event loop; then stop listening.
     await new Promise((r) => setImmediate(r));
     process.off("unhandledRejection", onUnhandled);
