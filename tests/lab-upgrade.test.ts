@@ -13,10 +13,12 @@
  * Needs `bash tools/etcd-build.sh 3.5 3.6 3.5.21` (npm test's pretest and .ci/run build them).
  */
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 import { formatFigures, verifyAcknowledged, WriterReport } from "../tools/lab/faults/writer";
 import { inHost, LabHost, PROJECT_ROOT } from "../tools/lab/hosts";
 import { MIN_35_FOR_36 } from "../components/etcd/upgrade";
+import { versionFeatures } from "../components/etcd/version";
 import { labSuite } from "./helpers/labSuite";
 
 /** The release the suite's runs ask for (what the cluster should be on after the last successful run). */
@@ -146,10 +148,17 @@ async function upgrade(release: string, kind: "minor" | "patch", prefix: string)
     for (let i = 1; i < starts.length; i++) expect(starts[i].startMs).toBeGreaterThanOrEqual(starts[i - 1].endMs);
     expect(String(result.outputs.health)).toMatch(/^healthy: 3\/3 members/);
 
-    // Every member: the new binary, a new process, the new server version; the cluster version follows.
+    // Every member: the new binary, a new process running the new release's flag set, the new server
+    // version; the cluster version follows.
+    const f = versionFeatures(to);
     for (const [i, h] of hosts().entries()) {
         expect(binaryVersion(h)).toBe(to);
-        expect(lab.etcdPid(h)).not.toBe(pidsBefore[i]);
+        const pid = lab.etcdPid(h)!;
+        expect(pid).not.toBe(pidsBefore[i]);
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        expect(argv.includes("--feature-gates=InitialCorruptCheck=true,CompactHashCheck=true")).toBe(f.featureGates);
+        expect(argv.includes("--experimental-initial-corrupt-check=true")).toBe(!f.featureGates);
+        expect(argv.includes("--tls-min-version=TLS1.2")).toBe(f.tlsMinVersion);
         expect(versions(h).etcdserver).toBe(to);
         expect(lines.some((l) => l.includes(`etcd-${h.name}-start | installed etcd ${to}`))).toBe(true);
     }
