@@ -104,7 +104,8 @@ async function expectRefused(version: string, reason: RegExp): Promise<string> {
     const settle = await up();
     expect(settle.steps.filter((s) => s.op !== "same" && s.op !== "component").map((s) => `${s.op} ${s.name}`)).toEqual([]);
     expect(hosts().map((x) => fingerprint(x).binary)).toEqual(before.map((b) => b.binary));
-    return `${message.split("\n").find((l) => reason.test(l))?.trim() ?? message} (refused in ${seconds.toFixed(1)}s)`;
+    // The last matching line: the first quotes the whole script, the guard's messages included.
+    return `${message.split("\n").filter((l) => reason.test(l)).pop()?.trim() ?? message} (refused in ${seconds.toFixed(1)}s)`;
 }
 
 /** Distinct errors of failed puts with their counts, for the figures. */
