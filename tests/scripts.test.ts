@@ -201,3 +201,22 @@ describe("binaries script", () => {
         expect(guarded.indexOf("etcd_ha_upgrade_guard\n")).toBeLessThan(guarded.indexOf("sha256sum --check"));
     });
 });
+
+describe("start script: the learner's ID from `member add`", () => {
+    // etcdctl prints `Member %16x added to cluster %16x`: an ID below 2^60 comes padded with spaces.
+    const start = SCRIPTS.find(([n]) => n === "start")![1];
+    const line = start.split("\n").find((l) => l.includes("learner_id=$(sed"))!;
+    const sedExpr = /sed -n '([^']+)'/.exec(line)![1];
+    const idOf = (added: string) => runTool("sed", ["-n", sedExpr], added).stdout.trim();
+    it.each([
+        ["a 16-digit ID", "Member ced000fda4d05edf added to cluster 8c4281cc65c7b112", "ced000fda4d05edf"],
+        ["a 15-digit ID (padded)", "Member  cf79bbd88da4c94 added to cluster c8e0cdc6285dff59", "cf79bbd88da4c94"],
+        ["a 13-digit ID and cluster ID (padded)", "Member    1f79bbd88da4c added to cluster     c8e0cdc6285df", "1f79bbd88da4c"],
+    ])("%s", (_, added, id) => {
+        expect(idOf(`${added}\n\nETCD_NAME="etcd5"\n`)).toBe(id);
+    });
+    it("an unreadable answer stops the join with the output", () => {
+        expect(idOf("Error: etcdserver: too many learner members in cluster\n")).toBe("");
+        expect(start).toMatch(/if \[ -z "\$learner_id" \]; then\n\s+echo "could not read the new member's ID from member add:" >&2/);
+    });
+});

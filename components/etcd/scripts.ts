@@ -578,7 +578,13 @@ if [ -n "$listening" ] && list=$(ctl --endpoints="$others" --dial-timeout=2s --c
     fi
     added=$(reconfigure member add "$name" --peer-urls="$peer_url" --learner)
     printf '%s\\n' "$added"
-    learner_id=$(sed -n 's/^Member \\([0-9a-f]*\\) added to cluster.*/\\1/p' <<<"$added")
+    # etcdctl prints the ID with %16x: an ID below 2^60 is padded with spaces, not zeros.
+    learner_id=$(sed -n 's/^Member  *\\([0-9a-f][0-9a-f]*\\) added to cluster.*/\\1/p' <<<"$added")
+    if [ -z "$learner_id" ]; then
+      echo "could not read the new member's ID from member add:" >&2
+      printf '%s\\n' "$added" >&2
+      exit 1
+    fi
     cluster=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' <<<"$added")
     state=existing
   elif [ "$(awk -F', ' '{print $6}' <<<"$line")" = "true" ]; then
