@@ -6,6 +6,7 @@
  * read back after each step. Every refusal the rules make is shown on the live cluster with nothing
  * changed (processes, units, binaries, the release marker, snapshots): a jump that skips a minor
  * (3.4 -> 3.6), 3.6 from a 3.5 below the minimum patch (3.5.21 -> 3.6), and a downgrade (3.6 -> 3.5).
+ * The writer is the Go one (etcd's client, as kube-apiserver uses it), which also counts leader changes.
  * The refused runs go through the lab CLI (`npm run lab -- up --version X`), as an operator would run them.
  * After each refusal a member is restarted by hand (its unit must still fit its binary) and the next run
  * with the running release changes nothing.
@@ -125,7 +126,7 @@ async function upgrade(release: string, kind: "minor" | "patch", prefix: string)
     const pidsBefore = hosts().map((h) => lab.etcdPid(h));
     const logFrom = log.length;
     current = release;
-    const { report, result } = await suite.underWriter(endpoints(), prefix, () => up(), { retryUnsent: 20 });
+    const { report, result } = await suite.underGoWriter(endpoints(), prefix, () => up());
     const lines = log.slice(logFrom);
     const to = binaryVersion(hosts()[0]);
     expect(to).not.toBe(from);
@@ -166,12 +167,18 @@ async function upgrade(release: string, kind: "minor" | "patch", prefix: string)
     await expectClusterVersion(`${to.split(".").slice(0, 2).join(".")}.0`);
 
     const v = await verifyAcknowledged(report, endpoints(), suite.tls(), prefix);
+    // Where the largest gap was: the acknowledged put that ended it (its own latency shows a stalled put).
+    const acks = report.records.filter((r) => r.outcome === "ok").sort((a, b) => a.endMs - b.endMs);
+    let gapEnd = acks[0];
+    for (let i = 1; i < acks.length; i++) if (acks[i].endMs - acks[i - 1].endMs > gapEnd.endMs - (acks[acks.indexOf(gapEnd) - 1]?.endMs ?? report.startMs)) gapEnd = acks[i];
+    figures.push(`  largest gap ends at +${((gapEnd.endMs - report.startMs) / 1000).toFixed(1)} s with put ${gapEnd.seq} (latency ${(gapEnd.endMs - gapEnd.startMs).toFixed(0)} ms); leaders: ${report.leaders.map((l) => `${l.endpoint ?? l.id}@+${((l.atMs - report.startMs) / 1000).toFixed(1)}s`).join(", ")}`);
     figures.push(
-        formatFigures(`upgrade ${from} -> ${to} (${kind}, 3 rolling restarts)`, report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }),
+        formatFigures(`upgrade ${from} -> ${to} (${kind}, 3 rolling restarts)`, report, { lost: v.lost.length, leader_changes: report.leaderChanges, run_s: result.programSeconds.toFixed(1) }),
         `  failed puts: ${failedErrors(report)}`,
     );
     expect(v.lost).toEqual([]);
     expect(report.acknowledged).toBeGreaterThan(50);
+    expect(report.leaders.length).toBeGreaterThan(0);
     // At most a leader election per restart.
     expect(report.failed).toBeLessThanOrEqual(3);
     return to;

@@ -23,6 +23,7 @@ import {
     WriteRecord,
     WriterReport,
 } from "../tools/lab/faults/writer";
+import { GoWriter, goWriterBinary } from "../tools/lab/faults/goWriter";
 
 const run = promisify(execFile);
 
@@ -189,6 +190,7 @@ describe("continuous writer against a 3-member etcd 3.4 cluster (plain HTTP, loo
     let members: Member[] = [];
     let killAtLeaderKill = 0;
     let reportAfterLeaderKill: WriterReport | undefined;
+    let goBinary = "";
 
     beforeAll(async () => {
         need("/usr/bin/etcd");
@@ -212,7 +214,8 @@ describe("continuous writer against a 3-member etcd 3.4 cluster (plain HTTP, loo
         );
         const ms = await waitHealthy(members, undefined, 20_000);
         figures.push(`cluster_healthy_ms=${Math.round(ms)}`);
-    }, 30_000);
+        goBinary = goWriterBinary();
+    }, 300_000);
 
     afterAll(async () => {
         for (const m of members) await kill9(m);
@@ -320,6 +323,59 @@ describe("continuous writer against a 3-member etcd 3.4 cluster (plain HTTP, loo
             expect(m.present).toBe(38);
         }
     }, 20_000);
+
+    it("the Go writer (etcd's client, as kube-apiserver uses it): steady writes, each acknowledged once, on every member, also while this process is blocked; one leader seen", async () => {
+        const prefix = "/lab/go-steady/";
+        const w = new GoWriter({ endpoints: ENDPOINTS, prefix, opTimeoutMs: 2000 });
+        w.start(goBinary);
+        expect(await waitUntil(() => w.acknowledgedSoFar >= 200, 10_000)).toBe(true);
+        // This process blocked for 1.5 s (as a synchronous call in a lab step blocks it): the writer goes on.
+        const blocked = nowMs();
+        spawnSync("sleep", ["1.5"]);
+        const report = await w.stop();
+        expect(report.records.filter((r) => r.outcome === "ok" && r.startMs > blocked + 100 && r.endMs < blocked + 1400).length).toBeGreaterThan(100);
+        expect(report.largestGapMs).toBeLessThan(500);
+        expect(report.reason).toBe("stopped");
+        expect(report.failed + report.indeterminate).toBe(0);
+        expect(report.revisionsMonotonic).toBe(true);
+        expect(report.records.map((r) => r.seq)).toEqual(report.records.map((_, i) => i));
+        expect(report.records[0].key).toBe(w.keyFor(0));
+        expect(report.leaders).toHaveLength(1);
+        expect(report.leaderChanges).toBe(0);
+        const leader = await findLeader(ENDPOINTS, undefined);
+        expect(report.leaders[0].id).toBe(BigInt(leader.memberId).toString(16));
+        expect(report.leaders[0].endpoint).toBe(leader.endpoint);
+        const v = await verifyAcknowledged(report, ENDPOINTS, undefined, prefix);
+        expect(v.lost).toEqual([]);
+        expect(v.unexpected).toEqual([]);
+        for (const m of v.perMember) expect(m.present).toBe(report.acknowledged);
+        figures.push(formatFigures("go-steady", report, { lost: v.lost.length, leader_changes: report.leaderChanges }));
+    }, 30_000);
+
+    it("the Go writer sees a planned leader move (move-leader) as one leader change, with no failed, indeterminate or lost put", async () => {
+        const prefix = "/lab/go-move-leader/";
+        const w = new GoWriter({ endpoints: ENDPOINTS, prefix, opTimeoutMs: 2000, leaderPollMs: 50 });
+        w.start(goBinary);
+        expect(await waitUntil(() => w.acknowledgedSoFar >= 100, 10_000)).toBe(true);
+        const old = await findLeader(ENDPOINTS, undefined);
+        const target = ENDPOINTS.find((e) => e !== old.endpoint)!;
+        const st = await ctl([target], ["endpoint", "status", "-w", "json"]);
+        const targetId = BigInt(/"member_id":(\d+)/.exec(st.stdout)![1]).toString(16);
+        const movedAt = nowMs();
+        const moved = await ctl([old.endpoint], ["move-leader", targetId]);
+        expect(moved.code).toBe(0);
+        const acked = w.acknowledgedSoFar;
+        expect(await waitUntil(() => w.acknowledgedSoFar >= acked + 100 && w.leadersSoFar.some((l) => l.id === targetId), 10_000)).toBe(true);
+        const report = await w.stop();
+        expect(report.failed + report.indeterminate).toBe(0);
+        expect(report.leaderChanges).toBe(1);
+        expect(report.leaders.map((l) => l.id)).toEqual([BigInt(old.memberId).toString(16), targetId]);
+        expect(report.leaders[1].term).toBe(report.leaders[0].term + 1);
+        expect(report.leaders[1].endpoint).toBe(target);
+        const v = await verifyAcknowledged(report, ENDPOINTS, undefined, prefix);
+        expect(v.lost).toEqual([]);
+        figures.push(formatFigures("go-move-leader", report, { lost: v.lost.length, leader_changes: report.leaderChanges, gap_after_move_ms: report.largestGapSince?.(movedAt) ?? "none" }));
+    }, 30_000);
 
     it("kill -9 of the leader during writes: a new leader within seconds, writes resume, no acknowledged write lost", async () => {
         const prefix = "/lab/leaderkill/";

@@ -2,7 +2,9 @@
 # etcd-ha: builds etcd, etcdctl and etcdutl releases from the Go module proxy and packs each in the upstream
 # release layout, for the program's air-gapped install path (etcd.install.method: push) and the lab.
 #
-#   bash tools/etcd-build.sh [RELEASE ...]        (default: 3.5 3.6)
+#   bash tools/etcd-build.sh [RELEASE | writer ...]        (default: 3.5 3.6)
+#
+# `writer` builds the lab's continuous writer (tools/lab/gowriter, on etcd's Go client) instead.
 #
 # A RELEASE is a minor line (3.5: the newest patch the Go module proxy serves) or an exact version (3.5.36).
 # For each it prints one line: `<version> <tarball> <sha256>`; progress goes to stderr.
@@ -91,15 +93,49 @@ build() { # build VERSION: prints "<version> <tarball> <sha256>"
   echo "$v $tarball $(cut -d' ' -f1 "$tarball.sha256")"
 }
 
+# build_writer: the lab's continuous writer (tools/lab/gowriter) on go.etcd.io/etcd/client/v3, the client
+# kube-apiserver uses, at the versions its go.mod and go.sum pin. Prints "writer <binary>".
+build_writer() {
+  local src h dir tmp t0
+  src="$(dirname "$recipe")/lab/gowriter"
+  h="$(cat "$recipe" "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
+  dir="$cache/writer-$h"
+  if [ ! -f "$dir/.done" ]; then
+    mkdir -p "$cache"
+    exec 9>"$cache/.build-writer.lock"
+    flock -w 1200 9 || fail "another build of the writer holds $cache/.build-writer.lock for more than 1200 s"
+    if [ ! -f "$dir/.done" ]; then
+      t0=$SECONDS
+      tmp="$cache/.writer-$h.tmp.$$"
+      rm -rf "$tmp"
+      mkdir -p "$tmp"
+      if ! (cd "$src" && GOFLAGS=-mod=readonly timeout 900 go build -trimpath -o "$tmp/etcd-ha-writer" .) >"$tmp/build.log" 2>&1; then
+        tail -n 20 "$tmp/build.log" >&2
+        fail "building the writer failed (cd tools/lab/gowriter && go build; log: $tmp/build.log)"
+      fi
+      : >"$tmp/.done"
+      rm -rf "$dir"
+      mv "$tmp" "$dir"
+      echo "etcd-build: writer (go.etcd.io/etcd/client/v3 $(sed -n 's|^\s*go.etcd.io/etcd/client/v3 ||p' "$src/go.mod")) built in $((SECONDS - t0)) s" >&2
+    fi
+    exec 9>&-
+  fi
+  echo "writer $dir/etcd-ha-writer"
+}
+
 [ "$#" -gt 0 ] || set -- 3.5 3.6
 for r in "$@"; do
+  if [ "$r" = writer ]; then
+    build_writer
+    continue
+  fi
   if [[ $r =~ ^3\.[0-9]+$ ]]; then
     v="$(latest "$r")"
     [ -n "$v" ] || fail "the Go module proxy serves no etcd $r.x release (go list -m -versions go.etcd.io/etcd/server/v3)"
   elif [[ $r =~ ^3\.[0-9]+\.[0-9]+$ ]]; then
     v=$r
   else
-    fail "a release is a minor line (3.5) or a version (3.5.36), got '$r'"
+    fail "a release is a minor line (3.5), a version (3.5.36) or 'writer', got '$r'"
   fi
   build "$v"
 done

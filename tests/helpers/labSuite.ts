@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ClientTls, ContinuousWriter, WriterOptions, WriterReport } from "../../tools/lab/faults/writer";
+import { GoWriter, GoWriterReport } from "../../tools/lab/faults/goWriter";
 import { LabHost, preflight, readLab } from "../../tools/lab/hosts";
 
 type Lab = typeof import("../../tools/lab/lab");
@@ -29,6 +30,11 @@ export interface LabSuite {
     up(opts?: UpOptions): ReturnType<Lab["up"]>;
     /** Runs `change` under a continuous writer on `endpoints`; returns the writer's report and the change's result. */
     underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>, writer?: Partial<WriterOptions>): Promise<{ report: WriterReport; result: T }>;
+    /**
+     * The same under the Go writer (etcd's client, as kube-apiserver uses it), whose report also lists the
+     * leaders seen.
+     */
+    underGoWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>): Promise<{ report: GoWriterReport; result: T }>;
 }
 
 export function labSuite(opts: { name: string; prefix: string; defaults?: () => UpOptions; figuresTitle: string }): LabSuite {
@@ -62,6 +68,20 @@ export function labSuite(opts: { name: string; prefix: string; defaults?: () => 
         if (log.length > 0) fs.writeFileSync(path.join(os.tmpdir(), `etcd-ha-lab-${opts.name}.log`), log.join("\n"));
     });
 
+    /** Runs `change` while `w` writes; a failed change still ends the writer (it would otherwise write on until its own bound). */
+    async function around<R extends WriterReport, T>(w: { start(): void; stop(): Promise<R> }, change: () => Promise<T>): Promise<{ report: R; result: T }> {
+        w.start();
+        let result: T;
+        try {
+            result = await change();
+        } catch (e) {
+            await w.stop();
+            throw e;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        return { report: await w.stop(), result };
+    }
+
     return {
         lab,
         dir,
@@ -73,19 +93,11 @@ export function labSuite(opts: { name: string; prefix: string; defaults?: () => 
         },
         hosts: () => readLab()!.hosts,
         up,
-        async underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>, writer: Partial<WriterOptions> = {}) {
-            const w = new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5, ...writer });
-            w.start();
-            let result: T;
-            try {
-                result = await change();
-            } catch (e) {
-                // A failed change still ends the writer (it would otherwise keep writing until its own bound).
-                await w.stop();
-                throw e;
-            }
-            await new Promise((r) => setTimeout(r, 500));
-            return { report: await w.stop(), result };
+        underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>, writer: Partial<WriterOptions> = {}) {
+            return around(new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5, ...writer }), change);
+        },
+        underGoWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>) {
+            return around(new GoWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5 }), change);
         },
     };
 }
