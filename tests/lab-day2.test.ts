@@ -14,7 +14,9 @@ import { labSuite } from "./helpers/labSuite";
 
 const PREFIX = "127.66.4";
 const suite = labSuite({ name: "day2", prefix: PREFIX, figuresTitle: "day-2 figures:" });
-const { lab, figures, log, hosts, up, underWriter } = suite;
+const { lab, figures, log, hosts, up } = suite;
+/** Changes run under the Go writer (etcd's client, as kube-apiserver uses it), which also counts leader changes. */
+const underWriter = suite.underGoWriter;
 const endpointOf = (h: { address: string }) => `https://${h.address}:2379`;
 
 interface Member {
@@ -65,7 +67,7 @@ describe("day-2 as config changes", () => {
         expect(result.outputs.clientEndpoints).toEqual(hosts().map(endpointOf));
         expect(String(result.outputs.kubeadmEtcdExternal)).toContain(endpointOf(hosts()[4]));
         const v = await verifyAcknowledged(report, hosts().map(endpointOf), suite.tls(), "/day2/scale-out/");
-        figures.push(formatFigures("scale-out 3→5", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
+        figures.push(formatFigures("scale-out 3→5", report, { lost: v.lost.length, leader_changes: report.leaderChanges, run_s: result.programSeconds.toFixed(1) }));
         expect(report.failed).toBe(0);
         expect(report.acknowledged).toBeGreaterThan(50);
         expect(v.lost).toEqual([]);
@@ -89,7 +91,7 @@ describe("day-2 as config changes", () => {
         expect(hosts().map((h) => h.name)).toEqual(original);
         expect(result.outputs.clientEndpoints).toEqual(eps);
         const v = await verifyAcknowledged(report, eps, suite.tls(), "/day2/scale-in/");
-        figures.push(formatFigures("scale-in 5→3", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
+        figures.push(formatFigures("scale-in 5→3", report, { lost: v.lost.length, leader_changes: report.leaderChanges, run_s: result.programSeconds.toFixed(1) }));
         expect(v.lost).toEqual([]);
         expect(report.acknowledged).toBeGreaterThan(50);
         // At most one election per removal (a removed leader): no failures outside it.
@@ -116,7 +118,7 @@ describe("day-2 as config changes", () => {
         expect(ran.filter((n) => n.startsWith("etcd-etcd2-")).sort()).toEqual(["etcd-etcd2-binaries", "etcd-etcd2-certs", "etcd-etcd2-config", "etcd-etcd2-maintenance", "etcd-etcd2-prepare", "etcd-etcd2-start", "etcd-etcd2-tarball"]);
         expect(ran.filter((n) => /etcd-etcd[13]-/.test(n))).toEqual([]);
         const v = await verifyAcknowledged(report, eps, suite.tls(), "/day2/replace/");
-        figures.push(formatFigures("replace etcd2", report, { lost: v.lost.length, run_s: result.programSeconds.toFixed(1) }));
+        figures.push(formatFigures("replace etcd2", report, { lost: v.lost.length, leader_changes: report.leaderChanges, run_s: result.programSeconds.toFixed(1) }));
         expect(v.lost).toEqual([]);
         expect(v.perMember.every((m) => m.missing.length === 0)).toBe(true);
         // Taking the switch out afterwards re-runs etcd2's steps once more, and they find nothing to do.

@@ -170,7 +170,10 @@ async function upgrade(release: string, kind: "minor" | "patch", prefix: string)
     // Where the largest gap was: the acknowledged put that ended it (its own latency shows a stalled put).
     const acks = report.records.filter((r) => r.outcome === "ok").sort((a, b) => a.endMs - b.endMs);
     let gapEnd = acks[0];
-    for (let i = 1; i < acks.length; i++) if (acks[i].endMs - acks[i - 1].endMs > gapEnd.endMs - (acks[acks.indexOf(gapEnd) - 1]?.endMs ?? report.startMs)) gapEnd = acks[i];
+    let widest = acks[0].endMs - report.startMs;
+    for (let i = 1; i < acks.length; i++) {
+        if (acks[i].endMs - acks[i - 1].endMs > widest) [gapEnd, widest] = [acks[i], acks[i].endMs - acks[i - 1].endMs];
+    }
     figures.push(`  largest gap ends at +${((gapEnd.endMs - report.startMs) / 1000).toFixed(1)} s with put ${gapEnd.seq} (latency ${(gapEnd.endMs - gapEnd.startMs).toFixed(0)} ms); leaders: ${report.leaders.map((l) => `${l.endpoint ?? l.id}@+${((l.atMs - report.startMs) / 1000).toFixed(1)}s`).join(", ")}`);
     figures.push(
         formatFigures(`upgrade ${from} -> ${to} (${kind}, 3 rolling restarts)`, report, { lost: v.lost.length, leader_changes: report.leaderChanges, run_s: result.programSeconds.toFixed(1) }),
