@@ -25,6 +25,11 @@ export interface LocalEtcdOptions {
     extra?: string[];
     /** Health checks 250 ms apart before giving up; default 80 (20 s). */
     startChecks?: number;
+    /**
+     * `--initial-cluster` for a member of a multi-member cluster (default: this member alone). Start the
+     * members together: each start waits until its member is healthy, which needs a quorum.
+     */
+    initialCluster?: string;
 }
 
 export class LocalEtcd {
@@ -64,7 +69,7 @@ export class LocalEtcd {
                 `--advertise-client-urls=${this.endpoint}`,
                 `--listen-peer-urls=${peer}`,
                 `--initial-advertise-peer-urls=${peer}`,
-                `--initial-cluster=${this.name}=${peer}`,
+                `--initial-cluster=${this.opts.initialCluster ?? `${this.name}=${peer}`}`,
                 `--initial-cluster-token=${token}`,
                 "--initial-cluster-state=new",
                 "--logger=zap",

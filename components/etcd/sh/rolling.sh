@@ -1,0 +1,109 @@
+# shellcheck shell=bash disable=SC2154 # etcd_ha_ctl is the caller's
+# etcd-ha rolling-operation helpers: a cluster-wide lock, a leadership handover, and a catch-up wait.
+# Sourced into the member scripts; everything is a function, nothing runs at load. Callers define the array
+# `etcd_ha_ctl` (etcdctl with the cluster's client TLS flags and bounded timeouts), run under
+# `set -euo pipefail`, and set `trap etcd_ha_lock_release EXIT` before taking the lock.
+
+# etcd_ha_status ENDPOINTS: one line per answering endpoint: "<endpoint> <member id hex> <leader id hex>
+# <raft applied index> <is learner>". Endpoints that do not answer are left out.
+etcd_ha_status() {
+  local ep id leader applied learner
+  # IDs are uint64 in decimal; awk's numbers would round them, so awk passes the text and bash's 64-bit
+  # arithmetic (which wraps exactly like uint64) turns it into hex.
+  while read -r ep id leader applied learner; do
+    printf '%s %x %x %s %s\n' "$ep" "$((10#$id))" "$((10#$leader))" "$applied" "$learner"
+  done < <("${etcd_ha_ctl[@]}" --endpoints="$1" endpoint status -w fields 2>/dev/null | awk '
+    /^"MemberID" : / { id = $3 }
+    /^"Leader" : / { leader = $3 }
+    /^"RaftAppliedIndex" : / { applied = $3 }
+    /^"IsLearner" : / { learner = $3 }
+    /^"Endpoint" : / { ep = $3; gsub(/"/, "", ep); print ep, id, leader, applied, learner }
+  ' || true)
+}
+
+# etcd_ha_lock_acquire NAME ENDPOINTS WAIT_SECONDS HOLD_SECONDS: takes the etcd lock NAME (a key prefix)
+# through ENDPOINTS, waiting at most WAIT_SECONDS. The lock lives in a background `etcdctl lock` whose session
+# lease (10 s) keeps it only while that process runs: etcd_ha_lock_release ends it (call it from the EXIT
+# trap too), and it ends by itself after HOLD_SECONDS, so a failed or killed step never leaves the lock held.
+etcd_ha_lock_acquire() {
+  local name=$1 eps=$2 wait=$3 hold=$4 key=""
+  coproc ETCD_HA_LOCK { exec timeout --kill-after=5 "$hold" "${etcd_ha_ctl[@]}" --endpoints="$eps" lock --ttl=10 "$name" 2>/dev/null; }
+  # shellcheck disable=SC2153 # set by coproc
+  etcd_ha_lock_pid=$ETCD_HA_LOCK_PID
+  if ! IFS= read -r -t "$wait" key <&"${ETCD_HA_LOCK[0]}" || [[ $key != "$name"/* ]]; then
+    etcd_ha_lock_release
+    echo "could not take the cluster lock $name within ${wait}s${key:+ ($key)}: another member's operation holds it, or the cluster does not answer" >&2
+    return 1
+  fi
+  echo "took the cluster lock $name ($key)"
+}
+
+# etcd_ha_lock_release: ends the lock holder (etcdctl releases the lock and revokes its lease on SIGTERM).
+etcd_ha_lock_release() {
+  local pid=${etcd_ha_lock_pid:-} i
+  etcd_ha_lock_pid=""
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# etcd_ha_handover SELF_ENDPOINT ENDPOINTS WAIT_SECONDS: when the member at SELF_ENDPOINT leads, moves
+# leadership to the voting member with the highest raft applied index among the other ENDPOINTS that answer,
+# then waits (at most WAIT_SECONDS) until every answering member names that member as leader. Does nothing
+# when SELF_ENDPOINT does not lead. Fails when no other voting member answers.
+etcd_ha_handover() {
+  local self=$1 eps=$2 wait=$3 status self_id leader target="" target_ep="" best=-1 ep id applied learner i
+  status=$(etcd_ha_status "$eps")
+  read -r _ self_id leader _ _ < <(awk -v s="$self" '$1 == s' <<<"$status")
+  if [ -z "${self_id:-}" ] || [ "$self_id" != "$leader" ]; then
+    return 0
+  fi
+  while read -r ep id _ applied learner; do
+    if [ "$ep" != "$self" ] && [ "$learner" = false ] && [ "$applied" -gt "$best" ]; then
+      best=$applied target=$id target_ep=$ep
+    fi
+  done <<<"$status"
+  if [ -z "$target" ]; then
+    echo "this member leads and no other voting member answers: no one to hand leadership to" >&2
+    return 1
+  fi
+  "${etcd_ha_ctl[@]}" --endpoints="$self" move-leader "$target" >/dev/null
+  for ((i = 0; i < wait * 10; i++)); do
+    if ! awk -v t="$target" '$3 != t { bad = 1 } END { exit bad }' <<<"$(etcd_ha_status "$eps")"; then
+      sleep 0.1
+      continue
+    fi
+    echo "handed leadership to $target ($target_ep, applied index $best)"
+    return 0
+  done
+  echo "moved leadership to $target but not every member names it leader after ${wait}s" >&2
+  return 1
+}
+
+# etcd_ha_caught_up SELF_ENDPOINT ENDPOINTS WAIT_SECONDS: waits (at most WAIT_SECONDS) until the member at
+# SELF_ENDPOINT has applied at least what the leader had applied when the wait began, i.e. it serves what the
+# cluster had committed by then: more than answering `endpoint health`.
+etcd_ha_caught_up() {
+  local self=$1 eps=$2 wait=$3 status leader target mine i
+  status=$(etcd_ha_status "$eps")
+  leader=$(awk 'NR == 1 { print $3 }' <<<"$status")
+  target=$(awk -v l="$leader" '$2 == l { print $4 }' <<<"$status")
+  if [ -z "$target" ]; then
+    echo "no leader answers among $eps: cannot tell whether $self has caught up" >&2
+    return 1
+  fi
+  for ((i = 0; i < wait * 10; i++)); do
+    mine=$(awk -v s="$self" '$1 == s { print $4 }' <<<"$(etcd_ha_status "$self")")
+    if [ -n "$mine" ] && [ "$mine" -ge "$target" ]; then
+      echo "caught up: applied index $mine (the leader's was $target)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$self has not caught up with the leader's applied index $target after ${wait}s (it has ${mine:-no answer})" >&2
+  return 1
+}
