@@ -2,7 +2,8 @@
  * tools/etcd-build.sh: etcd 3.5 and 3.6 built from the Go module proxy (CI builds them before the tests; here
  * they come from the cache), packed in the upstream release layout for the air-gapped install path. Checks the
  * newest patch the proxy serves was chosen, the tarball's layout and reproducible metadata, its sha256, that
- * the three programs run and report the version, and that they are static (CGO off).
+ * the three programs run and report the version, and that they are static (CGO off); and the lab's Go writer
+ * (`writer`), built on etcd's client at the version its go.mod pins.
  */
 import { execFileSync, spawnSync } from "child_process";
 import { createHash } from "crypto";
@@ -111,8 +112,26 @@ describe("tools/etcd-build.sh", () => {
     it.each([["3.x"], ["v3.5.1"], ["3.5.1; rm -rf /"]])("refuses the release %s, naming the accepted forms", (bad) => {
         const r = build([bad]);
         expect(r.status).toBe(1);
-        expect(r.stderr).toContain("a release is a minor line (3.5) or a version (3.5.36)");
+        expect(r.stderr).toContain("a release is a minor line (3.5), a version (3.5.36) or 'writer'");
         expect(r.stdout).toBe("");
+    });
+
+    it("builds the Go writer on etcd's client at the version its go.mod pins: static, cached, refuses bad flags", () => {
+        const r = build(["writer"]);
+        expect(r.status).toBe(0);
+        const bin = /^writer (\S+)$/.exec(r.stdout.trim())![1];
+        expect(isStatic(bin)).toBe(true);
+        const mod = fs.readFileSync(path.join(__dirname, "..", "tools", "lab", "gowriter", "go.mod"), "utf8");
+        expect(mod).toMatch(/^\s*go\.etcd\.io\/etcd\/client\/v3 v3\.6\.\d+$/m);
+        // The module's own record: `go version -m` names the client it was built with.
+        const info = execFileSync("go", ["version", "-m", bin], { encoding: "utf8" });
+        expect(info).toContain(`go.etcd.io/etcd/client/v3\t${/client\/v3 (v\S+)/.exec(mod)![1]}`);
+        const again = build(["writer"]);
+        expect(again.stdout).toBe(r.stdout);
+        expect(again.stderr).toBe("");
+        const bad = spawnSync(bin, ["-endpoints="], { encoding: "utf8", timeout: 10_000 });
+        expect(bad.status).toBe(2);
+        expect(bad.stderr).toContain("-endpoints is required");
     });
 
     itLintsClean(() => fs.readFileSync(SCRIPT, "utf8"));
