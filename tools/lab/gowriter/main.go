@@ -5,7 +5,8 @@
 //
 //	ok       acknowledged: must survive every fault;
 //	failed   proven not applied: rejected before a proposal (invalid argument, auth, too many requests,
-//	         no leader) or never sent (connection refused, no address available);
+//	         no leader, a proposal raft dropped during a leadership transfer) or never sent (connection
+//	         refused, no address available);
 //	timeout  indeterminate: deadline passed, connection lost, anything else.
 //
 // The client's own retries stay as they are (that is the point: measure what Kubernetes sees); they retry a
@@ -97,6 +98,12 @@ func classify(err error) string {
 	switch st.Code() {
 	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted:
 		return "failed"
+	case codes.Unknown:
+		// raft refuses new proposals while leadership is being transferred (ErrProposalDropped): never
+		// appended to the log, so never applied.
+		if strings.Contains(st.Message(), "raft proposal dropped") {
+			return "failed"
+		}
 	case codes.Unavailable:
 		m := st.Message()
 		if strings.Contains(m, "connection refused") || strings.Contains(m, "there is no address available") || strings.Contains(m, "etcdserver: no leader") {
