@@ -50,77 +50,77 @@ latest() {
   done
 }
 
-build() { # build VERSION: prints "<version> <tarball> <sha256>"
-  local v=$1 dir top tarball tmp t0
-  dir="$cache/$v-$hash"
-  top="etcd-v$v-linux-$arch"
-  tarball="$dir/$top.tar.gz"
+# cached DIR WHAT BUILDER: unless DIR is complete, runs `BUILDER TMP` (which fills the empty dir TMP) under a
+# lock (bounded) and renames TMP to DIR, so a half-built DIR is never used and concurrent callers build once.
+cached() {
+  local dir=$1 what=$2 builder=$3 tmp t0 lock
+  [ ! -f "$dir/.done" ] || return 0
+  mkdir -p "$cache"
+  lock="$cache/.build-$(basename "$dir").lock"
+  exec 9>"$lock"
+  flock -w 1200 9 || fail "another build of $what holds $lock for more than 1200 s"
   if [ ! -f "$dir/.done" ]; then
-    mkdir -p "$cache"
-    exec 9>"$cache/.build-$v.lock"
-    flock -w 1200 9 || fail "another build of etcd $v holds $cache/.build-$v.lock for more than 1200 s"
-    if [ ! -f "$dir/.done" ]; then
-      t0=$SECONDS
-      tmp="$cache/.$v-$hash.tmp.$$"
-      rm -rf "$tmp"
-      mkdir -p "$tmp/wrapper" "$tmp/pack/$top"
-      printf 'module etcd-ha.lab/etcd-build\n\ngo 1.25\n' >"$tmp/wrapper/go.mod"
-      echo "etcd-build: etcd $v from the Go module proxy (go $(go env GOVERSION), $arch)" >&2
-      if ! (cd "$tmp/wrapper" && timeout 600 go get -tool "go.etcd.io/etcd/server/v3@v$v" "go.etcd.io/etcd/etcdctl/v3@v$v" "go.etcd.io/etcd/etcdutl/v3@v$v") >"$tmp/build.log" 2>&1; then
-        tail -n 20 "$tmp/build.log" >&2
-        fail "resolving etcd $v's modules failed (go get -tool go.etcd.io/etcd/{server,etcdctl,etcdutl}/v3@v$v; log: $tmp/build.log)"
-      fi
-      for p in server:etcd etcdctl:etcdctl etcdutl:etcdutl; do
-        if ! (cd "$tmp/wrapper" && timeout 900 go build -trimpath -o "$tmp/pack/$top/${p#*:}" "go.etcd.io/etcd/${p%%:*}/v3") >>"$tmp/build.log" 2>&1; then
-          tail -n 20 "$tmp/build.log" >&2
-          fail "building ${p#*:} $v failed (log: $tmp/build.log)"
-        fi
-      done
-      got="$("$tmp/pack/$top/etcd" --version | sed -n 's/^etcd Version: //p')"
-      [ "$got" = "$v" ] || fail "the built etcd reports version '$got', not $v"
-      printf 'etcd %s (etcd, etcdctl, etcdutl) built by etcd-ha from the Go module proxy: go build -trimpath, CGO off, %s.\n' "$v" "$(go env GOVERSION)" >"$tmp/pack/$top/README-etcd-ha.txt"
-      tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$tmp/pack" -cf - "$top" | gzip -n >"$tmp/$top.tar.gz"
-      (cd "$tmp" && sha256sum "$top.tar.gz" >"$top.tar.gz.sha256")
-      mv "$tmp/pack/$top" "$tmp/bin"
-      rm -rf "$tmp/pack" "$tmp/wrapper"
-      : >"$tmp/.done"
-      rm -rf "$dir"
-      mv "$tmp" "$dir"
-      echo "etcd-build: etcd $v built and packed in $((SECONDS - t0)) s: $tarball" >&2
-    fi
-    exec 9>&-
+    t0=$SECONDS
+    tmp="$cache/.$(basename "$dir").tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    "$builder" "$tmp"
+    : >"$tmp/.done"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    echo "etcd-build: $what built in $((SECONDS - t0)) s: $dir" >&2
   fi
+  exec 9>&-
+}
+
+# release_into TMP: etcd $v (the caller's) built from a wrapper module and packed in TMP.
+release_into() {
+  local tmp=$1 top="etcd-v$v-linux-$arch" p got
+  mkdir -p "$tmp/wrapper" "$tmp/pack/$top"
+  printf 'module etcd-ha.lab/etcd-build\n\ngo 1.25\n' >"$tmp/wrapper/go.mod"
+  echo "etcd-build: etcd $v from the Go module proxy (go $(go env GOVERSION), $arch)" >&2
+  if ! (cd "$tmp/wrapper" && timeout 600 go get -tool "go.etcd.io/etcd/server/v3@v$v" "go.etcd.io/etcd/etcdctl/v3@v$v" "go.etcd.io/etcd/etcdutl/v3@v$v") >"$tmp/build.log" 2>&1; then
+    tail -n 20 "$tmp/build.log" >&2
+    fail "resolving etcd $v's modules failed (go get -tool go.etcd.io/etcd/{server,etcdctl,etcdutl}/v3@v$v; log: $tmp/build.log)"
+  fi
+  for p in server:etcd etcdctl:etcdctl etcdutl:etcdutl; do
+    if ! (cd "$tmp/wrapper" && timeout 900 go build -trimpath -o "$tmp/pack/$top/${p#*:}" "go.etcd.io/etcd/${p%%:*}/v3") >>"$tmp/build.log" 2>&1; then
+      tail -n 20 "$tmp/build.log" >&2
+      fail "building ${p#*:} $v failed (log: $tmp/build.log)"
+    fi
+  done
+  got="$("$tmp/pack/$top/etcd" --version | sed -n 's/^etcd Version: //p')"
+  [ "$got" = "$v" ] || fail "the built etcd reports version '$got', not $v"
+  printf 'etcd %s (etcd, etcdctl, etcdutl) built by etcd-ha from the Go module proxy: go build -trimpath, CGO off, %s.\n' "$v" "$(go env GOVERSION)" >"$tmp/pack/$top/README-etcd-ha.txt"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$tmp/pack" -cf - "$top" | gzip -n >"$tmp/$top.tar.gz"
+  (cd "$tmp" && sha256sum "$top.tar.gz" >"$top.tar.gz.sha256")
+  mv "$tmp/pack/$top" "$tmp/bin"
+  rm -rf "$tmp/pack" "$tmp/wrapper"
+}
+
+build() { # build VERSION: prints "<version> <tarball> <sha256>"
+  local v=$1 tarball
+  tarball="$cache/$v-$hash/etcd-v$v-linux-$arch.tar.gz"
+  cached "$cache/$v-$hash" "etcd $v" release_into
   echo "$v $tarball $(cut -d' ' -f1 "$tarball.sha256")"
 }
 
-# build_writer: the lab's continuous writer (tools/lab/gowriter) on go.etcd.io/etcd/client/v3, the client
-# kube-apiserver uses, at the versions its go.mod and go.sum pin. Prints "writer <binary>".
-build_writer() {
-  local src h dir tmp t0
-  src="$(dirname "$recipe")/lab/gowriter"
-  h="$(cat "$recipe" "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
-  dir="$cache/writer-$h"
-  if [ ! -f "$dir/.done" ]; then
-    mkdir -p "$cache"
-    exec 9>"$cache/.build-writer.lock"
-    flock -w 1200 9 || fail "another build of the writer holds $cache/.build-writer.lock for more than 1200 s"
-    if [ ! -f "$dir/.done" ]; then
-      t0=$SECONDS
-      tmp="$cache/.writer-$h.tmp.$$"
-      rm -rf "$tmp"
-      mkdir -p "$tmp"
-      if ! (cd "$src" && GOFLAGS=-mod=readonly timeout 900 go build -trimpath -o "$tmp/etcd-ha-writer" .) >"$tmp/build.log" 2>&1; then
-        tail -n 20 "$tmp/build.log" >&2
-        fail "building the writer failed (cd tools/lab/gowriter && go build; log: $tmp/build.log)"
-      fi
-      : >"$tmp/.done"
-      rm -rf "$dir"
-      mv "$tmp" "$dir"
-      echo "etcd-build: writer (go.etcd.io/etcd/client/v3 $(sed -n 's|^\s*go.etcd.io/etcd/client/v3 ||p' "$src/go.mod")) built in $((SECONDS - t0)) s" >&2
-    fi
-    exec 9>&-
+# writer_into TMP: the lab's continuous writer (tools/lab/gowriter) on go.etcd.io/etcd/client/v3, the
+# client kube-apiserver uses, at the versions its go.mod and go.sum pin.
+writer_into() {
+  local tmp=$1
+  if ! (cd "$writer_src" && GOFLAGS=-mod=readonly timeout 900 go build -trimpath -o "$tmp/etcd-ha-writer" .) >"$tmp/build.log" 2>&1; then
+    tail -n 20 "$tmp/build.log" >&2
+    fail "building the writer failed (cd tools/lab/gowriter && go build; log: $tmp/build.log)"
   fi
-  echo "writer $dir/etcd-ha-writer"
+}
+
+build_writer() { # prints "writer <binary>"
+  local writer_src h
+  writer_src="$(dirname "$recipe")/lab/gowriter"
+  h="$(cat "$recipe" "$writer_src/go.mod" "$writer_src/go.sum" "$writer_src/main.go" | sha256sum | cut -c1-16)"
+  cached "$cache/writer-$h" "the Go writer (go.etcd.io/etcd/client/v3 $(sed -n 's|^\s*go.etcd.io/etcd/client/v3 ||p' "$writer_src/go.mod"))" writer_into
+  echo "writer $cache/writer-$h/etcd-ha-writer"
 }
 
 [ "$#" -gt 0 ] || set -- 3.5 3.6

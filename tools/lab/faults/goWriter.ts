@@ -13,7 +13,7 @@ import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { buildReport, ClientTls, WriteRecord, WriterReport } from "./writer";
+import { buildReport, WriteRecord, WriterOptions, WriterReport } from "./writer";
 
 /** A leader the writer saw (a new one, or the same one in a new term). */
 export interface LeaderEvent {
@@ -37,15 +37,8 @@ export interface GoWriterReport extends WriterReport {
     reason: string;
 }
 
-export interface GoWriterOptions {
-    endpoints: string[];
-    tls?: ClientTls;
-    prefix: string;
-    /** Per-put deadline (a put that has not answered by then is `timeout`). */
-    opTimeoutMs: number;
-    pauseMs?: number;
-    maxOps?: number;
-    maxDurationMs?: number;
+/** The Node writer's options but `retryUnsent` (etcd's client decides what it resends), plus the leader poll. */
+export interface GoWriterOptions extends Omit<WriterOptions, "retryUnsent"> {
     /** How often the writer asks every endpoint for the leader (default 100 ms; 0: never). */
     leaderPollMs?: number;
 }
