@@ -39,6 +39,7 @@ import {
     waitBooted,
     writeLab,
 } from "./hosts";
+import { etcdBuild } from "./etcdBuild";
 
 export const PROGRAM = path.join(PROJECT_ROOT, "index.ts");
 export const CLUSTER_NAME = "etcd";
@@ -78,9 +79,7 @@ export function releaseBinaries(release: string): { version: string; files: stri
     if (release === "3.4" || release === debian) {
         return { version: debian, files: ["etcd", "etcdctl"].map((b) => execFileSync("sh", ["-c", `command -v ${b}`], { encoding: "utf8" }).trim()), origin: "Debian's etcd package" };
     }
-    const r = spawnSync("bash", [path.join(PROJECT_ROOT, "tools", "etcd-build.sh"), release], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_500_000 });
-    const [version, tarball] = (r.stdout ?? "").trim().split(" ");
-    if (r.status !== 0 || !version || !tarball) throw new Error(`building etcd ${release} failed (exit ${r.status ?? r.signal}): run \`bash tools/etcd-build.sh ${release}\` to see why`);
+    const [version, tarball] = etcdBuild(release, 3);
     return { version, files: ["etcd", "etcdctl", "etcdutl"].map((b) => path.join(path.dirname(tarball), "bin", b)), origin: "the Go module proxy (tools/etcd-build.sh)", tarball };
 }
 

@@ -9,10 +9,11 @@
  * bound, by SIGKILL to its own PID. Its records go to a file in a temp dir (removed on stop), never through a
  * pipe: see start().
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { etcdBuild } from "../etcdBuild";
 import { buildReport, WriteRecord, WriterOptions, WriterReport } from "./writer";
 
 /** A leader the writer saw (a new one, or the same one in a new term). */
@@ -43,14 +44,9 @@ export interface GoWriterOptions extends Omit<WriterOptions, "retryUnsent"> {
     leaderPollMs?: number;
 }
 
-const ROOT = path.resolve(__dirname, "..", "..", "..");
-
 /** The writer's binary (built once, cached): fails naming the command that builds it. */
 export function goWriterBinary(): string {
-    const r = spawnSync("bash", [path.join(ROOT, "tools", "etcd-build.sh"), "writer"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_200_000 });
-    const m = /^writer (\S+)$/m.exec(r.stdout ?? "");
-    if (r.status !== 0 || !m) throw new Error(`building the Go writer failed (exit ${r.status ?? r.signal}): run \`bash tools/etcd-build.sh writer\` to see why`);
-    return m[1];
+    return etcdBuild("writer", 2)[1];
 }
 
 export class GoWriter {

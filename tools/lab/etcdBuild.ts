@@ -1,0 +1,16 @@
+/**
+ * Runs tools/etcd-build.sh for one target (a release line or version, or `writer`) and returns the fields of
+ * the line it prints (`<version> <tarball> <sha256>`, or `writer <binary>`). Builds once, then the cache answers.
+ */
+import { spawnSync } from "child_process";
+import * as path from "path";
+import { PROJECT_ROOT } from "./hosts";
+
+export function etcdBuild(target: string, fields: number): string[] {
+    const r = spawnSync("bash", [path.join(PROJECT_ROOT, "tools", "etcd-build.sh"), target], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_500_000 });
+    const out = (r.stdout ?? "").trim().split(" ");
+    if (r.status !== 0 || out.length !== fields || out.some((f) => f === "")) {
+        throw new Error(`building ${target === "writer" ? "the Go writer" : `etcd ${target}`} failed (exit ${r.status ?? r.signal}): run \`bash tools/etcd-build.sh ${target}\` to see why`);
+    }
+    return out;
+}
