@@ -15,9 +15,9 @@ import { spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { ClientTls, ContinuousWriter, formatFigures, verifyAcknowledged, WriterReport } from "../tools/lab/faults/writer";
+import { ClientTls, ContinuousWriter, formatFigures, verifyAcknowledged } from "../tools/lab/faults/writer";
 import { inHost, LabHost } from "../tools/lab/hosts";
-import { labSuite } from "./helpers/labSuite";
+import { expectRolling, failedErrors, labSuite } from "./helpers/labSuite";
 
 const SNAPSHOTS = { retain: 2, schedule: "daily", randomizedDelaySec: 0 };
 /** Set once the same-version upgrade ran: every later run keeps that tarball. */
@@ -51,20 +51,6 @@ function certInfo(h: LabHost, file: string): { serial: string; notAfter: number 
 /** Every member is restarted in turn, and the writer (the Go one: etcd's client, as kube-apiserver uses it) is
  * configured with all of them, as kube-apiserver is. */
 const underWriter = <T>(prefix: string, change: () => Promise<T>) => suite.underGoWriter(endpoints(), prefix, change);
-
-/** Distinct errors of failed puts with their counts, for the figures. */
-function failedErrors(r: WriterReport): string {
-    const counts = new Map<string, number>();
-    for (const rec of r.records) if (rec.outcome === "failed") counts.set(rec.error ?? "?", (counts.get(rec.error ?? "?") ?? 0) + 1);
-    return [...counts].map(([e, n]) => `${n}× ${e}`).join("; ") || "none";
-}
-
-/** The start steps of a run, in the order they ran: each began after the one before it ended. */
-function expectRolling(steps: { name: string; op: string; startMs: number; endMs: number }[]): void {
-    const starts = steps.filter((s) => /^etcd-etcd\d-start$/.test(s.name) && s.op === "update");
-    expect(starts.map((s) => s.name)).toEqual(["etcd-etcd1-start", "etcd-etcd2-start", "etcd-etcd3-start"]);
-    for (let i = 1; i < starts.length; i++) expect(starts[i].startMs).toBeGreaterThanOrEqual(starts[i - 1].endMs);
-}
 
 const pids = () => Object.fromEntries(hosts().map((h) => [h.name, lab.etcdPid(h)]));
 

@@ -15,12 +15,11 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
-import { formatFigures, verifyAcknowledged, WriterReport } from "../tools/lab/faults/writer";
-import { inHost, LabHost, PROJECT_ROOT } from "../tools/lab/hosts";
+import { formatFigures, verifyAcknowledged } from "../tools/lab/faults/writer";
+import { inHost, LabHost } from "../tools/lab/hosts";
 import { MIN_35_FOR_36 } from "../components/etcd/upgrade";
 import { versionFeatures } from "../components/etcd/version";
-import { labSuite } from "./helpers/labSuite";
+import { expectRolling, failedErrors, labCli, labSuite } from "./helpers/labSuite";
 
 /** The release the suite's runs ask for (what the cluster should be on after the last successful run). */
 let current = "3.4";
@@ -84,11 +83,7 @@ async function expectRefused(version: string, reason: RegExp): Promise<string> {
     // As an operator runs it, in a process of its own: a failed run of the mock runtime leaves unhandled
     // rejections that the language host (and the lab CLI) collect from the process, which jest's sandboxed
     // `process` never sees.
-    const r = spawnSync(path.join(PROJECT_ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(PROJECT_ROOT, "tools", "lab", "cli.ts"), "up", "--version", version], {
-        encoding: "utf8",
-        env: { ...process.env, ETCD_HA_LAB_DIR: suite.dir },
-        timeout: 180_000,
-    });
+    const r = labCli(suite.dir, ["up", "--version", version], 180_000);
     const seconds = (Date.now() - t0) / 1000;
     log.push(...r.stdout.split("\n"), ...r.stderr.split("\n"));
     expect(r.status).toBe(1);
@@ -107,13 +102,6 @@ async function expectRefused(version: string, reason: RegExp): Promise<string> {
     expect(hosts().map((x) => fingerprint(x).binary)).toEqual(before.map((b) => b.binary));
     // The last matching line: the first quotes the whole script, the guard's messages included.
     return `${message.split("\n").filter((l) => reason.test(l)).pop()?.trim() ?? message} (refused in ${seconds.toFixed(1)}s)`;
-}
-
-/** Distinct errors of failed puts with their counts, for the figures. */
-function failedErrors(r: WriterReport): string {
-    const counts = new Map<string, number>();
-    for (const rec of r.records) if (rec.outcome === "failed") counts.set(rec.error ?? "?", (counts.get(rec.error ?? "?") ?? 0) + 1);
-    return [...counts].map(([e, n]) => `${n}× ${e}`).join("; ") || "none";
 }
 
 /**
@@ -145,9 +133,7 @@ async function upgrade(release: string, kind: "minor" | "patch", prefix: string)
         }
     }
     // One member at a time: each start step began after the one before it ended.
-    const starts = result.steps.filter((s) => /^etcd-etcd\d-start$/.test(s.name) && s.op === "update");
-    expect(starts.map((s) => s.name)).toEqual(["etcd-etcd1-start", "etcd-etcd2-start", "etcd-etcd3-start"]);
-    for (let i = 1; i < starts.length; i++) expect(starts[i].startMs).toBeGreaterThanOrEqual(starts[i - 1].endMs);
+    expectRolling(result.steps);
     expect(String(result.outputs.health)).toMatch(/^healthy: 3\/3 members/);
 
     // Every member: the new binary, a new process running the new release's flag set, the new server
@@ -168,12 +154,7 @@ async function upgrade(release: string, kind: "minor" | "patch", prefix: string)
 
     const v = await verifyAcknowledged(report, endpoints(), suite.tls(), prefix);
     // Where the largest gap was: the acknowledged put that ended it (its own latency shows a stalled put).
-    const acks = report.records.filter((r) => r.outcome === "ok").sort((a, b) => a.endMs - b.endMs);
-    let gapEnd = acks[0];
-    let widest = acks[0].endMs - report.startMs;
-    for (let i = 1; i < acks.length; i++) {
-        if (acks[i].endMs - acks[i - 1].endMs > widest) [gapEnd, widest] = [acks[i], acks[i].endMs - acks[i - 1].endMs];
-    }
+    const gapEnd = report.records.find((r) => r.outcome === "ok" && r.endMs === report.largestGapEndMs)!;
     figures.push(`  largest gap ends at +${((gapEnd.endMs - report.startMs) / 1000).toFixed(1)} s with put ${gapEnd.seq} (latency ${(gapEnd.endMs - gapEnd.startMs).toFixed(0)} ms); leaders: ${report.leaders.map((l) => `${l.endpoint ?? l.id}@+${((l.atMs - report.startMs) / 1000).toFixed(1)}s`).join(", ")}`);
     figures.push(
         formatFigures(`upgrade ${from} -> ${to} (${kind}, 3 rolling restarts)`, report, { lost: v.lost.length, leader_changes: report.leaderChanges, run_s: result.programSeconds.toFixed(1) }),

@@ -150,6 +150,7 @@ describe("report arithmetic (no cluster)", () => {
         );
         expect([r.acknowledged, r.indeterminate, r.failed]).toEqual([4, 1, 1]);
         expect(r.largestGapMs).toBe(1080);
+        expect(r.largestGapEndMs).toBe(2100);
         expect(r.revisionsMonotonic).toBe(true);
         expect(r.gapAround?.(1005)).toBe(10);
         expect(r.gapAround?.(1600)).toBe(1080);

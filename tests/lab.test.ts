@@ -20,13 +20,12 @@ import { isSecretCiphertext, SIG_KEY } from "../tools/lab/engine/secrets";
 import { heal, isolate, CHAIN } from "../tools/lab/faults/partition";
 import { ClientTls, ContinuousWriter, findLeader, formatFigures, nowMs, verifyAcknowledged, waitForNewLeader, WriterReport } from "../tools/lab/faults/writer";
 import { httpGet } from "./helpers/http";
+import { labCli } from "./helpers/labSuite";
 import { alive, CGROUP_ROOT, hostProcesses, inHost, initPid, LabHost, LabRecord, nsPids, preflight } from "../tools/lab/hosts";
 import { powerCut, powerOnHosts, rebootHost } from "../tools/lab/lab";
 
-const ROOT = path.resolve(__dirname, "..");
 const PREFIX = "127.66.2";
 const LAB = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-test-"));
-const ENV = { ...process.env, ETCD_HA_LAB_DIR: LAB };
 // The lab module's power functions (reboot, power cut, power on) act on this lab: it reads its dir at each call.
 process.env.ETCD_HA_LAB_DIR = LAB;
 
@@ -37,13 +36,7 @@ interface Status {
 }
 
 function cli(args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
-    return spawnSync(path.join(ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(ROOT, "tools", "lab", "cli.ts"), ...args], {
-        cwd: ROOT,
-        env: ENV,
-        encoding: "utf8",
-        timeout: timeoutMs,
-        maxBuffer: 64 * 1024 * 1024,
-    });
+    return labCli(LAB, args, timeoutMs);
 }
 
 function statusJson(): Status {

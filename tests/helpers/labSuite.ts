@@ -4,12 +4,13 @@
  * around a change, and the figures printed at the end. Call it at the top level of a test file, before
  * anything else touches the lab (the lab module reads its dir when it is loaded).
  */
+import { spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ClientTls, ContinuousWriter, WriterOptions, WriterReport } from "../../tools/lab/faults/writer";
 import { GoWriter, GoWriterReport } from "../../tools/lab/faults/goWriter";
-import { LabHost, preflight, readLab } from "../../tools/lab/hosts";
+import { LabHost, preflight, PROJECT_ROOT, readLab } from "../../tools/lab/hosts";
 
 type Lab = typeof import("../../tools/lab/lab");
 type UpOptions = NonNullable<Parameters<Lab["up"]>[0]>;
@@ -100,4 +101,29 @@ export function labSuite(opts: { name: string; prefix: string; defaults?: () => 
             return around(new GoWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5 }), change);
         },
     };
+}
+
+/** `npm run lab -- <args>` on the lab in `dir`, in a process of its own, as an operator runs it (bounded). */
+export function labCli(dir: string, args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
+    return spawnSync(path.join(PROJECT_ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(PROJECT_ROOT, "tools", "lab", "cli.ts"), ...args], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ETCD_HA_LAB_DIR: dir },
+        encoding: "utf8",
+        timeout: timeoutMs,
+        maxBuffer: 64 * 1024 * 1024,
+    });
+}
+
+/** Distinct errors of failed puts with their counts, for the figures. */
+export function failedErrors(r: WriterReport): string {
+    const counts = new Map<string, number>();
+    for (const rec of r.records) if (rec.outcome === "failed") counts.set(rec.error ?? "?", (counts.get(rec.error ?? "?") ?? 0) + 1);
+    return [...counts].map(([e, n]) => `${n}× ${e}`).join("; ") || "none";
+}
+
+/** The three members' start steps of a run updated in order, each beginning after the one before it ended. */
+export function expectRolling(steps: { name: string; op: string; startMs: number; endMs: number }[]): void {
+    const starts = steps.filter((s) => /^etcd-etcd\d-start$/.test(s.name) && s.op === "update");
+    expect(starts.map((s) => s.name)).toEqual(["etcd-etcd1-start", "etcd-etcd2-start", "etcd-etcd3-start"]);
+    for (let i = 1; i < starts.length; i++) expect(starts[i].startMs).toBeGreaterThanOrEqual(starts[i - 1].endMs);
 }

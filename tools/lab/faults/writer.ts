@@ -117,6 +117,8 @@ export interface WriterReport {
     failed: number;
     /** Largest interval between the end times of two consecutive acknowledged writes, including start→first ack (start→stop if none). */
     largestGapMs: number;
+    /** When that interval ended: the end time of the acknowledged write that closed it (stop if none). */
+    largestGapEndMs: number;
     /** The acknowledgement gap containing time `tMs` ({@link nowMs} clock); after the last ack, the gap runs to stop. */
     gapAround?(tMs: number): number;
     /**
@@ -267,7 +269,10 @@ export function buildReport(records: WriteRecord[], startMs: number, stopMs: num
     const acks = records.filter((r) => r.outcome === "ok");
     const ackEnds = acks.map((r) => r.endMs).sort((a, b) => a - b);
     let largestGapMs = ackEnds.length === 0 ? stopMs - startMs : ackEnds[0] - startMs;
-    for (let i = 1; i < ackEnds.length; i++) largestGapMs = Math.max(largestGapMs, ackEnds[i] - ackEnds[i - 1]);
+    let largestGapEndMs = ackEnds.length === 0 ? stopMs : ackEnds[0];
+    for (let i = 1; i < ackEnds.length; i++) {
+        if (ackEnds[i] - ackEnds[i - 1] > largestGapMs) [largestGapMs, largestGapEndMs] = [ackEnds[i] - ackEnds[i - 1], ackEnds[i]];
+    }
     let revisionsMonotonic = true;
     let previous: bigint | undefined;
     for (const r of acks) {
@@ -302,6 +307,7 @@ export function buildReport(records: WriteRecord[], startMs: number, stopMs: num
         indeterminate: records.filter((r) => r.outcome === "timeout").length,
         failed: records.filter((r) => r.outcome === "failed").length,
         largestGapMs,
+        largestGapEndMs,
         gapAround,
         largestGapSince,
         revisionsMonotonic,
