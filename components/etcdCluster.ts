@@ -246,7 +246,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         certs: memberCerts(pki.table, host.name).map((c) => ({ file: c.memberFile!, ...pki.pair(c.id) })),
                         startAfter: members.length > 0 ? members[members.length - 1].started : undefined,
                         replace: (args.replace ?? []).includes(host.name),
-                        binariesAfter: [upgradeSnapshot],
+                        versionChecked: [upgradeSnapshot],
                         snapshots,
                         ...(restore ? { restore: { id: restoreId!, token: `${name}-restore-${restoreId}`, sha256: restore.sha256, fromSnapshot: restore.fromSnapshot, stopped } } : {}),
                     },

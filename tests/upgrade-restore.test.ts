@@ -129,13 +129,13 @@ describe("upgrade guard in bash", () => {
         fs.writeFileSync(target, "old unit\n", { mode: 0o600 });
         const files = [{ path: target, mode: "0600", owner: "root:root", content: "[Service]\nExecStart=/usr/local/bin/etcd --feature-gates=x\n" }];
         fs.writeFileSync(bin, fake("3.4.23"), { mode: 0o755 });
-        const refused = runTool("/bin/sh", ["-c", wrapScript(configScript(files, undefined, upgradeGuardShell("3.6.5", bin)), "root")]);
+        const refused = runTool("/bin/sh", ["-c", wrapScript(configScript(files, { guard: upgradeGuardShell("3.6.5", bin) }), "root")]);
         expect(refused.status).toBe(1);
         expect(refused.stderr).toBe(`${(checkUpgrade("3.4.23", "3.6.5") as { reason: string }).reason}\n`);
         expect(fs.readFileSync(target, "utf8")).toBe("old unit\n");
         expect(fs.readdirSync(dir).filter((f) => f.startsWith("etcd.service."))).toEqual([]);
         fs.writeFileSync(bin, fake("3.5.32"), { mode: 0o755 });
-        const allowed = runTool("/bin/sh", ["-c", wrapScript(configScript(files, undefined, upgradeGuardShell("3.6.5", bin)), "root")]);
+        const allowed = runTool("/bin/sh", ["-c", wrapScript(configScript(files, { guard: upgradeGuardShell("3.6.5", bin) }), "root")]);
         expect(allowed.status).toBe(0);
         expect(allowed.stdout).toContain(`changed: ${target}`);
         expect(fs.readFileSync(target, "utf8")).toBe(files[0].content);

@@ -44,7 +44,7 @@ export function maintenanceScript(o: MaintenanceOptions): string {
         { path: DEFRAG_SCRIPT_PATH, mode: "0755", owner: "root:root", content: renderDefragScript({ endpoints: o.endpoints }) },
         { path: SNAPSHOT_SERVICE_PATH, mode: "0644", owner: "root:root", content: renderSnapshotService(o.snapshot) },
         ...(o.schedule ? [{ path: SNAPSHOT_TIMER_PATH, mode: "0644", owner: "root:root", content: renderSnapshotTimer(o.schedule) }] : []),
-    ], "maintenance: snapshot script, service and timer; defragmentation script.");
+    ], { title: "maintenance: snapshot script, service and timer; defragmentation script." });
     const timer = o.schedule
         ? `case "$changed" in
   *.service* | *.timer*) systemctl daemon-reload ;;

@@ -69,11 +69,11 @@ export interface EtcdMemberArgs {
     /** The certificate pairs to install. */
     certs: MemberCertFile[];
     /**
-     * Steps the binaries, config and tarball-push steps wait for: the cluster's pre-upgrade snapshot, so no
-     * member receives or installs a new release, or a unit with its flags, before the snapshot is taken and
-     * the version change is checked.
+     * The cluster's version check (its pre-upgrade snapshot step): the tarball push, binaries and config steps
+     * wait for it, so no member receives or installs a new release, or a unit with its flags, before the
+     * snapshot is taken and the version change is checked.
      */
-    binariesAfter?: pulumi.Resource[];
+    versionChecked?: pulumi.Resource[];
     /** Scheduled snapshots on this member (the maintenance step); unset: no maintenance step. */
     snapshots?: MemberSnapshotOptions;
     /** A restore in this run: the member is stopped (by the cluster), restored, then started without waiting. */
@@ -171,7 +171,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         if (sha256 === undefined) {
             throw new Error(`EtcdMember ${name}: no sha256 for etcd ${etcd.version} (${arch}); set etcd.install.sha256`);
         }
-        const binaryDeps: pulumi.Resource[] = [prepare, ...(args.binariesAfter ?? [])];
+        const binaryDeps: pulumi.Resource[] = [prepare, ...(args.versionChecked ?? [])];
         let source: { kind: "download"; url: string } | { kind: "push"; path: string };
         if (etcd.install.method === "push") {
             if (etcd.install.tarball === undefined) throw new Error(`EtcdMember ${name}: etcd.install.tarball is required with install.method push`);
@@ -181,7 +181,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                     `${name}-tarball`,
                     { connection, source: new pulumi.asset.FileAsset(etcd.install.tarball), remotePath, ...(args.replace ? { triggers: [`replace ${host.name}`] } : {}) },
                     // A refused version change pushes nothing either.
-                    { parent: this, dependsOn: [...hostReady, ...(args.binariesAfter ?? [])] },
+                    { parent: this, dependsOn: [...hostReady, ...(args.versionChecked ?? [])] },
                 ),
             );
             source = { kind: "push", path: remotePath };
@@ -189,7 +189,9 @@ export class EtcdMember extends pulumi.ComponentResource {
             source = { kind: "download", url: downloadUrl(etcd.version, arch, etcd.install.baseUrl) };
         }
         const release = { version: etcd.version, sha256 };
-        const binaries = run("binaries", binariesScript({ ...release, arch, source, guard: upgradeGuardShell(etcd.version) }), {}, binaryDeps);
+        // This host's own version check, run by the binaries and config steps before they change anything.
+        const guard = upgradeGuardShell(etcd.version);
+        const binaries = run("binaries", binariesScript({ ...release, arch, source, guard }), {}, binaryDeps);
 
         const files = [
             { name: "ca.crt", mode: "0644" },
@@ -237,13 +239,12 @@ export class EtcdMember extends pulumi.ComponentResource {
                         { path: ETCDCTL_ENV_PATH, mode: "0644", owner: "root:root", content: renderEtcdctlEnv({ endpoints: args.clientEndpoints }) },
                         { path: ETCDCTL_WRAPPER_PATH, mode: "0755", owner: "root:root", content: renderEtcdctlWrapper() },
                     ],
-                    undefined,
-                    upgradeGuardShell(etcd.version),
+                    { guard },
                 ),
             ),
             {},
             // The unit carries the release's flags: it waits for the same version check as the binaries.
-            [prepare, ...(args.binariesAfter ?? [])],
+            [prepare, ...(args.versionChecked ?? [])],
         );
 
         const self = { name: host.name, peerUrl: url("https", host.address, etcd.ports.peer), clientUrl: url("https", host.address, etcd.ports.client), dataDir: etcd.dataDir };

@@ -328,7 +328,8 @@ export interface ManagedFile {
  * upgrade guard), a refused version change exits before any file is written: a unit rendered with another
  * release's flags never lands beside the binary that cannot parse them.
  */
-export function configScript(files: readonly ManagedFile[], title = "config: unit, etcdctl environment and wrapper.", guard?: string): string {
+export function configScript(files: readonly ManagedFile[], opts: { title?: string; guard?: string } = {}): string {
+    const { title = "config: unit, etcdctl environment and wrapper.", guard } = opts;
     const blocks = files.map((f, i) => {
         const delim = `ETCD_HA_FILE_${i}`;
         if (f.content.split("\n").includes(delim)) throw new Error(`${f.path} contains ${delim}`);

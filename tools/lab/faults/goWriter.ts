@@ -14,7 +14,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { etcdBuild } from "../etcdBuild";
-import { buildReport, WriteRecord, WriterOptions, WriterReport } from "./writer";
+import { buildReport, keyWidth, WriteRecord, WriterOptions, WriterReport } from "./writer";
 
 /** A leader the writer saw (a new one, or the same one in a new term). */
 export interface LeaderEvent {
@@ -67,7 +67,7 @@ export class GoWriter {
     constructor(private readonly opts: GoWriterOptions) {
         if (opts.endpoints.length === 0) throw new Error("GoWriter: no endpoints");
         if (!(opts.opTimeoutMs > 0)) throw new Error("GoWriter: opTimeoutMs must be > 0");
-        this.width = Math.max(6, String(Math.max(0, (opts.maxOps ?? 100_000) - 1)).length);
+        this.width = keyWidth(opts.maxOps ?? 100_000);
     }
 
     get acknowledgedSoFar(): number {

@@ -317,6 +317,11 @@ export function buildReport(records: WriteRecord[], startMs: number, stopMs: num
     };
 }
 
+/** Digits of a key's sequence number: at least 6, enough for `maxOps` puts (shared with the Go writer). */
+export function keyWidth(maxOps: number): number {
+    return Math.max(6, String(Math.max(0, maxOps - 1)).length);
+}
+
 /** Extra time after the gRPC deadline before the writer's own timer classifies a put as `timeout` anyway. */
 const BACKSTOP_GRACE_MS = 200;
 
@@ -353,7 +358,7 @@ export class ContinuousWriter {
             maxDurationMs: opts.maxDurationMs ?? 600_000,
             retryUnsent: opts.retryUnsent ?? 0,
         };
-        this.width = Math.max(6, String(Math.max(0, this.opts.maxOps - 1)).length);
+        this.width = keyWidth(this.opts.maxOps);
     }
 
     /** Number of acknowledged puts so far. */
