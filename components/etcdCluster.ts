@@ -228,8 +228,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
               )
             : [];
 
-        // Start steps run one member after another: bootstrap, joins (learner, promote), restarts and
-        // upgrades never touch two members at once.
+        // Members' steps run in parallel: a new cluster's members bootstrap at once, and a start step that
+        // changes a live cluster (restart, join, leave) takes its turn at run time through an etcd lock.
         const members: EtcdMember[] = [];
         for (const host of args.hosts) {
             members.push(
@@ -244,7 +244,6 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         clientEndpoints: plan.clientEndpoints,
                         caCertPem: caBundle,
                         certs: memberCerts(pki.table, host.name).map((c) => ({ file: c.memberFile!, ...pki.pair(c.id) })),
-                        startAfter: members.length > 0 ? members[members.length - 1].started : undefined,
                         replace: (args.replace ?? []).includes(host.name),
                         versionChecked: [upgradeSnapshot],
                         snapshots,

@@ -134,11 +134,10 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
                 }
             }
         }
-        // Start steps run one member after another (joins, rolling restarts), in member order.
-        const otherMembers = (m: string) => run.byName.get(`prod-${m}-start`)!.dependencies.filter((d) => /prod-etcd\d-/.test(d) && !d.includes(`prod-${m}-`));
-        expect(otherMembers("etcd1")).toEqual([]);
-        expect(otherMembers("etcd2")).toEqual([urn("prod-etcd1-start")]);
-        expect(otherMembers("etcd3")).toEqual([urn("prod-etcd2-start")]);
+        // Start steps do not wait for each other either: members of a live cluster take turns at run time.
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            expect(run.byName.get(`prod-${m}-start`)!.dependencies.filter((d) => /prod-etcd\d-/.test(d) && !d.includes(`prod-${m}-`))).toEqual([]);
+        }
     });
 
     it("start decides bootstrap or join at run time from the other members; its delete leaves the cluster", () => {

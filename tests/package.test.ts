@@ -4,6 +4,7 @@
  * ComponentResource classes and serves the schema the experimental Analyzer builds from their source
  * (constructor `args` interface → inputs, class properties → outputs). Generated here in-process.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental";
@@ -52,6 +53,30 @@ describe("package manifest", () => {
         const ctors = [...src.matchAll(/\bconstructor\s*\(([^)]*)\)/g)];
         expect(ctors).toHaveLength(1);
         expect(ctors[0][1]).toMatch(new RegExp(`^\\s*name:\\s*string,\\s*args:\\s*${name}Args\\s*,`));
+    });
+});
+
+describe("package build", () => {
+    test("npm run build puts the shell helpers beside the compiled modules, and the compiled start step carries them", () => {
+        const built = spawnSync("npm", ["run", "build"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+        expect(built.status).toBe(0);
+        const source = fs.readFileSync(path.join(ROOT, "components", "etcd", "sh", "rolling.sh"), "utf8");
+        // A fresh Node process, as a consumer's program loads the package.
+        const probe = spawnSync(
+            process.execPath,
+            [
+                "-e",
+                `const r = require("./bin/components/etcd/rolling.js"); const s = require("./bin/components/etcd/scripts.js");
+process.stdout.write(JSON.stringify({ file: r.ROLLING_SH, helpers: r.rollingHelpers(), leave: s.leaveScript({ name: "m1", peerUrl: "https://10.0.0.1:2380", clientUrl: "https://10.0.0.1:2379", dataDir: "/var/lib/etcd", clusterName: "c", turn: r.turnBounds(3) }) }));`,
+            ],
+            { cwd: ROOT, encoding: "utf8" },
+        );
+        expect(probe.stderr).toBe("");
+        const out = JSON.parse(probe.stdout) as { file: string; helpers: string; leave: string };
+        expect(out.file).toBe(path.join(ROOT, "bin", "components", "etcd", "sh", "rolling.sh"));
+        expect(out.helpers).toBe(source);
+        expect(out.leave).toContain(source.trimEnd());
+        expect(out.leave).toContain("take_turn\n");
     });
 });
 

@@ -9,6 +9,7 @@
  * are stubs first in PATH; the systemctl stub records its arguments and answers `is-active` from a marker
  * file. The last test checks that the host paths the scripts write to are exactly as they were.
  */
+import { turnBounds } from "../components/etcd/rolling";
 import { spawnSync } from "child_process";
 import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
@@ -285,6 +286,8 @@ const start = (unit: string): SandboxCommand => ({
             dataDir: DATA_DIR,
             initialCluster: INITIAL_CLUSTER,
             token: "etcd-ha-token-one",
+            clusterName: "etcd",
+            turn: turnBounds(3),
             // Loopback, nothing listening: the start step probes these ports (no packet may leave the machine).
             others: ["https://127.77.6.102:2379", "https://127.77.6.103:2379"],
             attempts: 2,
@@ -293,12 +296,30 @@ const start = (unit: string): SandboxCommand => ({
     ),
 });
 /**
- * A stub /usr/local/bin/etcdctl: `endpoint health` answers healthy, `member list` finds no cluster (the
- * other members are not up: the start step bootstraps). The real joins run in the lab.
+ * A stub /usr/local/bin/etcdctl standing in for a healthy cluster in which etcd1 follows etcd2 and has applied
+ * what the leader has: `endpoint health` answers healthy, `endpoint status` reports both members, the turn's
+ * lease, marker and lock calls succeed (the lock holder sleeps until released) and `member list` lists both.
+ * The start step asks the cluster only when a member listens, so with nothing listening it bootstraps. The real turns and joins run in the lab.
  */
-const stubEtcdctl = (): SandboxCommand => ({
-    cmd: `printf '%s\\n' '#!/bin/sh' 'case "$*" in *"endpoint health"*) echo "https://10.103.0.101:2379 is healthy"; exit 0;; esac' 'echo "context deadline exceeded" >&2' 'exit 1' > /usr/local/bin/etcdctl && chmod 0755 /usr/local/bin/etcdctl`,
-});
+const STUB_ETCDCTL = `#!/bin/sh
+case "$*" in
+  *"endpoint health"*) echo "https://10.103.0.101:2379 is healthy: successfully committed proposal"; exit 0 ;;
+  *"endpoint status"*)
+    for m in 1 2; do
+      printf '"MemberID" : %s\\n"Leader" : 2\\n"RaftAppliedIndex" : 10\\n"IsLearner" : false\\n"Endpoint" : "https://10.103.0.10%s:2379"\\n' "$m" "$m"
+    done
+    exit 0 ;;
+  *"lease grant"*) echo "lease 694d1 granted with TTL(900s)"; exit 0 ;;
+  *"lease revoke"*) echo "lease 694d1 revoked"; exit 0 ;;
+  *"member list"*) printf '%s\\n' "1, started, etcd1, https://10.103.0.101:2380, https://10.103.0.101:2379, false" "2, started, etcd2, https://10.103.0.102:2380, https://10.103.0.102:2379, false"; exit 0 ;;
+  *" put "*) echo OK; exit 0 ;;
+  *" get "*) exit 0 ;;
+  *" lock "*) for a; do key=$a; done; echo "$key/694d1"; exec sleep 600 ;;
+esac
+echo "context deadline exceeded" >&2
+exit 1
+`;
+const stubEtcdctl = (): SandboxCommand => ({ cmd: `cat > /usr/local/bin/etcdctl <<'STUB'\n${STUB_ETCDCTL}STUB\nchmod 0755 /usr/local/bin/etcdctl` });
 /** The certificates start fingerprints (content only matters); `tag` changes the server certificate. */
 const dummyCerts = (tag: string): SandboxCommand => ({ cmd: `for f in ca server peer; do echo "$f" > ${PKI_DIR}/$f.crt; done; echo ${tag} >> ${PKI_DIR}/server.crt` });
 /** A dummy /usr/local/bin/etcd (start hashes it); `tag` changes its content. */
@@ -540,7 +561,13 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         expect(lines(unchanged.stdout)).toEqual(["etcd is running with this configuration: nothing to do", "member etcd1 healthy after 1 check(s)"]);
 
         expect(afterUnit.systemctl).toEqual(["daemon-reload", "is-active --quiet etcd", "restart etcd", "enable etcd"]);
-        expect(lines(afterUnit.stdout)).toEqual(["unit, binary or certificates changed since etcd was started: restarting member etcd1", "member etcd1 healthy after 1 check(s)"]);
+        // The restart waits for its turn and for the member to have caught up, not only to answer.
+        expect(lines(afterUnit.stdout)).toEqual([
+            "unit, binary or certificates changed since etcd was started: restarting member etcd1 in its turn",
+            "etcd1: my turn to change the cluster; every other member is healthy (2 voters, quorum 2)",
+            "member etcd1 healthy after 1 check(s)",
+            "caught up: applied index 10 (the leader's was 10)",
+        ]);
 
         expect(again.systemctl).not.toContain("restart etcd");
         expect(afterBinary.systemctl).toContain("restart etcd");

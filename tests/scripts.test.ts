@@ -2,6 +2,7 @@
  * The member scripts as text: each variant passes `bash -n` and shellcheck with no finding, survives the
  * trip through the SSH user's login shell byte for byte (dash and bash), and carries no secret.
  */
+import { turnBounds } from "../components/etcd/rolling";
 import {
     binariesScript,
     certsScript,
@@ -41,6 +42,8 @@ const SCRIPTS: [string, string][] = [
             dataDir: "/var/lib/etcd",
             initialCluster: "etcd1=https://10.0.0.1:2380,etcd2=https://10.0.0.2:2380",
             token: "etcd-abc",
+            clusterName: "etcd",
+            turn: turnBounds(2),
             others: ["https://10.0.0.1:2379"],
             replace,
         }),
@@ -56,6 +59,8 @@ const SCRIPTS: [string, string][] = [
             dataDir: "/var/lib/etcd",
             initialCluster: "etcd1=https://10.0.0.1:2380",
             token: "etcd-abc",
+            clusterName: "etcd",
+            turn: turnBounds(2),
             others: [],
             release: { version: "3.5.21", sha256: SHA },
             certsSha256: SHA,
@@ -71,7 +76,7 @@ const SCRIPTS: [string, string][] = [
         `restore (${url ? "download" : "pushed"})`,
         restoreStepScript({ release: { version: "3.5.21", sha256: SHA }, memberName: "etcd1", peerUrl: "https://10.0.0.1:2380", initialCluster: "etcd1=https://10.0.0.1:2380", token: "etcd-restore-abc123", dataDir: "/var/lib/etcd", restoreId: "abc123", sha256: SHA, url }),
     ]),
-    ["leave", leaveScript({ name: "etcd2", peerUrl: "https://10.0.0.2:2380", clientUrl: "https://10.0.0.2:2379", dataDir: "/var/lib/etcd" })],
+    ["leave", leaveScript({ name: "etcd2", peerUrl: "https://10.0.0.2:2380", clientUrl: "https://10.0.0.2:2379", dataDir: "/var/lib/etcd", clusterName: "etcd", turn: turnBounds(2) })],
     ["health gate", healthGateScript({ members: [{ name: "etcd1", clientUrl: "https://10.0.0.1:2379", peerUrl: "https://10.0.0.1:2380" }, { name: "etcd2", clientUrl: "https://10.0.0.2:2379", peerUrl: "https://10.0.0.2:2380" }], attempts: 60, intervalSeconds: 2, timeoutSeconds: 300 })],
 ];
 

@@ -1,7 +1,8 @@
 /**
  * EtcdMember: installs and runs one etcd member on one host, as separate @pulumi/command remote steps with
  * explicit dependencies: prepare → (binaries, certs, config) → start. Scripts come from `scripts.ts`; the
- * unit from `flags.ts`.
+ * unit from `flags.ts`. Members' steps do not wait for each other: a start step that changes a live cluster
+ * (restart, join, leave) waits for its turn at run time (`rolling.ts`).
  */
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -30,6 +31,7 @@ import { downloadUrl } from "./version";
 import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath } from "./day2";
 import { upgradeGuardShell } from "./upgrade";
 import { url } from "../topology/planner";
+import { TurnBounds, turnBounds } from "./rolling";
 
 export const ETCD_MEMBER_TYPE = "etcd-ha:index:EtcdMember";
 
@@ -58,10 +60,10 @@ export interface EtcdMemberArgs {
     /** Every member's client URL (for the etcdctl environment, and asked whether a cluster already runs). */
     clientEndpoints: string[];
     /**
-     * The step this member's start waits for (the previous member's start): members start, join, restart
-     * and upgrade strictly one at a time. Unset for the first member.
+     * Bounds of the wait for this member's turn to restart, join or leave a live cluster (members take turns
+     * through an etcd lock at run time), and of the turn. Default: `turnBounds(clientEndpoints.length)`.
      */
-    startAfter?: pulumi.Resource;
+    turn?: TurnBounds;
     /** Replace this member (remove, wipe, join again as a new member), re-running every step on its host. */
     replace?: boolean;
     /** The etcd CA certificate (PEM). */
@@ -247,7 +249,14 @@ export class EtcdMember extends pulumi.ComponentResource {
             [prepare, ...(args.versionChecked ?? [])],
         );
 
-        const self = { name: host.name, peerUrl: url("https", host.address, etcd.ports.peer), clientUrl: url("https", host.address, etcd.ports.client), dataDir: etcd.dataDir };
+        const self = {
+            name: host.name,
+            peerUrl: url("https", host.address, etcd.ports.peer),
+            clientUrl: url("https", host.address, etcd.ports.client),
+            dataDir: etcd.dataDir,
+            clusterName: args.clusterName,
+            turn: args.turn ?? turnBounds(args.clientEndpoints.length),
+        };
 
         // A restore: the snapshot reaches the member (pushed, or downloaded by the restore step), every
         // member is stopped (the cluster's stop steps), then this member's data dir is restored.
@@ -307,7 +316,8 @@ export class EtcdMember extends pulumi.ComponentResource {
             ),
             // Leaving the program (scale-in, destroy) removes the member from the cluster first.
             { delete: wrapScript(leaveScript(self), String(user)) },
-            [binaries, certs, config, ...(restored ? [restored] : []), ...(args.startAfter ? [args.startAfter] : [])],
+            // No other member's step: members of a live cluster take turns at run time (rolling.ts).
+            [binaries, certs, config, ...(restored ? [restored] : [])],
         );
         this.startOutput = this.started.stdout;
 

@@ -11,6 +11,7 @@ import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
 import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
 import { sq } from "./shell";
+import { TurnBounds, turnShell } from "./rolling";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
 /** etcdctl environment for admins on each member. */
@@ -365,14 +366,10 @@ echo "changed:\${changed:- none}"
 }
 
 /** What the start step of one member needs. */
-export interface StartScriptOptions {
+export interface StartScriptOptions extends MemberScriptOptions {
     /** The rendered unit's digest (a changed unit changes this command and re-runs it). */
     unitSha256: string;
     version: string;
-    /** This member's name, peer URL and client URL. */
-    name: string;
-    peerUrl: string;
-    clientUrl: string;
     dataDir: string;
     /** The planned `--initial-cluster` (used only when the cluster is bootstrapped). */
     initialCluster: string;
@@ -394,21 +391,37 @@ export interface StartScriptOptions {
      * waiting, since the restored cluster has no quorum until enough members run; the health gate waits.
      */
     restoreId?: string;
+}
+
+/** What the start and leave steps share: the member, and how it takes its turn to change a live cluster. */
+export interface MemberScriptOptions {
+    name: string;
+    peerUrl: string;
+    clientUrl: string;
+    /** The cluster's name: its members coordinate under an etcd key prefix of that name. */
+    clusterName: string;
+    /** Bounds of the wait for this member's turn and of the turn itself. */
+    turn: TurnBounds;
     /** Bounds of the waits for health and promotion: attempts, seconds apart. Default 90 × 2 s. */
     attempts?: number;
     intervalSeconds?: number;
 }
 
-/** Shell shared by the start and leave steps: etcdctl with the admin certificate, and the member list helpers. */
-function memberShell(o: { name: string; peerUrl: string; clientUrl: string; attempts?: number; intervalSeconds?: number }): string {
+/**
+ * Shell shared by the start and leave steps: etcdctl with the admin certificate, the member list helpers,
+ * and the rolling-operation helpers (`take_turn`). The script defines `others` before it takes its turn.
+ */
+function memberShell(o: MemberScriptOptions): string {
     return `name=${sq(o.name)}
 peer_url=${sq(o.peerUrl)}
 client_url=${sq(o.clientUrl)}
 stamp=${sq(`${STATE_DIR}/etcd.started`)}
 export ETCDCTL_API=3
+etcd_ha_ctl=(${sq(`${BIN_DIR}/etcdctl`)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/admin.crt`)} --key=${sq(`${PKI_DIR}/admin.key`)} --dial-timeout=3s --command-timeout=15s)
 ctl() {
-  ${sq(`${BIN_DIR}/etcdctl`)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/admin.crt`)} --key=${sq(`${PKI_DIR}/admin.key`)} --dial-timeout=3s --command-timeout=15s "$@"
+  "\${etcd_ha_ctl[@]}" "$@"
 }
+${turnShell({ clusterName: o.clusterName, bounds: o.turn })}
 # The member list line of the member with this peer URL (empty when it is not a member).
 member_line() {
   awk -F', ' -v p="$peer_url" '$4 == p' <<<"$1"
@@ -456,6 +469,7 @@ reconfigure() {
 export function startScript(o: StartScriptOptions): string {
     const attempts = o.attempts ?? 90;
     const interval = o.intervalSeconds ?? 2;
+    const caughtUpSeconds = attempts * interval;
     return `
 # etcd-ha start: member ${o.name}, unit sha256 ${o.unitSha256}, etcd ${o.version}${o.release ? ` (tarball sha256 ${o.release.sha256})` : ""}${
         o.certsSha256 ? `\n# certificates sha256 ${o.certsSha256}` : ""
@@ -463,6 +477,7 @@ export function startScript(o: StartScriptOptions): string {
 ${memberShell(o)}${o.release ? `\n${installReleaseShell(o.release)}` : ""}
 data_dir=${sq(o.dataDir)}
 others=${sq(o.others.join(","))}
+all="$client_url\${others:+,$others}"
 bootstrap_env=${sq(BOOTSTRAP_ENV_PATH)}
 replaced_marker=${sq(`${STATE_DIR}/replaced`)}
 fingerprint() {
@@ -499,6 +514,8 @@ ${
     o.replace
         ? `if [ "$(cat "$replaced_marker" 2>/dev/null || true)" != "$name" ]; then
   echo "replacing member $name: stop it, remove it from the cluster, wipe $data_dir, join again"
+  take_turn
+  etcd_ha_handover "$client_url" "$all" 30 "$etcd_ha_pending_others"
   systemctl stop etcd || true
   if ! list=$(ctl --endpoints="$others" member list 2>&1); then
     echo "cannot reach the other members ($others) to replace $name: $list" >&2
@@ -531,11 +548,15 @@ fi
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
       echo "etcd is running with this configuration: nothing to do"
     else
-      echo "unit, binary or certificates changed since etcd was started: restarting member $name"
+      echo "unit, binary or certificates changed since etcd was started: restarting member $name in its turn"
+      # One member at a time, every other member healthy, the leader last and handing over first.
+      take_turn
+      etcd_ha_handover "$client_url" "$all" 30 "$etcd_ha_pending_others"
       if ! systemctl restart etcd; then
         logs
         exit 1
       fi
+      restarted=yes
     fi
   elif ! systemctl start etcd; then
     logs
@@ -543,6 +564,9 @@ fi
   fi
   systemctl enable etcd
   wait_healthy
+  if [ -n "\${restarted:-}" ]; then
+    etcd_ha_caught_up "$client_url" "$all" ${caughtUpSeconds}
+  fi
   printf '%s\\n' "$want" > "$stamp"
   exit 0
 fi
@@ -566,12 +590,10 @@ done
 if [ -n "$listening" ] && list=$(ctl --endpoints="$others" --dial-timeout=2s --command-timeout=3s member list 2>/dev/null); then
   line=$(member_line "$list")
   if [ -z "$line" ]; then
-    echo "a running cluster does not list $name: joining it as a learner"
-    if ! health=$(ctl --endpoints="$others" endpoint health --cluster 2>&1); then
-      echo "the cluster is not healthy; refusing to add $name (fix or replace the unhealthy member first):" >&2
-      printf '%s\\n' "$health" >&2
-      exit 1
-    fi
+    echo "a running cluster does not list $name: joining it as a learner in its turn"
+    # One join, restart or removal at a time, every member healthy (checked by take_turn).
+    take_turn
+    list=$(ctl --endpoints="$others" member list)
     if awk -F', ' '$6 == "true"' <<<"$list" | grep -q .; then
       echo "the cluster already has a learner (etcd allows one): promote or remove it first:" >&2
       printf '%s\\n' "$list" >&2
@@ -589,7 +611,8 @@ if [ -n "$listening" ] && list=$(ctl --endpoints="$others" --dial-timeout=2s --c
     cluster=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' <<<"$added")
     state=existing
   elif [ "$(awk -F', ' '{print $6}' <<<"$line")" = "true" ]; then
-    echo "$name is already a learner of the running cluster (an earlier join stopped): resuming"
+    echo "$name is already a learner of the running cluster (an earlier join stopped): resuming in its turn"
+    take_turn
     learner_id=\${line%%,*}
     cluster=$(awk -F', ' -v n="$name" -v p="$peer_url" '{ printf "%s%s=%s", sep, ($4 == p ? n : $3), $4; sep = "," }' <<<"$list")
     state=existing
@@ -634,6 +657,7 @@ else
     exit 1
   fi
   wait_healthy
+  etcd_ha_caught_up "$client_url" "$all" ${caughtUpSeconds}
 fi
 printf '%s\\n' "$want" > "$stamp"
 if [ -f "$replaced_marker.pending" ]; then
@@ -650,7 +674,7 @@ fi
  * this member's own list holds nobody else (the last member of a destroyed cluster). etcd itself refuses a
  * removal that would leave too few started members for quorum (strict reconfiguration check).
  */
-export function leaveScript(o: { name: string; peerUrl: string; clientUrl: string; dataDir: string; attempts?: number; intervalSeconds?: number }): string {
+export function leaveScript(o: MemberScriptOptions & { dataDir: string }): string {
     const attempts = o.attempts ?? 60;
     const interval = o.intervalSeconds ?? 2;
     return `
@@ -675,6 +699,9 @@ else
   line=$(member_line "$list")
   if [ -n "$line" ]; then
     id=\${line%%,*}
+    # One removal, join or restart at a time, every other member healthy; a leader hands over first.
+    take_turn
+    etcd_ha_handover "$client_url" "$client_url,$others" 30 "$etcd_ha_pending_others"
     reconfigure member remove "$id"
     ok=""
     for ((i = 1; i <= ${attempts}; i++)); do

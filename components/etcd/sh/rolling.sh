@@ -51,20 +51,26 @@ etcd_ha_lock_release() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# etcd_ha_handover SELF_ENDPOINT ENDPOINTS WAIT_SECONDS: when the member at SELF_ENDPOINT leads, moves
+# etcd_ha_handover SELF_ENDPOINT ENDPOINTS WAIT_SECONDS [AVOID]: when the member at SELF_ENDPOINT leads, moves
 # leadership to the voting member with the highest raft applied index among the other ENDPOINTS that answer,
+# preferring members whose endpoint is not in AVOID (comma-separated: members about to restart themselves),
 # then waits (at most WAIT_SECONDS) until every answering member names that member as leader. Does nothing
 # when SELF_ENDPOINT does not lead. Fails when no other voting member answers.
 etcd_ha_handover() {
-  local self=$1 eps=$2 wait=$3 status self_id leader target="" target_ep="" best=-1 ep id applied learner i
+  local self=$1 eps=$2 wait=$3 avoid=",${4:-}," status self_id leader target="" target_ep="" best=-1 best_applied="" rank ep id applied learner i
   status=$(etcd_ha_status "$eps")
   read -r _ self_id leader _ _ < <(awk -v s="$self" '$1 == s' <<<"$status")
   if [ -z "${self_id:-}" ] || [ "$self_id" != "$leader" ]; then
     return 0
   fi
   while read -r ep id _ applied learner; do
-    if [ "$ep" != "$self" ] && [ "$learner" = false ] && [ "$applied" -gt "$best" ]; then
-      best=$applied target=$id target_ep=$ep
+    # Members not about to restart rank above every member that is.
+    rank=$applied
+    if [[ $avoid != *",$ep,"* ]]; then
+      rank=$((applied + (1 << 62)))
+    fi
+    if [ "$ep" != "$self" ] && [ "$learner" = false ] && [ "$rank" -gt "$best" ]; then
+      best=$rank best_applied=$applied target=$id target_ep=$ep
     fi
   done <<<"$status"
   if [ -z "$target" ]; then
@@ -77,7 +83,7 @@ etcd_ha_handover() {
       sleep 0.1
       continue
     fi
-    echo "handed leadership to $target ($target_ep, applied index $best)"
+    echo "handed leadership to $target ($target_ep, applied index $best_applied)"
     return 0
   done
   echo "moved leadership to $target but not every member names it leader after ${wait}s" >&2
@@ -106,4 +112,80 @@ etcd_ha_caught_up() {
   done
   echo "$self has not caught up with the leader's applied index $target after ${wait}s (it has ${mine:-no answer})" >&2
   return 1
+}
+
+# etcd_ha_leads SELF_ENDPOINT: whether the member at SELF_ENDPOINT answers and leads.
+etcd_ha_leads() {
+  local id="" leader=""
+  read -r _ id leader _ _ < <(etcd_ha_status "$1") || true
+  [ -n "$id" ] && [ "$id" = "$leader" ]
+}
+
+# etcd_ha_turn_begin PREFIX NAME SELF_ENDPOINT ENDPOINTS WAIT_SECONDS HOLD_SECONDS: waits for this member's
+# turn to change the live cluster (restart, join, leave), at most WAIT_SECONDS. It marks the member pending
+# (PREFIX/pending/NAME, bound to a lease of HOLD_SECONDS), takes the lock PREFIX/rolling through ENDPOINTS
+# (the other members), then checks that every other member the cluster lists is healthy (retried, at most 60 s
+# in all while they are not). The leader goes last: holding the lock while other members are pending, it
+# gives the lock back and queues again (etcd's lock is first come, first served). Sets
+# `trap etcd_ha_turn_end EXIT`; does nothing when this script already has its turn. Afterwards
+# `etcd_ha_pending_others` holds the endpoints of other members still pending (for the handover to avoid).
+etcd_ha_turn_begin() {
+  local prefix=$1 name=$2 self=$3 eps=$4 wait=$5 hold=$6
+  local deadline=$((SECONDS + wait)) out pending waiters requeues=0 health unhealthy voters unhealthy_since=""
+  [ -z "${etcd_ha_lock_pid:-}" ] || return 0
+  trap etcd_ha_turn_end EXIT
+  out=$("${etcd_ha_ctl[@]}" --endpoints="$eps" lease grant "$hold")
+  etcd_ha_turn_lease=$(sed -n 's/^lease \([0-9a-f]*\) granted.*/\1/p' <<<"$out")
+  etcd_ha_turn_eps=$eps
+  "${etcd_ha_ctl[@]}" --endpoints="$eps" put --lease="$etcd_ha_turn_lease" "$prefix/pending/$name" "$self" >/dev/null
+  # The leader gives the other members' markers a moment to appear before it queues.
+  if etcd_ha_leads "$self"; then
+    sleep 3
+  fi
+  while :; do
+    if ((SECONDS >= deadline)) || ! etcd_ha_lock_acquire "$prefix/rolling" "$eps" "$((deadline - SECONDS))" "$hold" >/dev/null; then
+      echo "$name: no turn to change the cluster within ${wait}s: another member's operation holds the lock $prefix/rolling, or the cluster does not answer" >&2
+      return 1
+    fi
+    pending=$("${etcd_ha_ctl[@]}" --endpoints="$eps" get --prefix "$prefix/pending/" | awk -v k="$prefix/pending/$name" 'NR % 2 == 1 { key = $0; next } key != k { print }' | paste -sd, -)
+    # shellcheck disable=SC2034 # read by the caller
+    etcd_ha_pending_others=$pending
+    if [ -n "$pending" ] && etcd_ha_leads "$self" && ((deadline - SECONDS > 60)); then
+      # Leader last: while other members are pending, their turns come first. A marker whose member does not
+      # queue for the lock (its step was killed; the marker lives until its lease ends) is waited for 10 s.
+      waiters=$("${etcd_ha_ctl[@]}" --endpoints="$eps" get --prefix --keys-only "$prefix/rolling/" | grep -c . || true)
+      if ((waiters > 1 || requeues < 10)); then
+        requeues=$((requeues + 1))
+        etcd_ha_lock_release
+        sleep 1
+        continue
+      fi
+    fi
+    health=$("${etcd_ha_ctl[@]}" --endpoints="$eps" endpoint health --cluster 2>&1 || true)
+    unhealthy=$(grep -v "^$self " <<<"$health" | grep ' is unhealthy' | cut -d' ' -f1 | paste -sd' ' - || true)
+    if [ -z "$unhealthy" ] && ! grep -q ' is healthy' <<<"$health"; then
+      unhealthy="(no member answers: $(head -c 300 <<<"$health"))"
+    fi
+    if [ -z "$unhealthy" ]; then
+      break
+    fi
+    etcd_ha_lock_release
+    unhealthy_since=${unhealthy_since:-$SECONDS}
+    if ((SECONDS - unhealthy_since >= 60 || SECONDS >= deadline)); then
+      echo "$name: not every other member is healthy, refusing to change the cluster (fix or replace them first): $unhealthy" >&2
+      return 1
+    fi
+    sleep 2
+  done
+  voters=$("${etcd_ha_ctl[@]}" --endpoints="$eps" member list 2>/dev/null | awk -F', ' '$6 == "false"' | grep -c . || true)
+  echo "$name: my turn to change the cluster; every other member is healthy (${voters} voters, quorum $((voters / 2 + 1)))"
+}
+
+# etcd_ha_turn_end: ends the turn: releases the lock and revokes the pending marker's lease (EXIT trap).
+etcd_ha_turn_end() {
+  etcd_ha_lock_release
+  if [ -n "${etcd_ha_turn_lease:-}" ]; then
+    "${etcd_ha_ctl[@]}" --endpoints="$etcd_ha_turn_eps" lease revoke "$etcd_ha_turn_lease" >/dev/null 2>&1 || true
+    etcd_ha_turn_lease=""
+  fi
 }
