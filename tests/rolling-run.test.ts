@@ -3,8 +3,10 @@
  * (Debian's etcd 3.4, plain HTTP) on 127.77.6.1-3: the status lines, the cluster lock (two holders never
  * overlap, a bounded wait fails with its message, a failed holder releases at once, a killed one within its
  * hold bound), the leadership handover (only from the leader, to a caught-up voter, confirmed by every
- * member), and the catch-up wait of a member that was stopped while the cluster moved on. Every etcd started
- * here is stopped by its PID in afterAll.
+ * member; nothing from a member that does not answer), the turns members take to change a live cluster (never
+ * overlapping, the leader last, refused while another member is down, nothing left in etcd afterwards), and the
+ * catch-up wait of a member that was stopped while the cluster moved on. Every etcd started here is stopped by
+ * its PID in afterAll.
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -175,6 +177,61 @@ sleep 30`);
         expect(after.every((l) => l.leader === m[1])).toBe(true);
         expect(after.find((l) => l.id === m[1])!.endpoint).toBe(m[2]);
     });
+
+    it("handover: a member that does not answer has nothing to hand over", () => {
+        const r = run(`etcd_ha_handover http://127.77.6.9:2379 ${JSON.stringify(eps())} 5`);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toBe("");
+    });
+
+    it("turns: every member asks at once; the turns never overlap, the leader's comes last, and nothing is left in etcd", async () => {
+        const leader = status().find((l) => l.id === l.leader)!.endpoint;
+        const asks = members.map((m, i) => {
+            const others = members.filter((o) => o !== m).map((o) => o.endpoint).join(",");
+            return background(`etcd_ha_turn_begin /etcd-ha/turns m${i + 1} ${m.endpoint} ${others} 60 120
+sleep 1
+etcd_ha_turn_end`);
+        });
+        const outs = await Promise.all(asks.map((a) => a.done));
+        const turns = outs.map((o, i) => {
+            expect(o.stderr).toBe("");
+            expect(o.code).toBe(0);
+            const began = new RegExp(`^m${i + 1}: my turn to change the cluster from (\\S+); every other member is healthy \\(3 voters, quorum 2\\)$`, "m").exec(o.stdout)!;
+            const ended = new RegExp(`^m${i + 1}: turn ended at (\\S+)$`, "m").exec(o.stdout)!;
+            return { endpoint: members[i].endpoint, began: Date.parse(began[1]), ended: Date.parse(ended[1]) };
+        });
+        turns.sort((a, b) => a.began - b.began);
+        for (let i = 1; i < turns.length; i++) expect(turns[i].began).toBeGreaterThanOrEqual(turns[i - 1].ended);
+        expect(turns[turns.length - 1].endpoint).toBe(leader);
+        // The lock's keys and every pending marker are gone (lock released, markers' leases revoked).
+        const left = spawnSync(ETCDCTL, [`--endpoints=${eps()}`, "get", "/etcd-ha/turns/", "--prefix", "--keys-only"], { encoding: "utf8", env: { ...cleanEnv(), ETCDCTL_API: "3" } });
+        expect(left.stdout.trim()).toBe("");
+    }, 90_000);
+
+    it("turns: with another member down, the turn is refused once its health bound ends, naming that member; nothing is left held", async () => {
+        const m2 = members[1];
+        const s = status();
+        if (s.find((l) => l.endpoint === m2.endpoint)!.id === s[0].leader) expect(run(`etcd_ha_handover ${m2.endpoint} ${JSON.stringify(eps())} 10`).status).toBe(0);
+        await m2.stop();
+        try {
+            const others = [members[1], members[2]].map((m) => m.endpoint).join(",");
+            const t0 = Date.now();
+            const r = run(`etcd_ha_turn_begin /etcd-ha/refused m1 ${members[0].endpoint} ${others} 60 120 4
+echo "not reached"`);
+            expect(r.status).not.toBe(0);
+            expect(r.stdout).not.toContain("not reached");
+            expect(r.stderr).toContain(`m1: not every other member is healthy, refusing to change the cluster (fix or replace them first): ${m2.endpoint}`);
+            expect(Date.now() - t0).toBeLessThan(30_000);
+            // The lock is free at once (the next holder takes it within 5 s), and the marker's lease is revoked.
+            const next = run(`etcd_ha_lock_acquire /etcd-ha/refused/rolling ${others} 5 10`);
+            expect(next.status).toBe(0);
+            const left = spawnSync(ETCDCTL, [`--endpoints=${members[0].endpoint}`, "get", "/etcd-ha/refused/pending/", "--prefix", "--keys-only"], { encoding: "utf8", env: { ...cleanEnv(), ETCDCTL_API: "3" } });
+            expect(left.stdout.trim()).toBe("");
+        } finally {
+            await m2.start(`rolling-run-${process.pid}`);
+        }
+    }, 90_000);
 
     it("caught up: a member stopped while 300 keys were written waits until it has applied what the leader had", async () => {
         const m3 = members[2];

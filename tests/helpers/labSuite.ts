@@ -121,9 +121,32 @@ export function failedErrors(r: WriterReport): string {
     return [...counts].map(([e, n]) => `${n}× ${e}`).join("; ") || "none";
 }
 
-/** The three members' start steps of a run updated in order, each beginning after the one before it ended. */
-export function expectRolling(steps: { name: string; op: string; startMs: number; endMs: number }[]): void {
-    const starts = steps.filter((s) => /^etcd-etcd\d-start$/.test(s.name) && s.op === "update");
-    expect(starts.map((s) => s.name)).toEqual(["etcd-etcd1-start", "etcd-etcd2-start", "etcd-etcd3-start"]);
-    for (let i = 1; i < starts.length; i++) expect(starts[i].startMs).toBeGreaterThanOrEqual(starts[i - 1].endMs);
+/** One member's turn to change the live cluster, as its start step (or its leave) reported it. */
+export interface Turn {
+    member: string;
+    beganMs: number;
+    endedMs: number;
+    /** It led and handed leadership over before its change. */
+    handedOver: boolean;
+}
+
+/**
+ * The turns `members` took in a run (from the run's log lines): each member took exactly one, no two
+ * overlapped, and a member that handed leadership over went last. Returned in the order taken.
+ */
+export function expectRolling(log: string[], members: string[]): Turn[] {
+    const turns = members.map((m): Turn => {
+        const prefix = `etcd-${m}-start | `;
+        const out = log.filter((l) => l.includes(prefix)).map((l) => l.slice(l.indexOf(prefix) + prefix.length));
+        const began = out.map((l) => new RegExp(`^${m}: my turn to change the cluster from (\\S+);`).exec(l)?.[1]).filter((t) => t !== undefined);
+        const ended = out.map((l) => new RegExp(`^${m}: turn ended at (\\S+)$`).exec(l)?.[1]).filter((t) => t !== undefined);
+        expect({ m, began: began.length, ended: ended.length }).toEqual({ m, began: 1, ended: 1 });
+        return { member: m, beganMs: Date.parse(began[0]!), endedMs: Date.parse(ended[0]!), handedOver: out.some((l) => l.startsWith("handed leadership to ")) };
+    });
+    turns.sort((a, b) => a.beganMs - b.beganMs);
+    for (let i = 1; i < turns.length; i++) expect(turns[i].beganMs).toBeGreaterThanOrEqual(turns[i - 1].endedMs);
+    const handed = turns.filter((t) => t.handedOver).map((t) => t.member);
+    expect(handed.length).toBeLessThanOrEqual(1);
+    if (handed.length === 1) expect(handed[0]).toBe(turns[turns.length - 1].member);
+    return turns;
 }

@@ -59,7 +59,8 @@ etcd_ha_lock_release() {
 etcd_ha_handover() {
   local self=$1 eps=$2 wait=$3 avoid=",${4:-}," status self_id leader target="" target_ep="" best=-1 best_applied="" rank ep id applied learner i
   status=$(etcd_ha_status "$eps")
-  read -r _ self_id leader _ _ < <(awk -v s="$self" '$1 == s' <<<"$status")
+  # A member that does not answer (stopped, or its host rebuilt) has nothing to hand over.
+  read -r _ self_id leader _ _ < <(awk -v s="$self" '$1 == s' <<<"$status") || true
   if [ -z "${self_id:-}" ] || [ "$self_id" != "$leader" ]; then
     return 0
   fi
@@ -121,16 +122,16 @@ etcd_ha_leads() {
   [ -n "$id" ] && [ "$id" = "$leader" ]
 }
 
-# etcd_ha_turn_begin PREFIX NAME SELF_ENDPOINT ENDPOINTS WAIT_SECONDS HOLD_SECONDS: waits for this member's
+# etcd_ha_turn_begin PREFIX NAME SELF_ENDPOINT ENDPOINTS WAIT_SECONDS HOLD_SECONDS [HEALTH_WAIT]: waits for this member's
 # turn to change the live cluster (restart, join, leave), at most WAIT_SECONDS. It marks the member pending
 # (PREFIX/pending/NAME, bound to a lease of HOLD_SECONDS), takes the lock PREFIX/rolling through ENDPOINTS
-# (the other members), then checks that every other member the cluster lists is healthy (retried, at most 60 s
-# in all while they are not). The leader goes last: holding the lock while other members are pending, it
+# (the other members), then checks that every other member the cluster lists is healthy (retried while they
+# are not, at most HEALTH_WAIT seconds, default 60, the lock given back meanwhile). The leader goes last: holding the lock while other members are pending, it
 # gives the lock back and queues again (etcd's lock is first come, first served). Sets
 # `trap etcd_ha_turn_end EXIT`; does nothing when this script already has its turn. Afterwards
 # `etcd_ha_pending_others` holds the endpoints of other members still pending (for the handover to avoid).
 etcd_ha_turn_begin() {
-  local prefix=$1 name=$2 self=$3 eps=$4 wait=$5 hold=$6
+  local prefix=$1 name=$2 self=$3 eps=$4 wait=$5 hold=$6 health_wait=${7:-60}
   local deadline=$((SECONDS + wait)) out pending waiters requeues=0 health unhealthy voters unhealthy_since=""
   [ -z "${etcd_ha_lock_pid:-}" ] || return 0
   trap etcd_ha_turn_end EXIT
@@ -171,18 +172,22 @@ etcd_ha_turn_begin() {
     fi
     etcd_ha_lock_release
     unhealthy_since=${unhealthy_since:-$SECONDS}
-    if ((SECONDS - unhealthy_since >= 60 || SECONDS >= deadline)); then
+    if ((SECONDS - unhealthy_since >= health_wait || SECONDS >= deadline)); then
       echo "$name: not every other member is healthy, refusing to change the cluster (fix or replace them first): $unhealthy" >&2
       return 1
     fi
     sleep 2
   done
   voters=$("${etcd_ha_ctl[@]}" --endpoints="$eps" member list 2>/dev/null | awk -F', ' '$6 == "false"' | grep -c . || true)
-  echo "$name: my turn to change the cluster; every other member is healthy (${voters} voters, quorum $((voters / 2 + 1)))"
+  etcd_ha_turn_name=$name
+  echo "$name: my turn to change the cluster from $(date -u +%Y-%m-%dT%H:%M:%S.%3NZ); every other member is healthy (${voters} voters, quorum $((voters / 2 + 1)))"
 }
 
 # etcd_ha_turn_end: ends the turn: releases the lock and revokes the pending marker's lease (EXIT trap).
 etcd_ha_turn_end() {
+  if [ -n "${etcd_ha_lock_pid:-}" ] && [ -n "${etcd_ha_turn_name:-}" ]; then
+    echo "$etcd_ha_turn_name: turn ended at $(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)"
+  fi
   etcd_ha_lock_release
   if [ -n "${etcd_ha_turn_lease:-}" ]; then
     "${etcd_ha_ctl[@]}" --endpoints="$etcd_ha_turn_eps" lease revoke "$etcd_ha_turn_lease" >/dev/null 2>&1 || true
