@@ -182,11 +182,15 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const token = new random.RandomString(`${name}-token`, { length: 16, special: false, upper: false }, { parent: this });
         const clusterToken = token.result.apply((r) => `${name}-${r}`);
 
-        const gateHost = args.hosts[0];
+        // The cluster's own steps (the pre-upgrade snapshot, the health gate) run on the first member not being
+        // replaced (a replaced member's host may be a new, empty machine); the gate asks every member's endpoint,
+        // so it needs no particular member's etcd.
+        const replacing = new Set(args.replace ?? []);
+        const gateHost = args.hosts.find((h) => !replacing.has(h.name)) ?? args.hosts[0];
         const connectionOf = (h: EtcdHost) => ({ host: h.connection.host, port: h.connection.port ?? 22, user: h.connection.user, privateKey: h.connection.privateKey });
         // Present: resolveEtcdOptions refuses a version with neither a configured nor a pinned sha256.
         const sha256 = releaseSha256(etcd)!;
-        const firstMember = plan.members[0];
+        const firstMember = plan.members.find((m) => m.name === gateHost.name)!;
 
         // Before any member stages or installs another release: the version change is checked and a
         // snapshot taken on the first member (nothing to do on a new cluster or an unchanged release).

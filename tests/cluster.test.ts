@@ -158,7 +158,7 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         for (const step of ["prepare", "binaries", "certs", "config"]) expect(run.byName.get(`prod-etcd2-${step}`)!.inputs.delete).toBeUndefined();
     });
 
-    it("runs the health gate after every member's start step, on the first member", () => {
+    it("runs the health gate after every member's start step, on the first member (none is being replaced)", () => {
         const gate = run.byName.get("prod-health")!;
         for (const m of ["etcd1", "etcd2", "etcd3"]) expect(gate.dependencies).toContain(run.byName.get(`prod-${m}-start`)!.urn);
         const conn = plain(gate.inputs.connection) as { host: string; user: string };
@@ -329,6 +329,17 @@ describe("EtcdCluster day-2 steps", () => {
             expect(config).toContain("local bin='/usr/local/bin/etcd' to=3.5.21 ");
             expect(script(run, `prod-${m}-start`)).toMatch(/\ninstall_release\n/);
         }
+    });
+
+    it("runs the pre-upgrade snapshot and the health gate on the first member not being replaced (its host may be new and empty)", async () => {
+        const run = await runCluster("prod", { hosts: hosts(3), replace: ["etcd1"] });
+        for (const step of ["prod-upgrade-snapshot", "prod-health"]) {
+            expect((plain(run.byName.get(step)!.inputs.connection) as { host: string }).host).toBe("10.0.0.12");
+        }
+        expect(script(run, "prod-upgrade-snapshot")).toContain("member='etcd2'");
+        expect(script(run, "prod-upgrade-snapshot")).toContain("https://10.0.0.12:2379");
+        // The gate still asks every member, etcd1 included.
+        expect(script(run, "prod-health")).toContain("etcd1 https://10.0.0.11:2379 https://10.0.0.11:2380");
     });
 
     it("installs the snapshot timer on every member after its start; off: the timer is removed, the script stays", async () => {

@@ -2,6 +2,8 @@
  * Day-2 operations as config changes, applied by the lab engine's second runs against real etcd, with a
  * continuous writer on the three original members throughout:
  * - scale out 3 → 5: learner join + promote, one at a time; untouched members keep their PID and ID;
+ * - 5 members: a certificate renewal and a same-version upgrade, each restarting every member in its turn
+ *   (one at a time, the leader last after a handover), under a writer on all five;
  * - scale in 5 → 3: each removed member's delete step leaves the cluster (dependents first), then its
  *   host goes away; the outputs follow;
  * - replace a lost member (its host rebuilt empty) with `etcd-ha:replace`: same name and address, a new
@@ -13,7 +15,9 @@ import { formatFigures, verifyAcknowledged } from "../tools/lab/faults/writer";
 import { expectRolling, labSuite } from "./helpers/labSuite";
 
 const PREFIX = "127.66.4";
-const suite = labSuite({ name: "day2", prefix: PREFIX, figuresTitle: "day-2 figures:" });
+/** Set once the 5-member same-version upgrade ran: every later run keeps that tarball. */
+let build: string | undefined;
+const suite = labSuite({ name: "day2", prefix: PREFIX, figuresTitle: "day-2 figures:", defaults: () => ({ build }) });
 const { lab, figures, log, hosts, up } = suite;
 /** Changes run under the Go writer (etcd's client, as kube-apiserver uses it), which also counts leader changes. */
 const underWriter = suite.underGoWriter;
@@ -73,6 +77,31 @@ describe("day-2 as config changes", () => {
         expect(report.failed).toBe(0);
         expect(report.acknowledged).toBeGreaterThan(50);
         expect(v.lost).toEqual([]);
+    }, 300_000);
+
+    test("5 members: a renewal, then a same-version upgrade, each restarting one member at a time, the leader last; no election but the handover", async () => {
+        const five = ["etcd1", "etcd2", "etcd3", "etcd4", "etcd5"];
+        const eps = hosts().map(endpointOf);
+        expect(eps).toHaveLength(5);
+        // Leaves last 8760 h and renew in their last 720 h: move the engine's clock 8064 h on.
+        const later = () => Date.now() + (8760 - 720 + 24) * 3_600_000;
+        const changes: [string, () => ReturnType<typeof up>][] = [
+            ["renewal, 5 members (5 rolling restarts)", () => up({ members: 5, now: later })],
+            ["same-version upgrade, 5 members (5 rolling restarts)", () => ((build = "rebuild-5"), up({ members: 5 }))],
+        ];
+        for (const [scenario, change] of changes) {
+            const pidsBefore = pids(five);
+            const logFrom = log.length;
+            const { report, result } = await underWriter(eps, `/day2/rolling-5/${figures.length}/`, change);
+            for (const n of five) expect(pids([n])[n]).not.toBe(pidsBefore[n]);
+            const turns = expectRolling(log.slice(logFrom), five);
+            const v = await verifyAcknowledged(report, eps, suite.tls(), `/day2/rolling-5/${figures.length}/`);
+            const handovers = turns.filter((t) => t.handedOver).length;
+            figures.push(formatFigures(scenario, report, { lost: v.lost.length, leader_changes: report.leaderChanges, handovers, run_s: result.programSeconds.toFixed(1) }));
+            expect(v.lost).toEqual([]);
+            expect(report.acknowledged).toBeGreaterThan(50);
+            expect(report.leaderChanges).toBeLessThanOrEqual(handovers);
+        }
     }, 300_000);
 
     test("scale in 5 → 3: each removed member leaves the cluster in its turn before its host goes; writes go on", async () => {
