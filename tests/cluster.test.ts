@@ -145,15 +145,17 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         const script = unwrapScript(String(start.inputs.create));
         expect(script).toContain("cluster='etcd1=https://10.0.0.11:2380,etcd2=https://10.0.0.12:2380,etcd3=https://10.0.0.13:2380'");
         expect(script).toContain("others='https://10.0.0.11:2379,https://10.0.0.13:2379'");
-        expect(script).toMatch(/ETCD_INITIAL_CLUSTER_TOKEN=prod-[a-z0-9]{16}'/);
-        expect(script).toContain('member add "$name" --peer-urls="$peer_url" --learner');
-        expect(script).toContain('member promote "$learner_id"');
+        expect(script).toMatch(/\ntoken='prod-[a-z0-9]{16}'\n/);
+        expect(script).toContain("\nreplace=''\n");
         expect(script).not.toContain("replace requested");
+        // member.sh's start, after its parameters and the rolling helpers.
+        expect(script).toContain('member add "$name" --peer-urls="$peer_url" --learner');
+        expect(script.trimEnd().split("\n").pop()).toBe("etcd_ha_start");
         const leave = unwrapScript(String(start.inputs.delete));
-        expect(leave).toContain("name='etcd2'");
-        expect(leave).toContain("peer_url='https://10.0.0.12:2380'");
-        expect(leave).toContain('member remove "$id"');
-        expect(leave).toContain('find "$data_dir" -mindepth 1 -delete');
+        expect(leave).toContain("\nname='etcd2'\n");
+        expect(leave).toContain("\npeer_url='https://10.0.0.12:2380'\n");
+        expect(leave).toContain('reconfigure member remove "$id"');
+        expect(leave.trimEnd().split("\n").pop()).toBe("etcd_ha_leave");
         // Only the start step has a delete: the install steps leave the host as it is.
         for (const step of ["prepare", "binaries", "certs", "config"]) expect(run.byName.get(`prod-etcd2-${step}`)!.inputs.delete).toBeUndefined();
     });
@@ -210,7 +212,7 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         // change leaves every unit, and every running member, alone.
         expect(f1.has("initial-cluster")).toBe(false);
         expect(f1.has("initial-cluster-token")).toBe(false);
-        const token = (m: string) => /ETCD_INITIAL_CLUSTER_TOKEN=(prod-[a-z0-9]{16})'/.exec(unwrapScript(String(run.byName.get(`prod-${m}-start`)!.inputs.create)))![1];
+        const token = (m: string) => /\ntoken='(prod-[a-z0-9]{16})'\n/.exec(unwrapScript(String(run.byName.get(`prod-${m}-start`)!.inputs.create)))![1];
         expect(token("etcd1")).toBe(token("etcd3"));
         expect(run.byName.get("prod-token")!.inputs).toMatchObject({ length: 16, special: false, upper: false });
     });
@@ -327,7 +329,9 @@ describe("EtcdCluster day-2 steps", () => {
             expect(config.indexOf("etcd_ha_upgrade_guard\n")).toBeGreaterThan(0);
             expect(config.indexOf("etcd_ha_upgrade_guard\n")).toBeLessThan(config.indexOf("write_file '/etc/systemd/system/etcd.service'"));
             expect(config).toContain("local bin='/usr/local/bin/etcd' to=3.5.21 ");
-            expect(script(run, `prod-${m}-start`)).toMatch(/\ninstall_release\n/);
+            // The start installs the staged release in the member's turn.
+            expect(script(run, `prod-${m}-start`)).toContain("\nrelease='yes'\n");
+            expect(script(run, `prod-${m}-start`)).toMatch(/\n {4}install_release\n/);
         }
     });
 
@@ -373,7 +377,8 @@ describe("EtcdCluster day-2 steps", () => {
             const body = script(run, `prod-${m}-restore`);
             expect(body).toContain("--initial-cluster-token 'prod-restore-abababababab'");
             expect(body).toContain(`--name '${m}'`);
-            expect(script(run, `prod-${m}-start`)).toContain("started restored member $name (restore abababababab)");
+            expect(script(run, `prod-${m}-start`)).toContain("\nrestore_id='abababababab'\n");
+            expect(script(run, `prod-${m}-start`)).toContain('started restored member $name (restore $restore_id)');
         }
         expect(script(run, "prod-health")).toContain("# after: restore abababababab\n");
         const url = await runCluster("prod", { hosts: hosts(3), restore: { fromSnapshot: "https://backups.example/etcd.db", sha256: SHA, id: "again-1" } });

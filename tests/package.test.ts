@@ -61,6 +61,7 @@ describe("package build", () => {
         const built = spawnSync("npm", ["run", "build"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
         expect(built.status).toBe(0);
         const source = fs.readFileSync(path.join(ROOT, "components", "etcd", "sh", "rolling.sh"), "utf8");
+        const memberSh = fs.readFileSync(path.join(ROOT, "components", "etcd", "sh", "member.sh"), "utf8");
         // A fresh Node process, as a consumer's program loads the package.
         const probe = spawnSync(
             process.execPath,
@@ -76,7 +77,8 @@ process.stdout.write(JSON.stringify({ file: r.ROLLING_SH, helpers: r.rollingHelp
         expect(out.file).toBe(path.join(ROOT, "bin", "components", "etcd", "sh", "rolling.sh"));
         expect(out.helpers).toBe(source);
         expect(out.leave).toContain(source.trimEnd());
-        expect(out.leave).toContain("take_turn\n");
+        expect(out.leave).toContain(memberSh.trimEnd());
+        expect(out.leave.trimEnd().split("\n").pop()).toBe("etcd_ha_leave");
     });
 });
 

@@ -564,9 +564,10 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         // The restart waits for its turn and for the member to have caught up, not only to answer.
         expect(lines(afterUnit.stdout)).toEqual([
             "unit, binary or certificates changed since etcd was started: restarting member etcd1 in its turn",
-            "etcd1: my turn to change the cluster; every other member is healthy (2 voters, quorum 2)",
+            expect.stringMatching(/^etcd1: my turn to change the cluster from \d{4}-\d\d-\d\dT[\d:.]+Z; every other member is healthy \(2 voters, quorum 2\)$/),
             "member etcd1 healthy after 1 check(s)",
             "caught up: applied index 10 (the leader's was 10)",
+            expect.stringMatching(/^etcd1: turn ended at \d{4}-\d\d-\d\dT[\d:.]+Z$/),
         ]);
 
         expect(again.systemctl).not.toContain("restart etcd");

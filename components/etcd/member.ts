@@ -10,28 +10,12 @@ import { invalidArgs } from "../argsError";
 import * as command from "@pulumi/command";
 import { EtcdHost } from "../hosts";
 import { SnapshotsConfig } from "../config/schema";
-import { EtcdOptions, releaseSha256, resolveEtcdOptions, tuningOf } from "./options";
-import { renderUnit, UNIT_PATH } from "./flags";
-import {
-    binariesScript,
-    certsScript,
-    configScript,
-    ETCDCTL_ENV_PATH,
-    leaveScript,
-    ETCDCTL_WRAPPER_PATH,
-    prepareScript,
-    renderCertBundle,
-    renderEtcdctlEnv,
-    renderEtcdctlWrapper,
-    stagedTarballPath,
-    startScript,
-    wrapScript,
-} from "./scripts";
-import { downloadUrl } from "./version";
+import { EtcdOptions, resolveEtcdOptions } from "./options";
+import { binariesScript, certsScript, configScript, leaveScript, prepareScript, renderCertBundle, startScript, wrapScript } from "./scripts";
 import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath } from "./day2";
 import { upgradeGuardShell } from "./upgrade";
-import { url } from "../topology/planner";
-import { TurnBounds, turnBounds } from "./rolling";
+import { TurnBounds } from "./rolling";
+import { planMember } from "./memberPlan";
 
 export const ETCD_MEMBER_TYPE = "etcd-ha:index:EtcdMember";
 
@@ -165,43 +149,36 @@ export class EtcdMember extends pulumi.ComponentResource {
                 { parent: this, dependsOn: deps },
             );
 
-        const hostReady = host.dependsOn ?? [];
-        const prepare = run("prepare", prepareScript({ dataDir: etcd.dataDir }), {}, hostReady);
+        // Everything the steps need, computed once (pure, tested in memberPlan.test.ts).
+        const plan = planMember({
+            host,
+            clusterName: args.clusterName,
+            etcd,
+            initialCluster: args.initialCluster,
+            clientEndpoints: args.clientEndpoints,
+            certFiles: args.certs.map((c) => c.file),
+            turn: args.turn,
+        });
+        const release = { version: plan.release.version, sha256: plan.release.sha256 };
 
-        const arch = etcd.install.arch;
-        const sha256 = releaseSha256(etcd);
-        if (sha256 === undefined) {
-            throw new Error(`EtcdMember ${name}: no sha256 for etcd ${etcd.version} (${arch}); set etcd.install.sha256`);
-        }
+        const hostReady = host.dependsOn ?? [];
+        const prepare = run("prepare", prepareScript({ dataDir: plan.dataDir }), {}, hostReady);
+
         const binaryDeps: pulumi.Resource[] = [prepare, ...(args.versionChecked ?? [])];
-        let source: { kind: "download"; url: string } | { kind: "push"; path: string };
-        if (etcd.install.method === "push") {
-            if (etcd.install.tarball === undefined) throw new Error(`EtcdMember ${name}: etcd.install.tarball is required with install.method push`);
-            const remotePath = stagedTarballPath(etcd.version, arch);
+        if (plan.source.kind === "push" && plan.pushTarball !== undefined) {
             binaryDeps.push(
                 new command.remote.CopyToRemote(
                     `${name}-tarball`,
-                    { connection, source: new pulumi.asset.FileAsset(etcd.install.tarball), remotePath, ...(args.replace ? { triggers: [`replace ${host.name}`] } : {}) },
+                    { connection, source: new pulumi.asset.FileAsset(plan.pushTarball), remotePath: plan.source.path, ...(args.replace ? { triggers: [`replace ${host.name}`] } : {}) },
                     // A refused version change pushes nothing either.
                     { parent: this, dependsOn: [...hostReady, ...(args.versionChecked ?? [])] },
                 ),
             );
-            source = { kind: "push", path: remotePath };
-        } else {
-            source = { kind: "download", url: downloadUrl(etcd.version, arch, etcd.install.baseUrl) };
         }
-        const release = { version: etcd.version, sha256 };
         // This host's own version check, run by the binaries and config steps before they change anything.
-        const guard = upgradeGuardShell(etcd.version);
-        const binaries = run("binaries", binariesScript({ ...release, arch, source, guard }), {}, binaryDeps);
+        const guard = upgradeGuardShell(plan.release.version);
+        const binaries = run("binaries", binariesScript({ ...plan.release, source: plan.source, guard }), {}, binaryDeps);
 
-        const files = [
-            { name: "ca.crt", mode: "0644" },
-            ...args.certs.flatMap((c) => [
-                { name: `${c.file}.crt`, mode: "0644" },
-                { name: `${c.file}.key`, mode: "0600" },
-            ]),
-        ];
         const bundle = pulumi
             .all([args.caCertPem, ...args.certs.map((c) => pulumi.all([c.certPem, c.keyPem]))])
             .apply(([ca, ...pairs]) =>
@@ -213,50 +190,13 @@ export class EtcdMember extends pulumi.ComponentResource {
                     ]),
                 ]),
             );
-        const certs = run(
-            "certs",
-            certsScript(files),
-            { stdin: pulumi.secret(bundle), logging: "none" },
-            [prepare],
-        );
+        const certs = run("certs", certsScript(plan.certFiles), { stdin: pulumi.secret(bundle), logging: "none" }, [prepare]);
 
-        this.unit = pulumi.output(
-            renderUnit({
-                clusterName: args.clusterName,
-                arch,
-                version: etcd.version,
-                name: host.name,
-                address: host.address,
-                ports: etcd.ports,
-                dataDir: etcd.dataDir,
-                ...tuningOf(etcd),
-            }),
-        );
-        const config = run(
-            "config",
-            this.unit.apply((unit) =>
-                configScript(
-                    [
-                        { path: UNIT_PATH, mode: "0600", owner: "root:root", content: unit },
-                        { path: ETCDCTL_ENV_PATH, mode: "0644", owner: "root:root", content: renderEtcdctlEnv({ endpoints: args.clientEndpoints }) },
-                        { path: ETCDCTL_WRAPPER_PATH, mode: "0755", owner: "root:root", content: renderEtcdctlWrapper() },
-                    ],
-                    { guard },
-                ),
-            ),
-            {},
-            // The unit carries the release's flags: it waits for the same version check as the binaries.
-            [prepare, ...(args.versionChecked ?? [])],
-        );
+        this.unit = pulumi.output(plan.unit);
+        // The unit carries the release's flags: it waits for the same version check as the binaries.
+        const config = run("config", configScript(plan.configFiles, { guard }), {}, [prepare, ...(args.versionChecked ?? [])]);
 
-        const self = {
-            name: host.name,
-            peerUrl: url("https", host.address, etcd.ports.peer),
-            clientUrl: url("https", host.address, etcd.ports.client),
-            dataDir: etcd.dataDir,
-            clusterName: args.clusterName,
-            turn: args.turn ?? turnBounds(args.clientEndpoints.length),
-        };
+        const self = { name: plan.name, peerUrl: plan.peerUrl, clientUrl: plan.clientUrl, dataDir: plan.dataDir, clusterName: plan.clusterName, turn: plan.turn };
 
         // A restore: the snapshot reaches the member (pushed, or downloaded by the restore step), every
         // member is stopped (the cluster's stop steps), then this member's data dir is restored.
@@ -282,7 +222,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                     peerUrl: self.peerUrl,
                     initialCluster: args.initialCluster,
                     token: r.token,
-                    dataDir: etcd.dataDir,
+                    dataDir: plan.dataDir,
                     restoreId: r.id,
                     sha256: r.sha256,
                     ...(isUrl ? { url: r.fromSnapshot } : {}),
@@ -304,10 +244,10 @@ export class EtcdMember extends pulumi.ComponentResource {
                 startScript({
                     ...self,
                     unitSha256: createHash("sha256").update(unit).digest("hex"),
-                    version: etcd.version,
-                    initialCluster: args.initialCluster,
+                    version: plan.release.version,
+                    initialCluster: plan.initialCluster,
                     token,
-                    others: args.clientEndpoints.filter((e) => e !== self.clientUrl),
+                    others: plan.others,
                     replace: args.replace,
                     release,
                     certsSha256: certsSum,
@@ -329,7 +269,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                     snapshot: {
                         clusterName: args.clusterName,
                         memberName: host.name,
-                        version: etcd.version,
+                        version: plan.release.version,
                         endpoint: self.clientUrl,
                         dir: sn.dir,
                         retain: sn.retain,

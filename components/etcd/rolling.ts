@@ -1,25 +1,51 @@
 /**
- * Rolling operations coordinated at run time. Start steps of a live cluster's members run in parallel in the
- * resource graph; each member that must restart, join or leave takes its turn through an etcd lock instead
+ * The shell files the member steps run (`sh/*.sh`, linted by shellcheck) and the bounds of the turns members
+ * take to change a live cluster. Start steps of a live cluster's members run in parallel in the resource
+ * graph; each member that must restart, join or leave takes its turn through an etcd lock instead
  * (`sh/rolling.sh`: a lease-bound lock, every other member healthy first, the leader last and handing over
- * before it goes, caught up before the turn ends). This module renders the shell that uses those helpers;
- * the helpers themselves live in the `.sh` file (linted by shellcheck), read once.
+ * before it goes, caught up before the turn ends). TypeScript supplies only the files' parameters.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { sq } from "./shell";
 
-/** The helpers file, beside this module (the build copies `sh/` next to the compiled JavaScript). */
-export const ROLLING_SH = path.join(__dirname, "sh", "rolling.sh");
+/** The directory of the shell files, beside this module (the build copies `sh/` next to the compiled JavaScript). */
+export const SH_DIR = path.join(__dirname, "sh");
+/** The rolling-operation helpers. */
+export const ROLLING_SH = path.join(SH_DIR, "rolling.sh");
+/** The start and leave steps. */
+export const MEMBER_SH = path.join(SH_DIR, "member.sh");
 
-let rollingText: string | undefined;
-/** The rolling-operation helpers (functions only; nothing runs when they are sourced). */
-export function rollingHelpers(): string {
-    if (rollingText === undefined) {
-        if (!fs.existsSync(ROLLING_SH)) throw new Error(`etcd-ha: ${ROLLING_SH} is missing: the package build copies components/etcd/sh next to the compiled modules (npm run build)`);
-        rollingText = fs.readFileSync(ROLLING_SH, "utf8");
+const loaded = new Map<string, string>();
+/** A shell file's text (functions only: nothing runs when it is sourced), read once. */
+export function shellFile(file: string): string {
+    let text = loaded.get(file);
+    if (text === undefined) {
+        if (!fs.existsSync(file)) throw new Error(`etcd-ha: ${file} is missing: the package build copies components/etcd/sh next to the compiled modules (npm run build)`);
+        text = fs.readFileSync(file, "utf8");
+        loaded.set(file, text);
     }
-    return rollingText;
+    return text;
+}
+
+/** The rolling-operation helpers (functions only). */
+export function rollingHelpers(): string {
+    return shellFile(ROLLING_SH);
+}
+
+/**
+ * A parameter block for a shell file: one `name='value'` line each, in the given order. Names must be shell
+ * identifiers; values are single-quoted (never expanded).
+ */
+export function shellParams(params: Readonly<Record<string, string | number | boolean>>): string {
+    return Object.entries(params)
+        .map(([k, v]) => {
+            if (!/^[a-z_][a-z0-9_]*$/.test(k)) throw new Error(`bad shell parameter name ${k}`);
+            const text = typeof v === "boolean" ? (v ? "yes" : "") : String(v);
+            if (text.includes("\n")) throw new Error(`shell parameter ${k} must be one line`);
+            return `${k}=${sq(text)}`;
+        })
+        .join("\n");
 }
 
 /** The etcd key prefix under which a cluster's members coordinate (`<prefix>/rolling` lock, `<prefix>/pending/<member>`). */
@@ -38,16 +64,4 @@ export interface TurnBounds {
 /** Default bounds for a cluster of `members`: every other member's turn may come first. */
 export function turnBounds(members: number): TurnBounds {
     return { waitSeconds: 300 + 120 * members, holdSeconds: 900 };
-}
-
-/**
- * Shell defining `take_turn` (waits for this member's turn; see etcd_ha_turn_begin) for a member script that
- * has defined `etcd_ha_ctl`, `name`, `client_url` and `others` (the other members' client URLs, comma-separated).
- */
-export function turnShell(o: { clusterName: string; bounds: TurnBounds }): string {
-    return `${rollingHelpers().trimEnd()}
-coordination=${sq(coordinationPrefix(o.clusterName))}
-take_turn() {
-  etcd_ha_turn_begin "$coordination" "$name" "$client_url" "\${others:-$client_url}" ${o.bounds.waitSeconds} ${o.bounds.holdSeconds}
-}`;
 }

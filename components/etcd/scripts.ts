@@ -11,7 +11,7 @@ import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
 import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
 import { sq } from "./shell";
-import { TurnBounds, turnShell } from "./rolling";
+import { coordinationPrefix, MEMBER_SH, rollingHelpers, shellFile, shellParams, TurnBounds } from "./rolling";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
 /** etcdctl environment for admins on each member. */
@@ -407,47 +407,37 @@ export interface MemberScriptOptions {
     intervalSeconds?: number;
 }
 
-/**
- * Shell shared by the start and leave steps: etcdctl with the admin certificate, the member list helpers,
- * and the rolling-operation helpers (`take_turn`). The script defines `others` before it takes its turn.
- */
-function memberShell(o: MemberScriptOptions): string {
-    return `name=${sq(o.name)}
-peer_url=${sq(o.peerUrl)}
-client_url=${sq(o.clientUrl)}
-stamp=${sq(`${STATE_DIR}/etcd.started`)}
-export ETCDCTL_API=3
-etcd_ha_ctl=(${sq(`${BIN_DIR}/etcdctl`)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/admin.crt`)} --key=${sq(`${PKI_DIR}/admin.key`)} --dial-timeout=3s --command-timeout=15s)
-ctl() {
-  "\${etcd_ha_ctl[@]}" "$@"
+/** The parameters member.sh shares between the start and leave steps. */
+function memberParams(o: MemberScriptOptions, defaultAttempts: number): Record<string, string | number> {
+    return {
+        name: o.name,
+        peer_url: o.peerUrl,
+        client_url: o.clientUrl,
+        attempts: o.attempts ?? defaultAttempts,
+        interval: o.intervalSeconds ?? 2,
+        coordination: coordinationPrefix(o.clusterName),
+        turn_wait: o.turn.waitSeconds,
+        turn_hold: o.turn.holdSeconds,
+        bin_dir: BIN_DIR,
+        unit_path: UNIT_PATH,
+        pki_dir: PKI_DIR,
+        stamp: `${STATE_DIR}/etcd.started`,
+        bootstrap_env: BOOTSTRAP_ENV_PATH,
+        replaced_marker: `${STATE_DIR}/replaced`,
+        release_marker: RELEASE_MARKER,
+        etcdctl_env: ETCDCTL_ENV_PATH,
+    };
 }
-${turnShell({ clusterName: o.clusterName, bounds: o.turn })}
-# The member list line of the member with this peer URL (empty when it is not a member).
-member_line() {
-  awk -F', ' -v p="$peer_url" '$4 == p' <<<"$1"
-}
-logs() {
-  echo "last etcd log lines:" >&2
-  journalctl -u etcd -n 50 --no-pager >&2 || true
-}
-# A membership change through the other members, retried (bounded) while etcd answers "unhealthy
-# cluster": its strict reconfiguration check wants every voter connected for the last 5 s, which a
-# member promoted or restarted moments ago is not yet.
-reconfigure() {
-  local i out
-  for ((i = 1; i <= ${o.attempts ?? 90}; i++)); do
-    if out=$(ctl --endpoints="$others" "$@" 2>&1); then
-      printf '%s\n' "$out"
-      return 0
-    fi
-    case "$out" in
-      *"unhealthy cluster"*) sleep ${o.intervalSeconds ?? 2} ;;
-      *) printf '%s\n' "$out" >&2; return 1 ;;
-    esac
-  done
-  echo "etcdctl $* still refused after ${o.attempts ?? 90} attempts: $out" >&2
-  return 1
-}`;
+
+/** A member step: its parameters, the rolling helpers, member.sh, then the call of its entry function. */
+function memberStep(header: string, params: Record<string, string | number | boolean>, extra: string, entry: string): string {
+    return `${header}
+${shellParams(params)}
+${extra ? `${extra}
+` : ""}${rollingHelpers().trimEnd()}
+${shellFile(MEMBER_SH).trimEnd()}
+${entry}
+`;
 }
 
 /**
@@ -467,203 +457,26 @@ reconfigure() {
  * the replace instruction.
  */
 export function startScript(o: StartScriptOptions): string {
-    const attempts = o.attempts ?? 90;
-    const interval = o.intervalSeconds ?? 2;
-    const caughtUpSeconds = attempts * interval;
-    return `
+    const header = `
 # etcd-ha start: member ${o.name}, unit sha256 ${o.unitSha256}, etcd ${o.version}${o.release ? ` (tarball sha256 ${o.release.sha256})` : ""}${
         o.certsSha256 ? `\n# certificates sha256 ${o.certsSha256}` : ""
-    }${o.replace ? `\n# replace requested for ${o.name}` : ""}${o.restoreId ? `\n# restore ${o.restoreId}` : ""}
-${memberShell(o)}${o.release ? `\n${installReleaseShell(o.release)}` : ""}
-data_dir=${sq(o.dataDir)}
-others=${sq(o.others.join(","))}
-all="$client_url\${others:+,$others}"
-bootstrap_env=${sq(BOOTSTRAP_ENV_PATH)}
-replaced_marker=${sq(`${STATE_DIR}/replaced`)}
-fingerprint() {
-  local unit_sum etcd_sum certs_sum
-  unit_sum=$(sha256sum ${sq(UNIT_PATH)} | cut -d' ' -f1) || return 1
-  etcd_sum=$(sha256sum ${sq(`${BIN_DIR}/etcd`)} | cut -d' ' -f1) || return 1
-  certs_sum=$(cat ${["ca.crt", "server.crt", "peer.crt"].map((f) => sq(`${PKI_DIR}/${f}`)).join(" ")} | sha256sum | cut -d' ' -f1) || return 1
-  echo "unit=$unit_sum etcd=$etcd_sum certs=$certs_sum${o.release ? ` release=$(cat ${sq(RELEASE_MARKER)})` : ""}"
-}
-wait_healthy() {
-  local i out=""
-  for ((i = 1; i <= ${attempts}; i++)); do
-    if out=$(ctl --endpoints="$client_url" endpoint health 2>&1); then
-      echo "member $name healthy after $i check(s)"
-      return 0
-    fi
-    sleep ${interval}
-  done
-  echo "member $name not healthy after ${attempts} checks ${interval}s apart: $out" >&2
-  logs
-  return 1
-}
-write_bootstrap() {
-  local tmp
-  tmp=$(mktemp ${sq(`${BOOTSTRAP_ENV_PATH}.XXXXXX`)})
-  printf '%s\\n' "# Managed by etcd-ha: read by etcd only while its data dir is empty." "ETCD_INITIAL_CLUSTER=$2" "ETCD_INITIAL_CLUSTER_STATE=$1" ${sq(`ETCD_INITIAL_CLUSTER_TOKEN=${o.token}`)} > "$tmp"
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$bootstrap_env"
-}
-${o.release ? "# The release this member runs, installed in its turn (a running etcd keeps its old binary until the restart below).\ninstall_release\n" : ""}# What etcd is (re)started with; computed first, so a missing unit, binary or certificate fails before anything is done.
-want=$(fingerprint)
-systemctl daemon-reload
-${
-    o.replace
-        ? `if [ "$(cat "$replaced_marker" 2>/dev/null || true)" != "$name" ]; then
-  echo "replacing member $name: stop it, remove it from the cluster, wipe $data_dir, join again"
-  take_turn
-  etcd_ha_handover "$client_url" "$all" 30 "$etcd_ha_pending_others"
-  systemctl stop etcd || true
-  if ! list=$(ctl --endpoints="$others" member list 2>&1); then
-    echo "cannot reach the other members ($others) to replace $name: $list" >&2
-    exit 1
-  fi
-  line=$(member_line "$list")
-  if [ -n "$line" ]; then
-    reconfigure member remove "\${line%%,*}"
-  fi
-  find "$data_dir" -mindepth 1 -delete
-  rm -f "$stamp"
-  printf '%s\\n' "$name" > "$replaced_marker.pending"
-fi`
-        : `rm -f "$replaced_marker"`
-}
-${
-    o.restoreId
-        ? `if [ -d "$data_dir/member" ] && [ -f ${sq(restoredMarkerPath(o.restoreId))} ] && ! systemctl is-active --quiet etcd; then
-  # The restored cluster has no quorum until enough members run: start without waiting; the gate waits.
-  systemctl enable etcd
-  systemctl start --no-block etcd
-  printf '%s\\n' "$want" > "$stamp"
-  echo "started restored member $name (restore ${o.restoreId}): the new cluster forms once a quorum of members has started"
-  exit 0
-fi
-`
-        : ""
-}if [ -d "$data_dir/member" ]; then
-  if systemctl is-active --quiet etcd; then
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-      echo "etcd is running with this configuration: nothing to do"
-    else
-      echo "unit, binary or certificates changed since etcd was started: restarting member $name in its turn"
-      # One member at a time, every other member healthy, the leader last and handing over first.
-      take_turn
-      etcd_ha_handover "$client_url" "$all" 30 "$etcd_ha_pending_others"
-      if ! systemctl restart etcd; then
-        logs
-        exit 1
-      fi
-      restarted=yes
-    fi
-  elif ! systemctl start etcd; then
-    logs
-    exit 1
-  fi
-  systemctl enable etcd
-  wait_healthy
-  if [ -n "\${restarted:-}" ]; then
-    etcd_ha_caught_up "$client_url" "$all" ${caughtUpSeconds}
-  fi
-  printf '%s\\n' "$want" > "$stamp"
-  exit 0
-fi
-
-# An empty data dir: bootstrap the cluster, or join the running one.
-state=new
-cluster=${sq(o.initialCluster)}
-learner_id=""
-# Is a cluster already running? Nobody listening: no (and no etcdctl timeout to wait for). A member that
-# is starting but has no quorum yet accepts connections without completing TLS, so a short dial timeout
-# tells it from a running cluster, which answers at once.
-listening=""
-for ep in \${others//,/ }; do
-  hostport=\${ep#https://}
-  # shellcheck disable=SC2016 # expanded by the inner bash
-  if timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "\${hostport%:*}" "\${hostport##*:}" 2>/dev/null; then
-    listening=yes
-    break
-  fi
-done
-if [ -n "$listening" ] && list=$(ctl --endpoints="$others" --dial-timeout=2s --command-timeout=3s member list 2>/dev/null); then
-  line=$(member_line "$list")
-  if [ -z "$line" ]; then
-    echo "a running cluster does not list $name: joining it as a learner in its turn"
-    # One join, restart or removal at a time, every member healthy (checked by take_turn).
-    take_turn
-    list=$(ctl --endpoints="$others" member list)
-    if awk -F', ' '$6 == "true"' <<<"$list" | grep -q .; then
-      echo "the cluster already has a learner (etcd allows one): promote or remove it first:" >&2
-      printf '%s\\n' "$list" >&2
-      exit 1
-    fi
-    added=$(reconfigure member add "$name" --peer-urls="$peer_url" --learner)
-    printf '%s\\n' "$added"
-    # etcdctl prints the ID with %16x: an ID below 2^60 is padded with spaces, not zeros.
-    learner_id=$(sed -n 's/^Member  *\\([0-9a-f][0-9a-f]*\\) added to cluster.*/\\1/p' <<<"$added")
-    if [ -z "$learner_id" ]; then
-      echo "could not read the new member's ID from member add:" >&2
-      printf '%s\\n' "$added" >&2
-      exit 1
-    fi
-    cluster=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' <<<"$added")
-    state=existing
-  elif [ "$(awk -F', ' '{print $6}' <<<"$line")" = "true" ]; then
-    echo "$name is already a learner of the running cluster (an earlier join stopped): resuming in its turn"
-    take_turn
-    learner_id=\${line%%,*}
-    cluster=$(awk -F', ' -v n="$name" -v p="$peer_url" '{ printf "%s%s=%s", sep, ($4 == p ? n : $3), $4; sep = "," }' <<<"$list")
-    state=existing
-  elif [ -n "$(awk -F', ' '{print $5}' <<<"$line")" ]; then
-    # Bootstrap members are listed (with names) from the start; only one that has run has client URLs.
-    echo "the cluster lists $name as a member that has run, but $data_dir is empty: its data is lost. Replace it: set etcd-ha:replace to [$name] and run pulumi up" >&2
-    exit 1
-  fi
-fi
-if [ -z "$cluster" ]; then
-  echo "could not read the cluster list for $name from member add" >&2
-  exit 1
-fi
-write_bootstrap "$state" "$cluster"
-systemctl enable etcd
-if [ "$state" = new ]; then
-  # A new cluster is ready only once a quorum of members has started: do not wait here.
-  systemctl start --no-block etcd
-  echo "started etcd: bootstrapping a new cluster ($cluster)"
-else
-  if ! systemctl start etcd; then
-    logs
-    exit 1
-  fi
-  echo "started etcd: joined the running cluster as a learner"
-  promoted=""
-  for ((i = 1; i <= ${attempts}; i++)); do
-    if out=$(ctl --endpoints="$others" member promote "$learner_id" 2>&1); then
-      promoted=yes
-      echo "promoted $name ($learner_id) to a voting member after $i attempt(s)"
-      break
-    fi
-    case "$out" in
-      *"can only promote a learner member which is in sync with leader"* | *"unhealthy cluster"*) sleep ${interval} ;;
-      *"can only promote a learner member"*) promoted=yes; echo "$name is already a voting member"; break ;;
-      *) echo "member promote $learner_id failed: $out" >&2; exit 1 ;;
-    esac
-  done
-  if [ -z "$promoted" ]; then
-    echo "$name did not catch up with the leader after ${attempts} attempts ${interval}s apart: still a learner" >&2
-    logs
-    exit 1
-  fi
-  wait_healthy
-  etcd_ha_caught_up "$client_url" "$all" ${caughtUpSeconds}
-fi
-printf '%s\\n' "$want" > "$stamp"
-if [ -f "$replaced_marker.pending" ]; then
-  mv -f "$replaced_marker.pending" "$replaced_marker"
-fi
-`;
+    }${o.replace ? `\n# replace requested for ${o.name}` : ""}${o.restoreId ? `\n# restore ${o.restoreId}` : ""}`;
+    return memberStep(
+        header,
+        {
+            ...memberParams(o, 90),
+            data_dir: o.dataDir,
+            others: o.others.join(","),
+            cluster: o.initialCluster,
+            token: o.token,
+            replace: o.replace === true,
+            restore_id: o.restoreId ?? "",
+            restored_marker: o.restoreId ? restoredMarkerPath(o.restoreId) : "",
+            release: o.release !== undefined,
+        },
+        o.release ? installReleaseShell(o.release) : "",
+        "etcd_ha_start",
+    );
 }
 
 /**
@@ -675,56 +488,7 @@ fi
  * removal that would leave too few started members for quorum (strict reconfiguration check).
  */
 export function leaveScript(o: MemberScriptOptions & { dataDir: string }): string {
-    const attempts = o.attempts ?? 60;
-    const interval = o.intervalSeconds ?? 2;
-    return `
-# etcd-ha leave: member ${o.name} is removed from the cluster.
-${memberShell(o)}
-data_dir=${sq(o.dataDir)}
-endpoints=$(sed -n 's/^ETCDCTL_ENDPOINTS=//p' ${sq(ETCDCTL_ENV_PATH)} 2>/dev/null || true)
-others=$(tr ',' '\\n' <<<"$endpoints" | grep -vxF "$client_url" | paste -sd, - || true)
-list=""
-if [ -n "$others" ]; then
-  list=$(ctl --endpoints="$others" member list 2>/dev/null) || list=""
-fi
-if [ -z "$list" ]; then
-  own=$(ctl --endpoints="$client_url" member list 2>/dev/null) || own=""
-  if [ -n "$own" ] && [ "$(grep -c . <<<"$own")" = 1 ] && [ -n "$(member_line "$own")" ]; then
-    echo "$name is the last member of its cluster: nothing to remove it from"
-  else
-    echo "no other member answers ($others) and $name is not the last member: cannot remove it safely. Bring the cluster back, or remove the member by hand (etcdctl member remove) and run pulumi up again" >&2
-    exit 1
-  fi
-else
-  line=$(member_line "$list")
-  if [ -n "$line" ]; then
-    id=\${line%%,*}
-    # One removal, join or restart at a time, every other member healthy; a leader hands over first.
-    take_turn
-    etcd_ha_handover "$client_url" "$client_url,$others" 30 "$etcd_ha_pending_others"
-    reconfigure member remove "$id"
-    ok=""
-    for ((i = 1; i <= ${attempts}; i++)); do
-      if ctl --endpoints="$others" endpoint health --cluster >/dev/null 2>&1; then
-        ok=yes
-        echo "removed $name ($id); the remaining cluster is healthy after $i check(s)"
-        break
-      fi
-      sleep ${interval}
-    done
-    if [ -z "$ok" ]; then
-      echo "removed $name ($id), but the remaining cluster is not healthy after ${attempts} checks ${interval}s apart" >&2
-      exit 1
-    fi
-  else
-    echo "$name is not a member of the cluster (any more)"
-  fi
-fi
-systemctl disable --now etcd || true
-find "$data_dir" -mindepth 1 -delete
-rm -f "$stamp" ${sq(BOOTSTRAP_ENV_PATH)}
-echo "stopped etcd on $name and wiped $data_dir"
-`;
+    return memberStep(`\n# etcd-ha leave: member ${o.name} is removed from the cluster.`, { ...memberParams(o, 60), data_dir: o.dataDir, others: "", cluster: "", token: "", replace: false, restore_id: "", restored_marker: "", release: false }, "", "etcd_ha_leave");
 }
 
 /** A member as the health gate checks it. */
