@@ -5,14 +5,15 @@
 # `set -euo pipefail`, and set `trap etcd_ha_lock_release EXIT` before taking the lock.
 
 # etcd_ha_status ENDPOINTS: one line per answering endpoint: "<endpoint> <member id hex> <leader id hex>
-# <raft applied index> <is learner>". Endpoints that do not answer are left out.
+# <raft applied index> <is learner>". Endpoints that do not answer within 2 s are left out (each is asked in
+# turn, so a member that is down, not yet started or being replaced costs 2 s, not the command timeout).
 etcd_ha_status() {
   local ep id leader applied learner
   # IDs are uint64 in decimal; awk's numbers would round them, so awk passes the text and bash's 64-bit
   # arithmetic (which wraps exactly like uint64) turns it into hex.
   while read -r ep id leader applied learner; do
     printf '%s %x %x %s %s\n' "$ep" "$((10#$id))" "$((10#$leader))" "$applied" "$learner"
-  done < <("${etcd_ha_ctl[@]}" --endpoints="$1" endpoint status -w fields 2>/dev/null | awk '
+  done < <("${etcd_ha_ctl[@]}" --endpoints="$1" --dial-timeout=1s --command-timeout=2s endpoint status -w fields 2>/dev/null | awk '
     /^"MemberID" : / { id = $3 }
     /^"Leader" : / { leader = $3 }
     /^"RaftAppliedIndex" : / { applied = $3 }
