@@ -24,9 +24,9 @@ export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
 
 /** Health gate bounds. */
 export interface HealthGateOptions {
-    /** Checks before giving up. Default 60. */
+    /** Checks before giving up. Default 120. */
     attempts?: number;
-    /** Seconds between checks. Default 2. */
+    /** Seconds between checks. Default 1. */
     intervalSeconds?: number;
     /** Overall limit in seconds. Default 300. */
     timeoutSeconds?: number;
@@ -266,8 +266,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     wrapScript(
                         healthGateScript({
                             members: plan.members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, peerUrl: m.peerUrl })),
-                            attempts: args.healthGate?.attempts ?? 60,
-                            intervalSeconds: args.healthGate?.intervalSeconds ?? 2,
+                            attempts: args.healthGate?.attempts ?? 120,
+                            intervalSeconds: args.healthGate?.intervalSeconds ?? 1,
                             timeoutSeconds: args.healthGate?.timeoutSeconds ?? 300,
                             // A new release or a restore re-runs the gate once every member has started.
                             after: [`etcd ${etcd.version} (tarball sha256 ${sha256})`, ...(restoreId ? [`restore ${restoreId}`] : [])],
