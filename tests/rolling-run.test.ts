@@ -209,6 +209,24 @@ etcd_ha_turn_end`);
         expect(left.stdout.trim()).toBe("");
     }, 90_000);
 
+    it("turns: a marker left by a step that stopped asking holds the leader back for 10 rounds only", () => {
+        const leader = status().find((l) => l.id === l.leader)!.endpoint;
+        const others = members.filter((m) => m.endpoint !== leader).map((m) => m.endpoint).join(",");
+        const t0 = Date.now();
+        const r = run(`lease=$("\${etcd_ha_ctl[@]}" --endpoints=${others} lease grant 120 | sed -n 's/^lease \\([0-9a-f]*\\) granted.*/\\1/p')
+"\${etcd_ha_ctl[@]}" --endpoints=${others} put --lease="$lease" /etcd-ha/stale/pending/ghost http://127.77.6.9:2379 >/dev/null
+etcd_ha_turn_begin /etcd-ha/stale leader ${leader} ${others} 120 120
+echo "pending others: $etcd_ha_pending_others"
+etcd_ha_turn_end
+"\${etcd_ha_ctl[@]}" --endpoints=${others} lease revoke "$lease" >/dev/null`, 90_000);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain("pending others: http://127.77.6.9:2379");
+        // 3 s for the other markers to appear, then 10 rounds of giving the lock back for 2 s.
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(20_000);
+        expect(Date.now() - t0).toBeLessThan(60_000);
+    }, 90_000);
+
     it("turns: with another member down, the turn is refused once its health bound ends, naming that member; nothing is left held", async () => {
         const m2 = members[1];
         const s = status();

@@ -127,13 +127,13 @@ etcd_ha_leads() {
 # turn to change the live cluster (restart, join, leave), at most WAIT_SECONDS. It marks the member pending
 # (PREFIX/pending/NAME, bound to a lease of HOLD_SECONDS), takes the lock PREFIX/rolling through ENDPOINTS
 # (the other members), then checks that every other member the cluster lists is healthy (retried while they
-# are not, at most HEALTH_WAIT seconds, default 60, the lock given back meanwhile). The leader goes last: holding the lock while other members are pending, it
-# gives the lock back and queues again (etcd's lock is first come, first served). Sets
+# are not, at most HEALTH_WAIT seconds, default 60, the lock given back meanwhile). The leader goes last:
+# holding the lock while other members are pending, it gives the lock back for 2 s and asks again. Sets
 # `trap etcd_ha_turn_end EXIT`; does nothing when this script already has its turn. Afterwards
 # `etcd_ha_pending_others` holds the endpoints of other members still pending (for the handover to avoid).
 etcd_ha_turn_begin() {
   local prefix=$1 name=$2 self=$3 eps=$4 wait=$5 hold=$6 health_wait=${7:-60}
-  local deadline=$((SECONDS + wait)) out pending waiters requeues=0 health unhealthy voters unhealthy_since=""
+  local deadline=$((SECONDS + wait)) out pending last_pending="" unchanged=0 health unhealthy voters unhealthy_since=""
   [ -z "${etcd_ha_lock_pid:-}" ] || return 0
   trap etcd_ha_turn_end EXIT
   out=$("${etcd_ha_ctl[@]}" --endpoints="$eps" lease grant "$hold")
@@ -145,23 +145,30 @@ etcd_ha_turn_begin() {
     sleep 3
   fi
   while :; do
-    if ((SECONDS >= deadline)) || ! etcd_ha_lock_acquire "$prefix/rolling" "$eps" "$((deadline - SECONDS))" "$hold" >/dev/null; then
+    if ((SECONDS >= deadline)); then
       echo "$name: no turn to change the cluster within ${wait}s: another member's operation holds the lock $prefix/rolling, or the cluster does not answer" >&2
       return 1
+    fi
+    # Asked in short tries, not one long wait: a waiting `etcdctl lock` holds a watch and a keepalive stream
+    # on some member, and a member restarting waits up to 7 s for such streams to end before it stops.
+    if ! etcd_ha_lock_acquire "$prefix/rolling" "$eps" 2 "$hold" >/dev/null 2>&1; then
+      sleep 0.5
+      continue
     fi
     pending=$("${etcd_ha_ctl[@]}" --endpoints="$eps" get --prefix "$prefix/pending/" | awk -v k="$prefix/pending/$name" 'NR % 2 == 1 { key = $0; next } key != k { print }' | paste -sd, -)
     # shellcheck disable=SC2034 # read by the caller
     etcd_ha_pending_others=$pending
-    if [ -n "$pending" ] && etcd_ha_leads "$self" && ((deadline - SECONDS > 60)); then
-      # Leader last: while other members are pending, their turns come first. A marker whose member does not
-      # queue for the lock (its step was killed; the marker lives until its lease ends) is waited for 10 s.
-      waiters=$("${etcd_ha_ctl[@]}" --endpoints="$eps" get --prefix --keys-only "$prefix/rolling/" | grep -c . || true)
-      if ((waiters > 1 || requeues < 10)); then
-        requeues=$((requeues + 1))
-        etcd_ha_lock_release
-        sleep 1
-        continue
-      fi
+    if [ "$pending" != "$last_pending" ]; then
+      last_pending=$pending unchanged=0
+    fi
+    if [ -n "$pending" ] && ((unchanged < 10 && deadline - SECONDS > 60)) && etcd_ha_leads "$self"; then
+      # Leader last: while other members are pending, their turns come first (they ask every half second;
+      # the lock is left free for 2 s). Markers that stay the same through 10 such rounds belong to steps
+      # that stopped asking (killed; a marker lives until its lease ends): the leader goes on.
+      unchanged=$((unchanged + 1))
+      etcd_ha_lock_release
+      sleep 2
+      continue
     fi
     health=$("${etcd_ha_ctl[@]}" --endpoints="$eps" endpoint health --cluster 2>&1 || true)
     unhealthy=$(grep -v "^$self " <<<"$health" | grep ' is unhealthy' | cut -d' ' -f1 | paste -sd' ' - || true)
