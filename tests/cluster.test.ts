@@ -169,7 +169,9 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         expect(script).toContain("endpoint health --cluster");
         expect(script).toContain("member list");
         expect(script).toContain("etcd3 https://10.0.0.13:2379 https://10.0.0.13:2380");
-        expect(script).toContain("--cert='/etc/etcd/pki/healthcheck-client.crt'");
+        expect(script).toContain("\npki_dir='/etc/etcd/pki'\n");
+        expect(script).toContain('--cert="$pki_dir/healthcheck-client.crt"');
+        expect(script.trimEnd().split("\n").pop()).toBe("etcd_ha_gate");
     });
 
     it("makes the outputs consumers use wait for the health gate", async () => {
@@ -223,7 +225,7 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
 
     it("downloads the pinned release and checks its sha256", () => {
         const script = unwrapScript(String(run.byName.get("prod-etcd1-binaries")!.inputs.create));
-        expect(script).toContain("'https://github.com/etcd-io/etcd/releases/download/v3.5.21/etcd-v3.5.21-linux-amd64.tar.gz'");
+        expect(script).toContain("\nsource_kind='download'\nsource='https://github.com/etcd-io/etcd/releases/download/v3.5.21/etcd-v3.5.21-linux-amd64.tar.gz'\n");
         expect(script).toContain(`'${pinnedSha256("3.5.21", "amd64")}'`);
         expect(script).toContain("sha256sum --check");
     });
@@ -241,9 +243,9 @@ describe("EtcdCluster variants", () => {
         const bin = run.byName.get("lab-etcd1-binaries")!;
         expect(bin.dependencies).toContain(copies[0].urn);
         const script = unwrapScript(String(bin.inputs.create));
-        expect(script).toContain("src='/var/tmp/etcd-ha/etcd-v3.4.23-linux-amd64.tar.gz'");
-        expect(script).toContain(`'${"b".repeat(64)}'`);
-        expect(script).not.toContain("curl");
+        // binaries.sh takes the tarball from where the push put it: nothing is downloaded.
+        expect(script).toContain("\nsource_kind='push'\nsource='/var/tmp/etcd-ha/etcd-v3.4.23-linux-amd64.tar.gz'\n");
+        expect(script).toContain(`\nsha256='${"b".repeat(64)}'\n`);
         expect(String(bin.inputs.create)).toMatch(/^\/bin\/bash -c /);
     });
 

@@ -186,14 +186,15 @@ describe("binaries script", () => {
         expect(dl).toContain(`'${SHA}'`);
     });
     it("installs etcdutl from 3.5 only", () => {
-        expect(dl).toContain("for b in etcd etcdctl etcdutl");
-        expect(SCRIPTS[2][1]).toContain("for b in etcd etcdctl;");
+        expect(dl).toContain("\nbins='etcd etcdctl etcdutl'\n");
+        expect(SCRIPTS[2][1]).toContain("\nbins='etcd etcdctl'\n");
         expect(SCRIPTS[2][1]).toContain("export ETCD_UNSUPPORTED_ARCH=arm64");
     });
     it("skips when this release is installed (marker and versions) or already staged", () => {
         expect(dl).toContain(`release_id='3.5.21 ${SHA}'`);
-        expect(dl).toMatch(/= "\$release_id" \] && reports '\/usr\/local\/bin'; then\n\s+echo "etcd \$want \(this release\) already installed[^\n]*\n\s+exit 0/);
-        expect(dl).toMatch(/= "\$release_id" \] && reports "\$staged"; then\n\s+echo "etcd \$want already staged[^\n]*\n\s+exit 0/);
+        expect(dl).toContain("\nbin_dir='/usr/local/bin'\n");
+        expect(dl).toMatch(/= "\$release_id" \] && etcd_ha_reports "\$bin_dir"; then\n\s+echo "etcd \$want \(this release\) already installed[^\n]*\n\s+exit 0/);
+        expect(dl).toMatch(/= "\$release_id" \] && etcd_ha_reports "\$staged"; then\n\s+echo "etcd \$want already staged[^\n]*\n\s+exit 0/);
     });
     it("stages into a root-only dir and installs nothing into /usr/local/bin", () => {
         expect(dl).toContain("staged='/var/lib/etcd-ha/releases/etcd-v3.5.21-aaaaaaaaaaaaaaaa'");
@@ -202,8 +203,9 @@ describe("binaries script", () => {
     });
     it("runs the upgrade guard first when given", () => {
         const guarded = binariesScript({ version: "3.5.21", arch: "amd64", sha256: SHA, source: { kind: "push", path: "/x.tgz" }, guard: "etcd_ha_upgrade_guard() { :; }\netcd_ha_upgrade_guard" });
+        // binaries.sh only defines functions: the guard is called before the step's entry function, the last line.
         expect(guarded.indexOf("etcd_ha_upgrade_guard\n")).toBeGreaterThan(0);
-        expect(guarded.indexOf("etcd_ha_upgrade_guard\n")).toBeLessThan(guarded.indexOf("sha256sum --check"));
+        expect(guarded.trimEnd().split("\n").slice(-2)).toEqual(["etcd_ha_upgrade_guard", "etcd_ha_binaries"]);
     });
 });
 

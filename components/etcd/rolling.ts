@@ -15,6 +15,10 @@ export const SH_DIR = path.join(__dirname, "sh");
 export const ROLLING_SH = path.join(SH_DIR, "rolling.sh");
 /** The start and leave steps. */
 export const MEMBER_SH = path.join(SH_DIR, "member.sh");
+/** The binaries step. */
+export const BINARIES_SH = path.join(SH_DIR, "binaries.sh");
+/** The cluster health gate. */
+export const GATE_SH = path.join(SH_DIR, "gate.sh");
 
 const loaded = new Map<string, string>();
 /** A shell file's text (functions only: nothing runs when it is sourced), read once. */

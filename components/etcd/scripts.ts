@@ -11,7 +11,7 @@ import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
 import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
 import { sq } from "./shell";
-import { coordinationPrefix, MEMBER_SH, rollingHelpers, shellFile, shellParams, TurnBounds } from "./rolling";
+import { BINARIES_SH, coordinationPrefix, GATE_SH, MEMBER_SH, rollingHelpers, shellFile, shellParams, TurnBounds } from "./rolling";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
 /** etcdctl environment for admins on each member. */
@@ -144,70 +144,25 @@ install_release() {
  */
 export function binariesScript(opts: { version: string; arch: EtcdArch; sha256: string; source: BinarySource; guard?: string }): string {
     const f = versionFeatures(opts.version);
-    const bins = releaseBinaries(opts.version);
-    const tarball = tarballName(opts.version, opts.arch);
-    const dir = tarballDir(opts.version, opts.arch);
-    const staged = stagedReleaseDir(opts);
-    const fetch =
-        opts.source.kind === "download"
-            ? `if ! command -v curl >/dev/null; then
-  echo "curl is needed to download etcd: install curl, or set etcd-ha:etcd.install.method to push" >&2
-  exit 1
-fi
-src="$work/${tarball}"
-curl --fail --silent --show-error --location --retry 3 --connect-timeout 20 --max-time 900 -o "$src" ${sq(opts.source.url)}`
-            : `src=${sq(opts.source.path)}
-if [ ! -f "$src" ]; then
-  echo "$src is missing: the tarball push step should have copied it" >&2
-  exit 1
-fi`;
     return `
 # etcd-ha binaries: etcd ${opts.version} (${opts.arch}), sha256 ${opts.sha256}
-want=${sq(opts.version)}
-release_id=${sq(releaseId(opts))}
-staged=${sq(staged)}
-${f.arm64NeedsUnsupportedArch && opts.arch === "arm64" ? "export ETCD_UNSUPPORTED_ARCH=arm64\n" : ""}${opts.guard ? `${opts.guard.trim()}\n` : ""}# reports DIR: the binaries in DIR report version $want
-reports() {
-  local out
-  for b in ${bins.join(" ")}; do
-    [ -x "$1/$b" ] || return 1
-  done
-  # Output captured first: \`cmd | grep -q\` under pipefail fails when grep exits before cmd finishes writing.
-  out=$("$1/etcd" --version 2>/dev/null) || return 1
-  grep -qx "etcd Version: $want" <<<"$out" || return 1
-  out=$("$1/etcdctl" version 2>/dev/null) || return 1
-  grep -qx "etcdctl version: $want" <<<"$out" || return 1
-${f.hasEtcdutl ? `  out=$("$1/etcdutl" version 2>/dev/null) || return 1\n  grep -qx "etcdutl version: $want" <<<"$out" || return 1\n` : ""}}
-if [ "$(cat ${sq(RELEASE_MARKER)} 2>/dev/null || true)" = "$release_id" ] && reports ${sq(BIN_DIR)}; then
-  echo "etcd $want (this release) already installed in ${BIN_DIR}"
-  exit 0
-fi
-if [ "$(cat "$staged/release" 2>/dev/null || true)" = "$release_id" ] && reports "$staged"; then
-  echo "etcd $want already staged in $staged"
-  exit 0
-fi
-install -d -m 0700 -o root -g root ${sq(RELEASES_DIR)}
-work=$(mktemp -d /var/tmp/etcd-ha-install.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-${fetch}
-if ! printf '%s  %s\\n' ${sq(opts.sha256)} "$src" | sha256sum --check --status; then
-  echo "sha256 mismatch for ${tarball}: expected ${opts.sha256}, got $(sha256sum "$src" | cut -d' ' -f1); refusing to install" >&2
-  exit 1
-fi
-tar -xzf "$src" -C "$work" --no-same-owner ${bins.map((b) => sq(`${dir}/${b}`)).join(" ")}
-rm -rf "$staged.new"
-install -d -m 0700 -o root -g root "$staged.new"
-for b in ${bins.join(" ")}; do
-  install -m 0755 -o root -g root "$work/${dir}/$b" "$staged.new/$b"
-done
-if ! reports "$staged.new"; then
-  echo "the binaries in ${tarball} do not report version $want" >&2
-  exit 1
-fi
-printf '%s\\n' "$release_id" > "$staged.new/release"
-rm -rf "$staged"
-mv -T "$staged.new" "$staged"
-echo "staged etcd $want (${opts.arch}) from ${tarball}, sha256 verified, in $staged: each member's start step installs it in its turn"
+${shellParams({
+    want: opts.version,
+    release_id: releaseId(opts),
+    sha256: opts.sha256,
+    arch: opts.arch,
+    bins: releaseBinaries(opts.version).join(" "),
+    tarball: tarballName(opts.version, opts.arch),
+    tarball_dir: tarballDir(opts.version, opts.arch),
+    source_kind: opts.source.kind,
+    source: opts.source.kind === "download" ? opts.source.url : opts.source.path,
+    staged: stagedReleaseDir(opts),
+    releases_dir: RELEASES_DIR,
+    release_marker: RELEASE_MARKER,
+    bin_dir: BIN_DIR,
+})}
+${f.arm64NeedsUnsupportedArch && opts.arch === "arm64" ? "export ETCD_UNSUPPORTED_ARCH=arm64\n" : ""}${shellFile(BINARIES_SH).trimEnd()}
+${opts.guard ? `${opts.guard.trim()}\n` : ""}etcd_ha_binaries
 `;
 }
 
@@ -513,49 +468,28 @@ export function healthGateScript(opts: {
     /** What the gate checks the cluster after (the release, a restore): a change re-runs the gate. */
     after?: readonly string[];
 }): string {
-    const endpoints = opts.members.map((m) => m.clientUrl).join(",");
     const after = (opts.after ?? []).map((a) => {
         if (a.includes("\n")) throw new Error("health gate: a reason must be one line");
         return `# after: ${a}\n`;
     });
+    for (const m of opts.members) {
+        if (/\s/.test(`${m.name}${m.clientUrl}${m.peerUrl}`)) throw new Error(`health gate: member ${m.name} has whitespace in its name or URLs`);
+    }
     return `
 # etcd-ha health gate: ${opts.members.length} members.
-${after.join("")}
-expected=${opts.members.length}
-peers=(${opts.members.map((m) => sq(m.peerUrl)).join(" ")})
-ctl=(${sq(`${BIN_DIR}/etcdctl`)} --endpoints=${sq(endpoints)} --cacert=${sq(`${PKI_DIR}/ca.crt`)} --cert=${sq(`${PKI_DIR}/healthcheck-client.crt`)} --key=${sq(`${PKI_DIR}/healthcheck-client.key`)} --dial-timeout=3s --command-timeout=5s)
-export ETCDCTL_API=3
-attempt=0
-deadline=$((SECONDS + ${opts.timeoutSeconds}))
-while :; do
-  attempt=$((attempt + 1))
-  list=$("\${ctl[@]}" member list 2>&1) || true
-  health=$("\${ctl[@]}" endpoint health --cluster 2>&1) || true
-  problems=""
-  while read -r name client peer; do
-    if ! grep -Fq ", started, $name, $peer, $client, false" <<<"$list"; then
-      problems="$problems $name(not a started voting member with $peer)"
-    elif ! grep -Fq "$client is healthy" <<<"$health"; then
-      problems="$problems $name(unhealthy at $client)"
-    fi
-  done <<'ETCD_HA_MEMBERS'
+${after.join("")}${shellParams({
+        endpoints: opts.members.map((m) => m.clientUrl).join(","),
+        attempts: opts.attempts,
+        interval: opts.intervalSeconds,
+        timeout: opts.timeoutSeconds,
+        bin_dir: BIN_DIR,
+        pki_dir: PKI_DIR,
+    })}
+gate_members=$(cat <<'ETCD_HA_MEMBERS'
 ${opts.members.map((m) => `${m.name} ${m.clientUrl} ${m.peerUrl}`).join("\n")}
 ETCD_HA_MEMBERS
-  # Members no longer in the program are removed by their own delete steps at the end of the run.
-  extra=$(awk -F', ' 'NR == FNR { planned[$1] = 1; next } /^[0-9a-f]+, / && !($4 in planned) { printf " %s", ($3 == "" ? $1 : $3) }' <(printf '%s\n' "\${peers[@]}") <(printf '%s\n' "$list"))
-  if [ -z "$problems" ]; then
-    echo "healthy: $expected/$expected members after $attempt attempt(s) in \${SECONDS}s\${extra:+; still listed, removed at the end of this run:$extra}"
-    exit 0
-  fi
-  if [ "$attempt" -ge ${opts.attempts} ] || [ "$SECONDS" -ge "$deadline" ]; then
-    echo "etcd cluster not healthy after $attempt attempt(s) in \${SECONDS}s; unhealthy:$problems" >&2
-    echo "--- etcdctl member list" >&2
-    printf '%s\\n' "$list" >&2
-    echo "--- etcdctl endpoint health --cluster" >&2
-    printf '%s\\n' "$health" >&2
-    exit 1
-  fi
-  sleep ${opts.intervalSeconds}
-done
+)
+${shellFile(GATE_SH).trimEnd()}
+etcd_ha_gate
 `;
 }
