@@ -117,6 +117,8 @@ describe("day-2 as config changes", () => {
         expect(deletes.map((s) => s.name).sort()).toEqual(["etcd-etcd4-start", "etcd-etcd5-start"]);
         // One removal at a time, taken at run time.
         expectRolling(log.slice(logFrom), ["etcd4", "etcd5"]);
+        // The gate passed on the three planned members and named the two still listed (their deletes ran after it).
+        expect(String(result.outputs.health)).toMatch(/^healthy: 3\/3 members after \d+ attempt\(s\) in \d+s; still listed, removed at the end of this run: etcd[45] etcd[45]$/);
         for (const n of ["etcd5", "etcd4"]) {
             expect(log.some((l) => new RegExp(`etcd-${n}-start \\| removed ${n} \\([0-9a-f]+\\); the remaining cluster is healthy`).test(l))).toBe(true);
             expect(log.some((l) => l.includes(`etcd-${n}-start | stopped etcd on ${n} and wiped /var/lib/etcd`))).toBe(true);
