@@ -396,17 +396,19 @@ ${entry}
 }
 
 /**
- * start: brings this member up and keeps it up to date, deciding at run time what the member needs:
+ * start (`etcd_ha_start` in sh/member.sh): brings this member up and keeps it up to date, deciding at run
+ * time what the member needs:
  * - data dir present (a running member): restart only when the unit, the binary or the certificates
- *   differ from what etcd was started with, then wait until the member is healthy (a rolling restart when
- *   start steps run one after another); otherwise nothing;
- * - empty data dir and a running cluster that does not list it: join as a learner (`member add
- *   --learner`, `initial-cluster-state existing` with the list `member add` prints), start, promote once
- *   caught up (bounded retries), wait until healthy;
+ *   differ from what etcd was started with, in the member's turn (sh/rolling.sh: one member at a time,
+ *   every other member healthy, the leader last after a handover), then wait until the member is healthy
+ *   and caught up; otherwise nothing;
+ * - empty data dir and a running cluster that does not list it: in the member's turn, join as a learner
+ *   (`member add --learner`, `initial-cluster-state existing` with the list `member add` prints), start,
+ *   promote once caught up (bounded retries), wait until healthy and caught up;
  * - empty data dir and no cluster answering, or a cluster that lists it as a voter that never ran (no
  *   client URLs: the initial bootstrap): start with the planned cluster and `initial-cluster-state new` without waiting for
  *   quorum (`--no-block`; the cluster health gate waits for it);
- * - `replace`: once, stop etcd, `member remove` it through the other members, wipe the data dir (this
+ * - `replace`: once, in the member's turn, stop etcd, `member remove` it through the other members, wipe the data dir (this
  *   named replacement is the one place a data dir is wiped besides a removal), then join as above.
  * A member the cluster lists as having run (it has client URLs) whose data dir is empty is refused with
  * the replace instruction.
