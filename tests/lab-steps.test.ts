@@ -1,7 +1,7 @@
 /**
  * The lab engine's second-run rules (day-2 groundwork): update versus replace per provider, secrets and
  * ignoreChanges in the diff, the tls renewal window, random keepers, and the reverse-dependency delete
- * layers. Each expectation is a fact from ../shared/reference/engine-fidelity.md.
+ * layers. Each expectation is a fact stated, with its upstream source, in docs/engine-fidelity.md.
  */
 import { changedKeys, decideStep, deleteLayers, keepersReplace, readyForRenewal } from "../tools/lab/engine/steps";
 import { wrapSecret as secret } from "../tools/lab/engine/secrets";

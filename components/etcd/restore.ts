@@ -1,6 +1,5 @@
 /**
- * Disaster recovery from a snapshot (reference /work/shared/reference/etcd-operations.md C5; etcd's
- * op-guide/recovery.md): on every member, with etcd stopped, the same snapshot is restored into a fresh data
+ * Disaster recovery from a snapshot (etcd's op-guide/recovery.md): on every member, with etcd stopped, the same snapshot is restored into a fresh data
  * dir with the member's name and peer URL, the full initial cluster and a NEW cluster token, then etcd is
  * started on it. Pure renderers of bash bodies, like scripts.ts: wrap them with `wrapScript`.
  *

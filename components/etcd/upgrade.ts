@@ -2,8 +2,8 @@
  * Version-change rules for a running etcd cluster, as a pure function (for planning and config checks) and as
  * the same rules in bash (a guard the binaries step runs on each host before anything is swapped).
  *
- * Rules (etcd's upgrade policy: https://etcd.io/docs/v3.6/upgrades/upgrading-etcd/ "Upgrade policy"; the
- * reference notes /work/shared/reference/etcd-operations.md C7, feature row 25 and pain point 7):
+ * Rules (etcd's upgrade policy: https://etcd.io/docs/v3.6/upgrades/upgrading-etcd/ "Upgrade policy", and
+ * the v3.5 → v3.6 and downgrade guides under https://etcd.io/docs/v3.6/upgrades/):
  *   - same version: fine (a rolling restart at most);
  *   - patch upgrade within a minor line: fine;
  *   - minor upgrade one step at a time (3.4 -> 3.5, 3.5 -> 3.6); skipping a minor is refused ("upgrades that
@@ -11,7 +11,7 @@
  *   - 3.5 -> 3.6 only from MIN_35_FOR_36 or later (see below);
  *   - patch downgrade within a minor line: allowed, reported as its own kind (the storage format does not
  *     change within a line);
- *   - minor downgrade: refused; the way back is restoring a snapshot taken before the upgrade (C7 step 4);
+ *   - minor downgrade: refused; the way back is restoring a snapshot taken before the upgrade;
  *   - never to a known-bad release (versionFeatures().knownBad: 3.5.0-3.5.2); staying on one is "same";
  *   - major version changes: refused.
  */

@@ -2,8 +2,7 @@
  * What the real engine decides on a second run, as pure functions, for the resource types the program
  * uses (day-2 groundwork for the lab engine): the step for a registered resource given its stored inputs
  * (same, update or replace, by each provider's diff rules), and the order deletes run in at the end of a
- * run (reverse dependency layers). Facts and sources: ../shared/reference/engine-fidelity.md §1.2, §2,
- * §3.3, §4, §5.2–5.3. Nothing here runs anything.
+ * run (reverse dependency layers). Facts and sources: docs/engine-fidelity.md. Nothing here runs anything.
  */
 import { reveal } from "./secrets";
 

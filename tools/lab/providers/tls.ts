@@ -9,7 +9,7 @@
  *
  * Sources: terraform-provider-tls `internal/provider/{common_cert,common_key,common,types,
  * resource_*}.go`, `@pulumi/tls` 5.6.1 SDK constructors, Go `crypto/x509`, `encoding/asn1`, `net/url`,
- * `net/netip`, `x/crypto/ssh/keys.go`. See /work/shared/reference/engine-fidelity.md §3.
+ * `net/netip`, `x/crypto/ssh/keys.go`. The replacement and renewal rules are in docs/engine-fidelity.md.
  *
  * Deviations that could not be avoided (each also noted where it happens):
  * - `validityStartTime`/`validityEndTime`: the provider writes Go's `time.Time.MarshalText` (RFC 3339 with up
