@@ -29,6 +29,11 @@ const networkCidr = z
 const hostCidr = z.string().refine(isCidr4, "must be an IPv4 address with a prefix length, such as 10.103.0.1/24");
 const source = z.string().refine((s) => isCidr4(s) || isIPv4(s), "must be an IPv4 address or CIDR such as 10.103.0.0/24");
 const port = z.number().int().min(1).max(65535);
+/**
+ * A Linux user name as `useradd` accepts it by default (Debian and Ubuntu): a lower-case letter or '_' first,
+ * then lower-case letters, digits, '_' or '-', at most 32 characters. It is put into commands (sudo, chown).
+ */
+const linuxUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a Linux user name such as ubuntu: a lower-case letter or '_' first, then lower-case letters, digits, '_' or '-', at most 32");
 const httpsUrl = z.string().regex(/^https:\/\/[^\s/]+(:\d+)?\/?$/, "must be an https URL such as https://pve1.kloud.lan:8006/");
 
 /** Default cloud image: Ubuntu 24.04 (noble), the current release. Pin a dated `release-YYYYMMDD` URL in production. */
@@ -55,7 +60,7 @@ export const ProxmoxSchema = z.strictObject({
     ssh: z
         .strictObject({
             /** SSH user on the hypervisors (root, or a user with passwordless sudo). Default root. */
-            username: z.string().min(1).default("root"),
+            username: linuxUser.default("root"),
             /** Use the operator's ssh-agent instead of `etcd-ha:proxmoxSshPrivateKey`. Default false. */
             agent: z.boolean().default(false),
         })
@@ -212,7 +217,7 @@ export const HostSchema = z.strictObject({
     /** SSH port. Default 22. */
     port: port.default(22),
     /** SSH user; default `etcd-ha:ssh.user`. */
-    user: z.string().min(1).optional(),
+    user: linuxUser.optional(),
     /** FQDN for certificate SANs; default `<name>.<network.searchDomain>` when a search domain is set. */
     fqdn: z.string().regex(DOMAIN, "must be a DNS name such as etcd1.kloud.lan").optional(),
     /** Failure domain (physical machine) of this host, for hypervisor fault tolerance; optional. */
@@ -352,7 +357,14 @@ export const RestoreSchema = z.strictObject({
      * The snapshot to restore: a path on the machine running Pulumi (pushed to every member), or an
      * http(s) URL every member downloads.
      */
-    fromSnapshot: z.string().min(1).regex(/^[^\s'"`$\\]+$/, "must be a file path or URL without spaces, quotes, '$' or '\\'"),
+    fromSnapshot: z
+        .string()
+        .min(1)
+        .regex(/^[^\s'"`$\\]+$/, "must be a file path or URL without spaces, quotes, '$' or '\\'")
+        .refine(
+            (v) => !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v) || /^https?:\/\/[^/]+\/./.test(v),
+            "must be a path on this machine or an http(s):// URL of the file; other schemes (s3://, ftp://, file://) are not fetched: download the snapshot and give its path",
+        ),
     /** The snapshot file's sha256 (`sha256sum snapshot.db`). Required: a restore refuses any other file. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the snapshot's sha256: 64 lower-case hex digits (sha256sum snapshot.db)"),
     /**
@@ -364,7 +376,7 @@ export const RestoreSchema = z.strictObject({
 
 export const SshSchema = z.strictObject({
     /** Admin user on the members (created by cloud-init on Proxmox VMs). Default `ubuntu`. */
-    user: z.string().min(1).default("ubuntu"),
+    user: linuxUser.default("ubuntu"),
     /** Public key installed for that user (required on Proxmox). */
     publicKey: z
         .string()

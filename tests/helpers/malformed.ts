@@ -361,6 +361,33 @@ export const MALFORMED: Malformed[] = [
         path: "etcd-ha:hypervisors[0].bridge.exists",
         message: "an existing bridge is not managed: remove address/ports, or set exists: false to let the program create it",
     },
+    // --- user names and restore sources (put into commands and fetched by the members) ---
+    {
+        label: "admin user that is not a Linux user name",
+        raw: mutate(P(), (c) => (c.ssh.user = "Ubuntu Admin")),
+        path: "etcd-ha:ssh.user",
+        message: `must be a Linux user name such as ubuntu: a lower-case letter or '_' first, then lower-case letters, digits, '_' or '-', at most 32 (got "Ubuntu Admin")`,
+    },
+    {
+        label: "host SSH user that is not a Linux user name",
+        raw: mutate(H(), (c) => (c.hosts[1].user = "admin;reboot")),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:hosts[1].user",
+        message: `must be a Linux user name such as ubuntu: a lower-case letter or '_' first, then lower-case letters, digits, '_' or '-', at most 32 (got "admin;reboot")`,
+    },
+    {
+        label: "hypervisor SSH user that is not a Linux user name",
+        raw: mutate(P(), (c) => (c.proxmox.ssh = { username: "-root" })),
+        path: "etcd-ha:proxmox.ssh.username",
+        message: `must be a Linux user name such as ubuntu: a lower-case letter or '_' first, then lower-case letters, digits, '_' or '-', at most 32 (got "-root")`,
+    },
+    {
+        label: "restore from a scheme the members cannot fetch",
+        raw: mutate(H(), (c) => (c.restore = { fromSnapshot: "s3://backups/etcd/snap.db", sha256: "a".repeat(64) })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:restore.fromSnapshot",
+        message: `must be a path on this machine or an http(s):// URL of the file; other schemes (s3://, ftp://, file://) are not fetched: download the snapshot and give its path (got "s3://backups/etcd/snap.db")`,
+    },
     // --- typos ---
     {
         label: "unknown top-level key (typo)",
