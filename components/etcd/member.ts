@@ -159,7 +159,7 @@ export class EtcdMember extends pulumi.ComponentResource {
             certFiles: args.certs.map((c) => c.file),
             turn: args.turn,
         });
-        const release = { version: plan.release.version, sha256: plan.release.sha256 };
+        const release = plan.release;
 
         const hostReady = host.dependsOn ?? [];
         const prepare = run("prepare", prepareScript({ dataDir: plan.dataDir }), {}, hostReady);
