@@ -103,7 +103,7 @@ export = async (): Promise<StackOutputs> => {
             fqdn: m.fqdn,
             address: m.address,
             hypervisor: m.hypervisor,
-            connection: { host: m.address, port: m.sshPort, user: m.sshUser, privateKey: sshPrivateKey },
+            connection: { host: m.address, port: m.sshPort, user: m.sshUser, privateKey: sshPrivateKey, ...(m.hostKey !== undefined ? { hostKey: m.hostKey } : {}) },
         }));
     }
 
@@ -113,6 +113,7 @@ export = async (): Promise<StackOutputs> => {
         etcd: cfg.etcd,
         replace: cfg.replace,
         snapshots: cfg.snapshots,
+        insecureIgnoreHostKeys: cfg.ssh.insecureIgnoreHostKeys,
         ...(cfg.restore ? { restore: cfg.restore } : {}),
         ...(caCert && caKey ? { existingCa: { certPem: caCert, keyPem: caKey } } : {}),
     });

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { invalidArgs } from "./argsError";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import { EtcdHost } from "./hosts";
+import { EtcdHost, sshConnectionArgs } from "./hosts";
 import { CLIENT_CERTS, memberCerts } from "./pki/certTable";
 import { EtcdPki, ExistingCa } from "./pki/etcdPki";
 import { EtcdMember } from "./etcd/member";
@@ -16,7 +16,7 @@ import { EtcdOptions, releaseSha256, resolveEtcdOptions } from "./etcd/options";
 import { healthGateScript, wrapScript } from "./etcd/scripts";
 import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
 import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/planner";
-import { DNS_LABEL, RestoreSchema, SnapshotsSchema } from "./config/schema";
+import { DNS_LABEL, HOST_KEY_LINE, RestoreSchema, SnapshotsSchema } from "./config/schema";
 import { restoreStopScript, upgradeSnapshotScript } from "./etcd/day2";
 import { isIPv4 } from "./net/ip";
 
@@ -64,6 +64,12 @@ export interface EtcdClusterArgs {
      * Remove it once the run has succeeded.
      */
     restore?: RestoreFromSnapshot;
+    /**
+     * Run on hosts without a pinned SSH host key (`hosts[].connection.hostKey`), accepting whatever key answers
+     * at their address. Off by default: without a pinned key, private keys and certificates go to any machine
+     * that takes over the address. Each run warns, naming the unpinned hosts.
+     */
+    insecureIgnoreHostKeys?: boolean;
 }
 
 /** Scheduled snapshots. Every field is optional; defaults are those of `etcd-ha:snapshots`. */
@@ -159,6 +165,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
         if (restoreParsed && !restoreParsed.success) problems.push(...restoreParsed.error.issues.map((i) => ({ path: ["restore", ...i.path.map(String)].join("."), reason: i.message })));
         if (problems.length > 0 || !resolved.ok || !snapshotsParsed.success || (restoreParsed && !restoreParsed.success)) invalidArgs("EtcdCluster", name, problems);
         const etcd = resolved.value;
+        const unpinned = args.hosts.filter((h) => h.connection.hostKey === undefined).map((h) => h.name);
+        if (unpinned.length > 0) {
+            void pulumi.log.warn(`SSH host keys are not checked for ${unpinned.join(", ")} (insecureIgnoreHostKeys): any machine answering at their addresses receives the cluster's private keys; pin each host's key`, this);
+        }
         const snapshots = snapshotsParsed.data;
         const restore = restoreParsed?.data;
         const ports = etcd.ports;
@@ -187,7 +197,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         // so it needs no particular member's etcd.
         const replacing = new Set(args.replace ?? []);
         const gateHost = args.hosts.find((h) => !replacing.has(h.name)) ?? args.hosts[0];
-        const connectionOf = (h: EtcdHost) => ({ host: h.connection.host, port: h.connection.port ?? 22, user: h.connection.user, privateKey: h.connection.privateKey });
+        const connectionOf = (h: EtcdHost) => sshConnectionArgs(h.connection);
         // Present: resolveEtcdOptions refuses a version with neither a configured nor a pinned sha256.
         const sha256 = releaseSha256(etcd)!;
         const firstMember = plan.members.find((m) => m.name === gateHost.name)!;
@@ -357,6 +367,15 @@ export function validateClusterArgs(args: EtcdClusterArgs): { path: string; reas
         if (seenAddr.has(h.address)) out.push({ path: `hosts[${i}].address`, reason: `${h.address} is already used by hosts[${seenAddr.get(h.address)}]` });
         else seenAddr.set(h.address, i);
         if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(h.fqdn)) out.push({ path: `hosts[${i}].fqdn`, reason: `"${h.fqdn}" is not a DNS name` });
+        const key = h.connection?.hostKey;
+        if (key === undefined && !args.insecureIgnoreHostKeys) {
+            out.push({
+                path: `hosts[${i}].connection.hostKey`,
+                reason: `is required: the public SSH host key of ${h.name} (${h.address}), one line such as "ssh-ed25519 AAAA…" read from the host itself (cat /etc/ssh/ssh_host_ed25519_key.pub); or set insecureIgnoreHostKeys: true to accept any key (not recommended)`,
+            });
+        } else if (typeof key === "string" && !HOST_KEY_LINE.test(key)) {
+            out.push({ path: `hosts[${i}].connection.hostKey`, reason: `is not an OpenSSH public key line such as "ssh-ed25519 AAAA…" (got "${key.length > 40 ? key.slice(0, 37) + "..." : key}")` });
+        }
     });
     if (args.restore !== undefined && (args.replace ?? []).length > 0) {
         out.push({ path: "restore", reason: "cannot run together with replace: a restore rebuilds every member; remove replace (or finish the replacement first)" });

@@ -14,7 +14,31 @@ export interface SshConnection {
     user: pulumi.Input<string>;
     /** Private key (PEM or OpenSSH format); pass a secret. */
     privateKey: pulumi.Input<string>;
+    /**
+     * The host's public SSH host key, one authorized_keys line (`ssh-ed25519 AAAA…`). Every remote command and
+     * copy then accepts only this key: a machine that answers at the address with another key is refused
+     * before anything is sent to it. Required unless the cluster sets `insecureIgnoreHostKeys` (Proxmox VMs
+     * get a key the program generates).
+     */
+    hostKey?: pulumi.Input<string>;
 }
+
+/** The command provider's connection for a host: its address, port (default 22), user, key, and its pinned host key. */
+export function sshConnectionArgs(c: SshConnection): { host: pulumi.Input<string>; port: pulumi.Input<number>; user: pulumi.Input<string>; privateKey: pulumi.Input<string>; hostKey?: pulumi.Input<string> } {
+    return {
+        host: c.host,
+        port: c.port ?? 22,
+        user: c.user,
+        privateKey: c.privateKey,
+        ...(c.hostKey !== undefined ? { hostKey: pulumi.output(c.hostKey).apply(normalizeHostKey) } : {}),
+    };
+}
+
+/** An authorized_keys line reduced to `<type> <base64>` (comment and surrounding whitespace dropped). */
+export function normalizeHostKey(line: string): string {
+    return line.trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
 
 /** One machine that runs (or will run) an etcd member. */
 export interface EtcdHost {

@@ -5,7 +5,7 @@
 export { EtcdCluster, EtcdClusterArgs, EtcdMemberInfo, HealthGateOptions, validateClusterArgs } from "./etcdCluster";
 export { EtcdMember, EtcdMemberArgs, MemberCertFile } from "./etcd/member";
 export { EtcdPki, EtcdPkiArgs, ExistingCa, CertPair, validatePkiArgs } from "./pki/etcdPki";
-export { EtcdHost, SshConnection } from "./hosts";
+export { EtcdHost, SshConnection, sshConnectionArgs, normalizeHostKey } from "./hosts";
 export { EtcdOptions, EtcdPortOptions, EtcdAutoCompactionOptions, EtcdPkiOptions, EtcdInstallOptions, resolveEtcdOptions } from "./etcd/options";
 export { etcdCertTable, CertSpec, CertMember, USES, PKI_DIR } from "./pki/certTable";
 export { etcdFlags, renderUnit, parseUnit } from "./etcd/flags";

@@ -8,20 +8,24 @@
  * imports from ../components so the repository type-checks it (`npx tsc --noEmit -p .`). It is a Pulumi
  * program, not a module to import: run it as the `main` of a project.
  *
- * Config: `sshPrivateKey` (secret), optional `sshUser` (default root), `controlPlaneEndpoint`
- * (default the first node's FQDN on 6443), `kubernetesVersion` (default v1.33.0).
+ * Config: `sshPrivateKey` (secret), `hostKeys` (each node's public SSH host key by name, read on the node:
+ * `cat /etc/ssh/ssh_host_ed25519_key.pub`; every remote step accepts only that key), optional `sshUser`
+ * (default root), `controlPlaneEndpoint` (default the first node's FQDN on 6443), `kubernetesVersion`
+ * (default v1.33.0).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { parse, stringify } from "yaml";
-import { EtcdCluster, EtcdHost, KUBEADM_ETCD_FILES, SshConnection } from "../components";
+import { EtcdCluster, EtcdHost, KUBEADM_ETCD_FILES, SshConnection, sshConnectionArgs } from "../components";
 
 const config = new pulumi.Config();
-const connection = (address: string): SshConnection => ({
+const hostKeys = config.requireObject<Record<string, string>>("hostKeys");
+const connection = (name: string, address: string): SshConnection => ({
     host: address,
     port: 22,
     user: config.get("sshUser") ?? "root",
     privateKey: config.requireSecret("sshPrivateKey"),
+    hostKey: hostKeys[name],
 });
 
 // The control-plane machines: they exist already; the stack only needs their names, addresses and SSH.
@@ -29,7 +33,7 @@ const hosts: EtcdHost[] = [
     { name: "cp1", fqdn: "cp1.k8s.example.internal", address: "10.20.0.11" },
     { name: "cp2", fqdn: "cp2.k8s.example.internal", address: "10.20.0.12" },
     { name: "cp3", fqdn: "cp3.k8s.example.internal", address: "10.20.0.13" },
-].map((h) => ({ ...h, connection: connection(h.address) }));
+].map((h) => ({ ...h, connection: connection(h.name, h.address) }));
 
 // etcd on the control-plane nodes; every output below waits until all three members report healthy.
 const etcd = new EtcdCluster("k8s-etcd", { hosts, topology: "stacked", etcd: { version: "3.5.21" } });
@@ -56,12 +60,8 @@ const installClientFiles = [
 const clientFiles = hosts.map(
     (h) =>
         new remote.Command(`${h.name}-etcd-client-files`, {
-            connection: {
-                host: h.connection.host,
-                port: h.connection.port,
-                user: h.connection.user,
-                privateKey: h.connection.privateKey,
-            },
+            // The same connection as the etcd steps, host key pinned.
+            connection: sshConnectionArgs(h.connection),
             create: installClientFiles,
             stdin: bundle,
             logging: "none",

@@ -13,6 +13,7 @@ import { pinnedSha256 } from "../components/etcd/version";
 import { parseCertBundle, unwrapScript } from "../components/etcd/scripts";
 import { runProgram, RecordedResource } from "../tools/engine/mockHost";
 import { fakePem, isSecretInput, plain, T } from "./helpers/tokens";
+import { testHostKey } from "./helpers/configs";
 
 const KEY = fakePem("OPENSSH PRIVATE KEY", "ssh-key-material");
 
@@ -22,7 +23,7 @@ function hosts(n: number, user = "ubuntu"): EtcdHost[] {
         fqdn: `etcd${i + 1}.kloud.lan`,
         address: `10.0.0.${11 + i}`,
         hypervisor: `pve${(i % 3) + 1}`,
-        connection: { host: `10.0.0.${11 + i}`, user, privateKey: pulumi.secret(KEY) },
+        connection: { host: `10.0.0.${11 + i}`, user, privateKey: pulumi.secret(KEY), hostKey: testHostKey(`etcd${i + 1}`) },
     }));
 }
 
@@ -305,6 +306,43 @@ describe("EtcdCluster day-2 arguments", () => {
             { path: "replace", reason: "a 2-member cluster cannot replace a member and keep quorum: restore it from a snapshot instead" },
             { path: "hosts", reason: expect.stringMatching(/^2 members cannot lose either one \(quorum is 2\)/) },
         ]);
+    });
+});
+
+describe("EtcdCluster host keys", () => {
+    const unpinned = (n: number) => hosts(n).map((h) => ({ ...h, connection: { ...h.connection, hostKey: undefined } }));
+
+    it("refuses hosts without a pinned host key (every one named) or with a line that is not a public key", () => {
+        const hs = unpinned(3);
+        hs[1].connection.hostKey = "not a key" as unknown as undefined;
+        expect(validateClusterArgs({ hosts: hs })).toEqual([
+            { path: "hosts[0].connection.hostKey", reason: expect.stringMatching(/^is required: the public SSH host key of etcd1 \(10\.0\.0\.11\).*insecureIgnoreHostKeys: true/) },
+            { path: "hosts[1].connection.hostKey", reason: 'is not an OpenSSH public key line such as "ssh-ed25519 AAAA…" (got "not a key")' },
+            { path: "hosts[2].connection.hostKey", reason: expect.stringMatching(/^is required: the public SSH host key of etcd3/) },
+        ]);
+        expect(validateClusterArgs({ hosts: unpinned(3), insecureIgnoreHostKeys: true })).toEqual([]);
+    });
+
+    it("pins each host's own key (comment dropped) on every command, copy and gate", async () => {
+        const run = await runCluster("pinned", { hosts: hosts(3), etcd: { version: "3.5.21", install: { method: "push", tarball: "/tmp/etcd-v3.5.21-linux-amd64.tar.gz", sha256: "ab".repeat(32) } } });
+        const remote = run.resources.filter((r) => r.type === T.command || r.type === T.copyToRemote);
+        expect(remote.length).toBe(6 * 3 + 3 + 2);
+        const keyOf = new Map(hosts(3).map((h) => [h.address, (h.connection.hostKey as string).split(" ").slice(0, 2).join(" ")]));
+        for (const r of remote) {
+            const c = plain(r.inputs.connection) as { host: string; hostKey?: string };
+            expect([r.name, c.hostKey]).toEqual([r.name, keyOf.get(c.host)]);
+        }
+    });
+
+    it("with insecureIgnoreHostKeys: no key pinned, and a warning naming the unpinned hosts", async () => {
+        const warn = jest.spyOn(pulumi.log, "warn");
+        try {
+            const run = await runCluster("unpinned", { hosts: unpinned(3), insecureIgnoreHostKeys: true, etcd: { version: "3.5.21" } });
+            for (const r of run.resources.filter((x) => x.type === T.command)) expect((plain(r.inputs.connection) as { hostKey?: string }).hostKey).toBeUndefined();
+            expect(warn.mock.calls.map((c) => c[0])).toContainEqual(expect.stringMatching(/^SSH host keys are not checked for etcd1, etcd2, etcd3 \(insecureIgnoreHostKeys\)/));
+        } finally {
+            warn.mockRestore();
+        }
     });
 });
 

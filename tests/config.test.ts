@@ -58,9 +58,9 @@ describe("valid configs resolve", () => {
         expect(c.members[0].size).toEqual({ cores: 4, memoryMiB: 8192, diskGiB: 50 });
         expect(c.proxmox?.haEnabled).toBe(false);
         expect(c.plan.faultTolerance).toEqual({ members: 2, hypervisors: 1 });
-        // No snippets datastore anywhere: the fallback is announced, naming every node and the key to set.
-        expect(c.warnings.map((w) => w.code)).toEqual(["cloud-init-fallback"]);
-        expect(c.warnings[0].message).toMatch(/^no snippets datastore on pve1, pve2, pve3 \(hypervisors\[\]\.datastores\.snippets\)/);
+        // A snippets datastore on every host (each VM's generated host key travels in its snippet): no warning.
+        expect(c.hypervisors.map((h) => h.datastores.snippets)).toEqual(["local", "local", "local"]);
+        expect(c.warnings).toEqual([]);
         // Stacked control-plane VMs also admit kube-apiserver and kubelet from the member network.
         expect(c.proxmox?.firewall.extraRules).toEqual([
             { port: "6443", proto: "tcp", comment: "kube-apiserver", sources: ["10.20.0.0/24"] },
@@ -187,15 +187,45 @@ describe("valid configs resolve", () => {
         expect(c.proxmox?.firewall.extraRules).toEqual([{ port: "8472", proto: "udp", comment: "flannel", sources: ["10.103.0.0/24"] }]);
     });
 
-    it("a node hosting members without a snippets datastore is reported as the cloud-init fallback; an unused one is not", () => {
+    it("a node hosting members needs a snippets datastore (the VMs' host keys travel in it); an unused one does not", () => {
+        const raw = mutate(proxmoxBase(), (x) => {
+            delete x.hypervisors[1].datastores;
+            x.hypervisors.push({ name: "pve4", bridge: { name: "vmbr10" } });
+        });
+        const r = validateStackConfig(raw, ALL_SECRETS);
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        expect(r.issues.map((i) => i.path)).toEqual(["etcd-ha:hypervisors[1].datastores.snippets"]);
+        expect(r.issues[0].message).toMatch(/^is required on pve2, which hosts members: only a cloud-init snippet can install the SSH host key .* or set etcd-ha:ssh.insecureIgnoreHostKeys: true/);
+    });
+
+    it("with ssh.insecureIgnoreHostKeys such a node is the announced cloud-init fallback, host keys unchecked", () => {
         const c = resolve(
             mutate(proxmoxBase(), (x) => {
                 delete x.hypervisors[1].datastores;
                 x.hypervisors.push({ name: "pve4", bridge: { name: "vmbr10" } });
+                x.ssh.insecureIgnoreHostKeys = true;
             }),
         );
         expect(c.warnings.map((w) => w.code)).toEqual(["cloud-init-fallback"]);
-        expect(c.warnings[0].message).toMatch(/^no snippets datastore on pve2 \(/);
+        expect(c.warnings[0].message).toMatch(/^no snippets datastore on pve2 \(.*no generated SSH host key, so their host keys are not checked/);
+    });
+
+    it("hosts mode: every host names its public host key, else the error names each key and the opt-out", () => {
+        expect(resolve(hostsBase()).members.map((m) => m.hostKey?.split(" ")[0])).toEqual(["ssh-ed25519", "ssh-ed25519", "ssh-ed25519"]);
+        const raw = mutate(hostsBase(), (x) => {
+            delete x.hosts[0].hostKey;
+            delete x.hosts[2].hostKey;
+        });
+        const r = validateStackConfig(raw, ALL_SECRETS);
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        expect(r.issues.map((i) => i.path)).toEqual(["etcd-ha:hosts[0].hostKey", "etcd-ha:hosts[2].hostKey"]);
+        expect(r.issues[0].message).toMatch(/^is required: the public SSH host key of m1, .*cat \/etc\/ssh\/ssh_host_ed25519_key\.pub.*etcd-ha:ssh\.insecureIgnoreHostKeys: true/);
+        // The explicit opt-out: accepted, the hosts carry no key (the component warns on every run).
+        const c = resolve(mutate(raw, (x) => (x.ssh = { insecureIgnoreHostKeys: true })));
+        expect(c.members.map((m) => m.hostKey === undefined)).toEqual([true, false, true]);
+        expect(c.ssh.insecureIgnoreHostKeys).toBe(true);
     });
 
     it("proxmox.ssh.agent removes the need for the hypervisor SSH key", () => {

@@ -36,26 +36,26 @@ describe("npm run plan", () => {
         expect(lines).toContain("└─ etcd-ha:index:EtcdCluster  etcd");
         expect(lines).toContain("   ├─ etcd-ha:index:EtcdPki  etcd-pki");
         expect(lines).toContain("   ├─ etcd-ha:index:EtcdMember  etcd-etcd3");
-        expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd3-start  ← etcd-etcd3-binaries, etcd-etcd3-certs, etcd-etcd3-config, etcd-pki-ca, etcd-pki-etcd3-peer, etcd-pki-etcd3-server, etcd-token");
-        expect(lines).toContain("   │  └─ command:remote:Command  etcd-etcd3-maintenance  ← etcd-etcd3-start");
-        expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd3-binaries  ← etcd-etcd3-prepare, etcd-upgrade-snapshot");
-        expect(lines).toContain("   ├─ command:remote:Command  etcd-upgrade-snapshot  ← etcd-vms-etcd1-ready");
-        expect(lines).toContain("   └─ command:remote:Command  etcd-health  ← etcd-etcd1-start, etcd-etcd2-start, etcd-etcd3-start");
+        expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd3-start  ← etcd-etcd3-binaries, etcd-etcd3-certs, etcd-etcd3-config, etcd-pki-ca, etcd-pki-etcd3-peer, etcd-pki-etcd3-server, etcd-token, etcd-vms-etcd3-host-key");
+        expect(lines).toContain("   │  └─ command:remote:Command  etcd-etcd3-maintenance  ← etcd-etcd3-start, etcd-vms-etcd3-host-key");
+        expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd3-binaries  ← etcd-etcd3-prepare, etcd-upgrade-snapshot, etcd-vms-etcd3-host-key");
+        expect(lines).toContain("   ├─ command:remote:Command  etcd-upgrade-snapshot  ← etcd-vms-etcd1-host-key, etcd-vms-etcd1-ready");
+        expect(lines).toContain("   └─ command:remote:Command  etcd-health  ← etcd-etcd1-start, etcd-etcd2-start, etcd-etcd3-start, etcd-vms-etcd1-host-key");
         // The Proxmox layer, with its parents and dependencies: the VM after its node's image, snippet and
         // bridge; the readiness check after the VM and its firewall; the first etcd step after the check.
         expect(lines).toContain("├─ etcd-ha:index:ProxmoxHosts  etcd-vms");
         expect(lines).toContain("│  ├─ pulumi:providers:proxmoxve  etcd-vms-provider");
         expect(lines).toContain("│  │  ├─ proxmoxve:index/vmLegacy:VmLegacy  etcd-vms-etcd1-vm  ← etcd-vms-etcd1-user-data, etcd-vms-pve1-bridge-iface, etcd-vms-pve1-image");
         expect(lines).toContain(
-            "│  │  └─ command:remote:Command  etcd-vms-etcd1-ready  ← etcd-vms-etcd1-firewall-options, etcd-vms-etcd1-firewall-rules, etcd-vms-etcd1-vm",
+            "│  │  └─ command:remote:Command  etcd-vms-etcd1-ready  ← etcd-vms-etcd1-firewall-options, etcd-vms-etcd1-firewall-rules, etcd-vms-etcd1-host-key, etcd-vms-etcd1-vm",
         );
         expect(lines).toContain("│  │  └─ proxmoxve:network/linux/bridge:Bridge  etcd-vms-pve3-bridge-iface");
         expect(lines).toContain("│  ├─ proxmoxve:download/file:File  etcd-vms-pve2-image");
         expect(lines).toContain(
             "│  └─ proxmoxve:index/harule:Harule  etcd-vms-anti-affinity-1  ← etcd-vms-etcd1-ha, etcd-vms-etcd1-vm, etcd-vms-etcd2-ha, etcd-vms-etcd2-vm, etcd-vms-etcd3-ha, etcd-vms-etcd3-vm",
         );
-        expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd1-prepare  ← etcd-vms-etcd1-ready");
-        expect(lines).toContain("Resources: 89, longest dependency chain: 8");
+        expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd1-prepare  ← etcd-vms-etcd1-host-key, etcd-vms-etcd1-ready");
+        expect(lines).toContain("Resources: 92, longest dependency chain: 9");
         // progress and notes go to stderr, never into the plan
         expect(r.stderr).toMatch(/plan: evaluating Pulumi\.dev\.yaml/);
         expect(r.stdout).not.toMatch(/plan: /);
@@ -64,7 +64,7 @@ describe("npm run plan", () => {
     it.each([
         ["dev", 3, 2, { members: 1, hypervisors: 1 }, []],
         ["six-on-two", 6, 4, { members: 2, hypervisors: 0 }, ["even-members", "hypervisor-quorum"]],
-        ["stacked-five", 5, 3, { members: 2, hypervisors: 1 }, ["cloud-init-fallback"]],
+        ["stacked-five", 5, 3, { members: 2, hypervisors: 1 }, []],
     ])("--json for %s matches the contract", async (stack, n, quorum, ft, warnings) => {
         const r = await plan(["--stack", stack, "--json"]);
         expect(r.code).toBe(0);
@@ -89,9 +89,9 @@ describe("npm run plan", () => {
             if (res.parent !== null) expect(names.has(res.parent)).toBe(true);
             for (const d of res.dependsOn) expect(names.has(d)).toBe(true);
         }
-        // image → VM → firewall → readiness → prepare → binaries → start → health gate, whatever the size
-        // (members take turns at run time, not in the graph)
-        expect(j.depth).toBe(8);
+        // host key → snippet → VM → firewall → readiness → prepare → binaries → start → health gate, whatever
+        // the size (members take turns at run time, not in the graph)
+        expect(j.depth).toBe(9);
         // The Proxmox tree: a VM per member under its EtcdVm, after an image; its readiness check after it;
         // the member's first etcd step after the check.
         type R = { type: string; name: string; parent: string | null; dependsOn: string[] };
@@ -105,7 +105,10 @@ describe("npm run plan", () => {
             expect(vm.dependsOn.filter((d) => byName.get(d)!.type === "proxmoxve:download/file:File")).toHaveLength(1);
             expect(byName.get(`${member}-ready`)!.dependsOn).toContain(vm.name);
             const etcdMember = member.replace(/^([a-z0-9]+)-vms-/, "$1-");
-            expect(byName.get(`${etcdMember}-prepare`)!.dependsOn).toEqual([`${member}-ready`]);
+            // Every remote step on the VM pins its generated host key, so it depends on that key too.
+            expect(byName.get(`${member}-host-key`)!.type).toBe("tls:index/privateKey:PrivateKey");
+            expect(byName.get(`${member}-user-data`)!.dependsOn).toEqual([`${member}-host-key`]);
+            expect(byName.get(`${etcdMember}-prepare`)!.dependsOn).toEqual([`${member}-host-key`, `${member}-ready`]);
         }
     });
 

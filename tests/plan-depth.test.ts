@@ -4,10 +4,10 @@
  * the health gate waits for every start.
  */
 import { computePlan } from "../tools/planLib";
-import { flatConfig } from "./helpers/configs";
+import { flatConfig, testHostKey } from "./helpers/configs";
 
 function poolStack(n: number) {
-    const hostsCfg = Array.from({ length: n }, (_, i) => ({ name: `m${i + 1}`, address: `10.20.${Math.floor(i / 200)}.${(i % 200) + 10}` }));
+    const hostsCfg = Array.from({ length: n }, (_, i) => ({ name: `m${i + 1}`, address: `10.20.${Math.floor(i / 200)}.${(i % 200) + 10}`, hostKey: testHostKey(`m${i + 1}`) }));
     const { config, secretKeys } = flatConfig({ clusterName: "depth", hosts: hostsCfg }, new Set(["sshPrivateKey"]));
     return { project: "etcd-ha", stack: `depth${n}`, config, secretKeys };
 }

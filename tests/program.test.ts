@@ -4,10 +4,11 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { runProgram, RecordedResource } from "../tools/engine/mockHost";
-import { flatConfig, hostsBase } from "./helpers/configs";
+import * as path from "path";
+import { flatConfig, hostsBase, testHostKey } from "./helpers/configs";
 import { MALFORMED } from "./helpers/malformed";
-import { T } from "./helpers/tokens";
-import { PROGRAM, stackRun } from "./helpers/stacks";
+import { plain, T } from "./helpers/tokens";
+import { PROGRAM, ROOT, stackRun } from "./helpers/stacks";
 
 
 async function runStackFile(file: string) {
@@ -44,15 +45,15 @@ describe.each([
         ["even-members", "hypervisor-quorum"],
         { providers: 1, bridges: 2, images: 2, snippets: 6, haResources: 6, haRules: 3, haGroups: 0, firewalls: 6 },
     ],
-    // Three standalone hosts (a provider each), existing bridges, no snippets datastore, no HA.
+    // Three standalone hosts (a provider each), existing bridges, no HA.
     [
         "examples/Pulumi.stacked-five.yaml",
         "k8s",
         ["cp1", "cp2", "cp3", "cp4", "cp5"],
         3,
         { members: 2, hypervisors: 1 },
-        ["cloud-init-fallback"],
-        { providers: 3, bridges: 0, images: 3, snippets: 0, haResources: 0, haRules: 0, haGroups: 0, firewalls: 5 },
+        [],
+        { providers: 3, bridges: 0, images: 3, snippets: 5, haResources: 0, haRules: 0, haGroups: 0, firewalls: 5 },
     ],
 ] as [string, string, string[], number, object, string[], PxCounts][])("%s under mocks", (file, cluster, names, quorum, ft, warnings, px) => {
     let result: Awaited<ReturnType<typeof runStackFile>>;
@@ -66,8 +67,9 @@ describe.each([
         const count = (t: string) => rs.filter((r) => r.type === t).length;
         expect([rs[0].type, rs[0].name]).toEqual([T.stack, expect.stringMatching(/^etcd-ha-/)]);
         expect([count(T.cluster), count(T.pki), count(T.member)]).toEqual([1, 1, n]);
-        // CA key + a key per member cert (2 per member) + 3 client certs.
-        expect(count(T.privateKey)).toBe(1 + 2 * n + 3);
+        // CA key + a key per member cert (2 per member) + 3 client certs, and each VM's SSH host key.
+        expect(count(T.privateKey)).toBe(1 + 2 * n + 3 + n);
+        expect(rs.filter((r) => r.type === T.privateKey && r.name.endsWith("-host-key")).map((r) => r.inputs)).toEqual(names.map(() => ({ algorithm: "ED25519" })));
         expect(count(T.selfSignedCert)).toBe(1);
         expect(count(T.certRequest)).toBe(2 * n + 3);
         expect(count(T.locallySignedCert)).toBe(2 * n + 3);
@@ -78,7 +80,7 @@ describe.each([
         const pxTree = [count(T.proxmoxHosts), count(T.pveProvider), count(T.linuxBridge), count(T.bridge), count(T.image), count(T.etcdVm), count(T.snippet), count(T.vm)];
         expect(pxTree).toEqual([1, px.providers, px.bridges, px.bridges, px.images, n, px.snippets, n]);
         expect([count(T.fwOptions), count(T.fwRules), count(T.haResource), count(T.haRule), count(T.haGroup)]).toEqual([px.firewalls, px.firewalls, px.haResources, px.haRules, px.haGroups]);
-        const proxmoxCount = 1 + px.providers + 2 * px.bridges + px.images + n + px.snippets + n + 2 * px.firewalls + px.haResources + px.haRules + px.haGroups + n;
+        const proxmoxCount = 1 + px.providers + 2 * px.bridges + px.images + n + n + px.snippets + n + 2 * px.firewalls + px.haResources + px.haRules + px.haGroups + n;
         expect(rs.length).toBe(1 + 1 + 1 + n + (1 + 2 * n + 3) + 1 + 2 * (2 * n + 3) + 1 + 6 * n + 2 + proxmoxCount);
 
         const m = byName(rs);
@@ -88,7 +90,8 @@ describe.each([
         expect(m.get(`${cluster}-token`)!.parent).toBe(clusterUrn);
         expect(m.get(`${cluster}-health`)!.parent).toBe(clusterUrn);
         expect(m.get(`${cluster}-upgrade-snapshot`)!.parent).toBe(clusterUrn);
-        for (const r of rs.filter((x) => x.type.startsWith("tls:"))) expect(r.parent).toBe(m.get(`${cluster}-pki`)!.urn);
+        for (const r of rs.filter((x) => x.type.startsWith("tls:") && !x.name.endsWith("-host-key"))) expect(r.parent).toBe(m.get(`${cluster}-pki`)!.urn);
+        for (const r of rs.filter((x) => x.name.endsWith("-host-key"))) expect(r.parent).toBe(m.get(r.name.replace(/-host-key$/, ""))!.urn);
         for (const nm of names) {
             const member = m.get(`${cluster}-${nm}`)!;
             expect(member.parent).toBe(clusterUrn);
@@ -97,6 +100,24 @@ describe.each([
                 expect(m.get(`${cluster}-${nm}-${step}`)!.parent).toBe(member.urn);
             }
         }
+    });
+
+    it("pins each VM's generated SSH host key on every remote step that reaches the VM", () => {
+        const rs = result.resources;
+        const remote = rs.filter((r) => r.type === T.command || r.type === T.copyToRemote);
+        expect(remote.length).toBe(7 * names.length + 2);
+        const byAddress = new Map<string, string>();
+        for (const r of remote) {
+            const c = plain(r.inputs.connection) as { host: string; hostKey?: string };
+            // The mock engine answers each key with a stand-in public key naming the key resource.
+            expect(c.hostKey).toMatch(/^ssh-ed25519 AAAA\S+$/);
+            const owner = Buffer.from(c.hostKey!.split(" ")[1].slice(4), "base64").toString();
+            expect(owner).toMatch(/^plan-placeholder:.*-vms-.*-host-key$/);
+            if (byAddress.has(c.host)) expect(c.hostKey).toBe(byAddress.get(c.host));
+            byAddress.set(c.host, c.hostKey!);
+        }
+        // One key per VM, each its own.
+        expect(new Set(byAddress.values()).size).toBe(names.length);
     });
 
     it("gives every resource a unique logical name (the plan's names are unambiguous)", () => {
@@ -145,6 +166,36 @@ describe("hosts mode under mocks", () => {
         expect(r.resources.filter((x) => x.type === T.member).map((x) => x.name)).toEqual(["lab-m1", "lab-m2", "lab-m3"]);
         expect(r.resources.filter((x) => x.type === T.command && x.name.endsWith("-start")).map((x) => x.name)).toEqual(["lab-m1-start", "lab-m2-start", "lab-m3-start"]);
         expect((r.outputs as { faultTolerance: unknown }).faultTolerance).toEqual({ members: 1, hypervisors: null });
+        // Every remote step pins the host key given for its host (hosts[].hostKey, comment dropped).
+        const keys = new Map((hostsBase().hosts as { address: string; hostKey: string }[]).map((h) => [h.address, h.hostKey.split(" ").slice(0, 2).join(" ")]));
+        const remote = r.resources.filter((x) => x.type === T.command || x.type === T.copyToRemote);
+        expect(remote.length).toBe(6 * 3 + 2);
+        for (const x of remote) {
+            const c = plain(x.inputs.connection) as { host: string; port: number; hostKey?: string };
+            expect([x.name, c.port, c.hostKey]).toEqual([x.name, 2222, keys.get(c.host)]);
+        }
+    });
+});
+
+describe("examples/k8s-stack.ts under mocks", () => {
+    it("installs the client files and runs etcd with every remote step pinned to the node's host key", async () => {
+        const nodes = ["cp1", "cp2", "cp3"];
+        const hostKeys = Object.fromEntries(nodes.map((n) => [n, testHostKey(n)]));
+        const r = await runProgram({
+            program: path.join(ROOT, "examples", "k8s-stack.ts"),
+            project: "k8s",
+            stack: "example",
+            config: { "k8s:sshPrivateKey": "[secret]", "k8s:hostKeys": JSON.stringify(hostKeys) },
+            secretKeys: ["k8s:sshPrivateKey"],
+        });
+        const remote = r.resources.filter((x) => x.type === T.command || x.type === T.copyToRemote);
+        expect(remote.map((x) => x.name)).toEqual(expect.arrayContaining(nodes.map((n) => `${n}-etcd-client-files`)));
+        expect(remote.length).toBe(6 * 3 + 2 + 3);
+        const keyOf = new Map(nodes.map((n, i) => [`10.20.0.${11 + i}`, hostKeys[n].split(" ").slice(0, 2).join(" ")]));
+        for (const x of remote) {
+            const c = plain(x.inputs.connection) as { host: string; hostKey?: string };
+            expect([x.name, c.hostKey]).toEqual([x.name, keyOf.get(c.host)]);
+        }
     });
 });
 

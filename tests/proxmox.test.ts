@@ -36,6 +36,15 @@ describe("cloud-init user data", () => {
         expect([doc.hostname, doc.fqdn, doc.preserve_hostname, doc.manage_etc_hosts, doc.prefer_fqdn_over_hostname]).toEqual(["etcd2", "etcd2.kloud.lan", false, false, false]);
     });
 
+    it("installs the SSH host key the program generated, and no other: the image's keys deleted, none generated", () => {
+        const hostKey = { privateKey: fakePem("OPENSSH PRIVATE KEY", "host-key"), publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRoaXNpc3RoZWhvc3RrZXlvZmV0Y2QxZXhhbXBsZQ\n" };
+        const keyed = parse(renderUserData({ clusterName: "etcd", self: MEMBERS3[0], members: MEMBERS3, user: "ubuntu", publicKey: PUBKEY, ntpServers: [], hostKey }));
+        expect([keyed.ssh_deletekeys, keyed.ssh_genkeytypes]).toEqual([true, []]);
+        expect(keyed.ssh_keys).toEqual({ ed25519_private: hostKey.privateKey, ed25519_public: hostKey.publicKey.trim() });
+        // Without a key (no snippet datastore would carry one), cloud-init's defaults stand.
+        expect([doc.ssh_keys, doc.ssh_deletekeys, doc.ssh_genkeytypes]).toEqual([undefined, undefined, undefined]);
+    });
+
     it("creates the admin user: key only, passwordless sudo, no root or password login", () => {
         expect(doc.users).toHaveLength(1);
         const u = doc.users[0];
@@ -360,9 +369,19 @@ describe("Pulumi.dev.yaml: the Proxmox resources' inputs", () => {
         expect([i.onBoot, i.started, i.stopOnDestroy, i.migrate, i.agent.enabled]).toEqual([true, true, true, true, true]);
         expect(i.tags).toEqual(["etcd", "external"]);
         const snippet = by(`etcd-vms-${m.name}-user-data`).inputs as Record<string, any>;
-        expect([snippet.nodeName, snippet.datastoreId, snippet.contentType, snippet.sourceRaw.fileName]).toEqual([m.node, "local", "snippets", `etcd-${m.name}-user-data.yaml`]);
-        const doc = parse(snippet.sourceRaw.data);
+        // The snippet carries the VM's SSH host key: the whole source is a secret.
+        expect(isSecretInput(snippet.sourceRaw)).toBe(true);
+        const source = plain(snippet.sourceRaw) as { fileName: string; data: string };
+        expect([snippet.nodeName, snippet.datastoreId, snippet.contentType, source.fileName]).toEqual([m.node, "local", "snippets", `etcd-${m.name}-user-data.yaml`]);
+        const doc = parse(source.data);
         expect([doc.hostname, doc.fqdn]).toEqual([m.name, `${m.name}.kloud.lan`]);
+        // cloud-init replaces the image's host keys by the one generated for this VM (the mock's stand-in values).
+        const key = by(`etcd-vms-${m.name}-host-key`);
+        expect([key.type, key.inputs]).toEqual([T.privateKey, { algorithm: "ED25519" }]);
+        expect(key.parent).toBe(by(`etcd-vms-${m.name}`).urn);
+        expect([doc.ssh_deletekeys, doc.ssh_genkeytypes]).toEqual([true, []]);
+        expect(doc.ssh_keys.ed25519_private).toContain(`plan-placeholder:etcd-vms-${m.name}-host-key`);
+        expect(doc.ssh_keys.ed25519_public).toMatch(/^ssh-ed25519 AAAA\S+$/);
     });
 
     it("VM names and ids are unique", () => {
@@ -409,7 +428,15 @@ describe("Pulumi.dev.yaml: the Proxmox resources' inputs", () => {
         expect(script).toContain(`vm='${m.name}'`);
         expect(script).toContain("limit=900");
         expect(ready.dependencies).toEqual(expect.arrayContaining([by(`etcd-vms-${m.name}-vm`).urn, by(`etcd-vms-${m.name}-firewall-rules`).urn]));
-        expect(by(`etcd-${m.name}-prepare`).dependencies).toEqual([ready.urn]);
+        // It pins the VM's generated host key, as every etcd step on the VM does.
+        const hostKey = by(`etcd-vms-${m.name}-host-key`);
+        const snippetDoc = parse((plain(by(`etcd-vms-${m.name}-user-data`).inputs.sourceRaw) as { data: string }).data);
+        expect(c.hostKey).toBe(snippetDoc.ssh_keys.ed25519_public);
+        expect(ready.dependencies).toContain(hostKey.urn);
+        expect(by(`etcd-${m.name}-prepare`).dependencies.sort()).toEqual([hostKey.urn, ready.urn].sort());
+        for (const step of ["prepare", "binaries", "certs", "config", "start", "maintenance"]) {
+            expect((plain(by(`etcd-${m.name}-${step}`).inputs.connection) as { hostKey?: string }).hostKey).toBe(c.hostKey);
+        }
     });
 
     it("parents: providers, bridges, images and VMs under ProxmoxHosts; each VM's resources under its EtcdVm", () => {
@@ -481,13 +508,13 @@ describe("examples under mocks", () => {
         expect(peer.source.split(",")).toHaveLength(5);
     });
 
-    it("stacked five: control-plane VMs on three standalone hosts, a provider each, existing bridges, built-in cloud-init, kube ports open", async () => {
+    it("stacked five: control-plane VMs on three standalone hosts, a provider each, existing bridges, a snippet each, kube ports open", async () => {
         const { rs, outputs } = await runStack("examples/Pulumi.stacked-five.yaml");
         const providers = ofType(rs, T.pveProvider);
         expect(providers.map((p) => [p.name, p.inputs.endpoint])).toEqual([1, 2, 3].map((i) => [`k8s-vms-pve${i}-provider`, `https://pve${i}.kloud.lan:8006/`]));
         expect(JSON.parse(plain(providers[0].inputs.ssh) as string)).toEqual({ username: "root", agent: true });
         expect(ofType(rs, T.bridge)).toEqual([]);
-        expect(ofType(rs, T.snippet)).toEqual([]);
+        expect(ofType(rs, T.snippet).map((f) => f.inputs.nodeName)).toEqual(["pve1", "pve2", "pve3", "pve1", "pve2"]);
         expect([ofType(rs, T.haResource), ofType(rs, T.haRule)]).toEqual([[], []]);
         const vms = ofType(rs, T.vm);
         expect(vms.map((v) => v.inputs.name).sort()).toEqual(["cp1", "cp2", "cp3", "cp4", "cp5"]);
@@ -497,8 +524,8 @@ describe("examples under mocks", () => {
             expect(providerName(v.provider)).toBe(`k8s-vms-${i.nodeName}-provider`);
             expect(i.tags).toEqual(["control-plane", "k8s", "stacked"]);
             expect(i.description).toContain("control-plane");
-            expect(i.initialization.userAccount.username).toBe("ubuntu");
-            expect(i.agent.enabled).toBe(false);
+            expect(i.initialization.userAccount).toBeUndefined();
+            expect(i.agent.enabled).toBe(true);
             expect(i.networkDevices[0].bridge).toBe("vmbr20");
             expect([i.cpu.cores, i.memory.dedicated, i.disks[0].size]).toEqual([4, 8192, 50]);
         }

@@ -6,6 +6,9 @@
 import { z } from "zod";
 import { isCidr4, isIPv4, isNetworkCidr4, parseRange } from "../net/ip";
 
+/** An OpenSSH public host key line of a type sshd offers (`ssh-ed25519 AAAA… [comment]`). */
+export const HOST_KEY_LINE = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) AAAA[A-Za-z0-9+/]+={0,3}( [^\n]*)?\s*$/;
+
 /** Pulumi project name, which is also the config namespace. */
 export const PROJECT = "etcd-ha";
 
@@ -158,7 +161,10 @@ export const HypervisorSchema = z.strictObject({
             disk: z.string().min(1).default("local-lvm"),
             /** Cloud images (`import` content type must be enabled). Default `local`. */
             images: z.string().min(1).default("local"),
-            /** Cloud-init snippets (`snippets` content type); unset → the VM's built-in user account is used instead. */
+            /**
+             * Cloud-init snippets (`snippets` content type). Required on nodes that host members: the snippet carries the
+             * VM's generated SSH host key. Unset only with `ssh.insecureIgnoreHostKeys` (the built-in user account, host keys unchecked).
+             */
             snippets: z.string().min(1).optional(),
         })
         .default({ disk: "local-lvm", images: "local" }),
@@ -222,6 +228,11 @@ export const HostSchema = z.strictObject({
     fqdn: z.string().regex(DOMAIN, "must be a DNS name such as etcd1.kloud.lan").optional(),
     /** Failure domain (physical machine) of this host, for hypervisor fault tolerance; optional. */
     hypervisor: z.string().min(1).optional(),
+    /**
+     * The host's public SSH host key, one line (`ssh-ed25519 AAAA…`, as in /etc/ssh/ssh_host_ed25519_key.pub
+     * on the host): every remote step accepts only this key. Required unless `etcd-ha:ssh.insecureIgnoreHostKeys`.
+     */
+    hostKey: z.string().regex(HOST_KEY_LINE, "must be the host's OpenSSH public host key, one line such as 'ssh-ed25519 AAAA… root@etcd1' (cat /etc/ssh/ssh_host_ed25519_key.pub on the host)").optional(),
 });
 
 /** A certificate SAN: a DNS name (wildcards allowed) or an IP literal. */
@@ -382,6 +393,11 @@ export const SshSchema = z.strictObject({
         .string()
         .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA… admin@host'")
         .optional(),
+    /**
+     * Accept any SSH host key from members without a pinned one (`hosts[].hostKey`; Proxmox VMs on nodes without a
+     * snippets datastore). Default false. Every run warns: whatever answers at a member's address gets the private keys.
+     */
+    insecureIgnoreHostKeys: z.boolean().default(false),
 });
 
 /** Every plain (non-secret) stack config key, as one schema. */
@@ -399,7 +415,7 @@ export const StackConfigSchema = z.strictObject({
     /** Default size of every member VM (topology-specific defaults apply). */
     vmSize: SizeSchema.optional(),
     etcd: EtcdSchema.default(EtcdSchema.parse({})),
-    ssh: SshSchema.default({ user: "ubuntu" }),
+    ssh: SshSchema.default({ user: "ubuntu", insecureIgnoreHostKeys: false }),
     /**
      * Day-2: members to replace in the next run (at most one), e.g. `[etcd2]` after its VM or disk was
      * lost: the member is removed from the cluster, its data dir wiped, every step re-run on its host, and

@@ -67,6 +67,8 @@ export interface ResolvedMember {
     /** SSH port and user for remote commands. */
     sshPort: number;
     sshUser: string;
+    /** Hosts mode: the host's pinned public SSH host key (Proxmox VMs get a generated one). */
+    hostKey?: string;
 }
 
 type ParsedProxmox = NonNullable<ParsedStackConfig["proxmox"]>;
@@ -319,8 +321,15 @@ export function validateStackConfig(
         if (hosts.length === 0) add(["hosts"], "has no hosts: list at least one (3 or 5 for HA)");
         for (const [i, j] of duplicates(hosts, (h) => h.name)) add(["hosts", i, "name"], `"${hosts[i].name}" is already used by ${PROJECT}:hosts[${j}]: names must be unique`);
         for (const [i, j] of duplicates(hosts, (h) => h.address)) add(["hosts", i, "address"], `${hosts[i].address} is already used by ${PROJECT}:hosts[${j}]: each member needs its own address`);
+        const ignoreHostKeys = has("ssh") && c.ssh!.insecureIgnoreHostKeys;
         hosts.forEach((h, i) => {
             if (network && !cidrContains(network.cidr, h.address)) add(["hosts", i, "address"], `${h.address} is outside ${PROJECT}:network.cidr ${network.cidr}`);
+            if (h.hostKey === undefined && !ignoreHostKeys) {
+                add(
+                    ["hosts", i, "hostKey"],
+                    `is required: the public SSH host key of ${h.name}, one line read on the host itself (cat /etc/ssh/ssh_host_ed25519_key.pub), so no other machine at ${h.address} receives the cluster's keys; or set ${PROJECT}:ssh.insecureIgnoreHostKeys: true to accept any key (not recommended)`,
+                );
+            }
         });
         members = hosts.map((h, index) => ({
             index,
@@ -330,6 +339,7 @@ export function validateStackConfig(
             hypervisor: h.hypervisor,
             sshPort: h.port,
             sshUser: h.user ?? sshUser,
+            ...(h.hostKey !== undefined ? { hostKey: h.hostKey } : {}),
         }));
     }
 
@@ -462,6 +472,16 @@ export function validateStackConfig(
         for (const p of membershipProblems(members.map((m) => m.name), c.replace ?? [])) {
             add(p.key === "members" ? [membersKey] : p.index === undefined ? ["replace"] : ["replace", p.index], p.message);
         }
+        if (mode === "proxmox" && has("ssh") && !c.ssh!.insecureIgnoreHostKeys) {
+            const used = new Set(members.map((m) => m.hypervisor));
+            hypervisors.forEach((h, i) => {
+                if (h.datastores.snippets !== undefined || !used.has(h.name)) return;
+                add(
+                    ["hypervisors", i, "datastores", "snippets"],
+                    `is required on ${h.name}, which hosts members: only a cloud-init snippet can install the SSH host key the program generates for each VM, which every remote step pins. Enable the Snippets content type on a datastore of ${h.name} and name it here, or set ${PROJECT}:ssh.insecureIgnoreHostKeys: true to accept any host key (not recommended)`,
+                );
+            });
+        }
         if (c.restore && (c.replace ?? []).length > 0) {
             add(["restore"], "cannot run together with etcd-ha:replace: a restore rebuilds every member; remove replace (or finish the replacement first)");
         }
@@ -522,7 +542,7 @@ function infraWarnings(mode: "proxmox" | "hosts", hypervisors: readonly Hypervis
             code: "cloud-init-fallback",
             message:
                 `no snippets datastore on ${bare.join(", ")} (hypervisors[].datastores.snippets): members there get Proxmox's built-in cloud-init ` +
-                `user account (admin user and key only; no qemu-guest-agent, so the VM agent is left off; /etc/hosts comes from the readiness step); ` +
+                `user account (admin user and key only; no generated SSH host key, so their host keys are not checked; no qemu-guest-agent, so the VM agent is left off; /etc/hosts comes from the readiness step); ` +
                 `enable the Snippets content type on a datastore and set it for the full cloud-config`,
         },
     ];

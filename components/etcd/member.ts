@@ -8,7 +8,7 @@ import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { invalidArgs } from "../argsError";
 import * as command from "@pulumi/command";
-import { EtcdHost } from "../hosts";
+import { EtcdHost, sshConnectionArgs } from "../hosts";
 import { SnapshotsConfig } from "../config/schema";
 import { EtcdOptions, resolveEtcdOptions } from "./options";
 import { binariesScript, certsScript, configScript, leaveScript, prepareScript, renderCertBundle, startScript, wrapScript } from "./scripts";
@@ -128,12 +128,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         const etcd = resolved.value;
         const { host } = args;
         const user = host.connection.user;
-        const connection: command.types.input.remote.ConnectionArgs = {
-            host: host.connection.host,
-            port: host.connection.port ?? 22,
-            user,
-            privateKey: host.connection.privateKey,
-        };
+        const connection: command.types.input.remote.ConnectionArgs = sshConnectionArgs(host.connection);
         // A replacement re-runs every step: the member's host may be a new, empty machine.
         const marker = args.replace ? `# replace requested for ${host.name}\n` : "";
         const run = (step: string, body: pulumi.Input<string>, extra: Partial<command.remote.CommandArgs>, deps: pulumi.Resource[]) =>

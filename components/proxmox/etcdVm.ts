@@ -6,7 +6,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as proxmoxve from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
+import * as tls from "@pulumi/tls";
 import { EtcdHost } from "../hosts";
+import { renderUserData } from "./cloudInit";
 import { wrapScript } from "../etcd/scripts";
 import { VmPlan } from "./plan";
 
@@ -34,6 +36,8 @@ export class EtcdVm extends pulumi.ComponentResource {
     public readonly vm: proxmoxve.VmLegacy;
     /** Its HA resource, when HA is on. */
     public readonly haResource?: proxmoxve.Haresource;
+    /** The VM's SSH host key (ed25519), installed by cloud-init; absent without a snippet. */
+    public readonly hostKey?: tls.PrivateKey;
     /** The readiness check (SSH answers, cloud-init done). */
     public readonly ready: command.remote.Command;
     /** The VM as the etcd layer sees it; installs wait for `ready`. */
@@ -42,7 +46,7 @@ export class EtcdVm extends pulumi.ComponentResource {
     public readonly haResourceId: pulumi.Output<string>;
 
     /**
-     * @param name Logical name; children are `${name}-user-data`, `-vm`, `-firewall-options`, `-firewall-rules`, `-ha`, `-ready`.
+     * @param name Logical name; children are `${name}-host-key`, `${name}-user-data`, `-vm`, `-firewall-options`, `-firewall-rules`, `-ha`, `-ready`.
      * @param args The plan and what only the engine knows.
      * @param opts Resource options.
      */
@@ -52,20 +56,35 @@ export class EtcdVm extends pulumi.ComponentResource {
         const m = plan.member;
         const child = { parent: this, provider };
 
+        // The VM's SSH host key, made here so every remote step can pin it (a secret in the state; the public
+        // half is the pin). Only the snippet can carry it: without one, the image's own keys are unknown.
+        const snippet = plan.snippet;
+        this.hostKey = snippet ? new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this }) : undefined;
+        const hostKeyLine = this.hostKey?.publicKeyOpenssh.apply((k) => k.trim());
+
         // The snippet is first-boot data: cloud-init reads it once. Same file name on replace, so delete first.
-        const userData = plan.snippet
-            ? new proxmoxve.FileLegacy(
-                  `${name}-user-data`,
-                  {
-                      nodeName: plan.snippet.nodeName,
-                      datastoreId: plan.snippet.datastoreId,
-                      contentType: "snippets",
-                      sourceRaw: { fileName: plan.snippet.fileName, data: plan.snippet.data },
-                      overwrite: true,
-                  },
-                  { ...child, deleteBeforeReplace: true },
-              )
-            : undefined;
+        const userData =
+            snippet && this.hostKey
+                ? new proxmoxve.FileLegacy(
+                      `${name}-user-data`,
+                      {
+                          nodeName: snippet.nodeName,
+                          datastoreId: snippet.datastoreId,
+                          contentType: "snippets",
+                          sourceRaw: {
+                              fileName: snippet.fileName,
+                              // Holds the host's private key: a secret.
+                              data: pulumi.secret(
+                                  pulumi
+                                      .all([this.hostKey.privateKeyOpenssh, this.hostKey.publicKeyOpenssh])
+                                      .apply(([privateKey, publicKey]) => renderUserData({ ...snippet.userData, hostKey: { privateKey, publicKey } })),
+                              ),
+                          },
+                          overwrite: true,
+                      },
+                      { ...child, deleteBeforeReplace: true },
+                  )
+                : undefined;
 
         const v = plan.vm;
         this.vm = new proxmoxve.VmLegacy(
@@ -123,6 +142,7 @@ export class EtcdVm extends pulumi.ComponentResource {
                     privateKey: args.ssh.privateKey,
                     dialErrorLimit: plan.readiness.dialErrorLimit,
                     perDialTimeout: plan.readiness.perDialTimeout,
+                    ...(hostKeyLine ? { hostKey: hostKeyLine } : {}),
                 },
                 create: wrapScript(plan.readiness.script, args.ssh.user),
                 addPreviousOutputInEnv: false,
@@ -137,7 +157,7 @@ export class EtcdVm extends pulumi.ComponentResource {
             address: m.address,
             hypervisor: m.hypervisor,
             vmId: m.vmId,
-            connection: { host: m.address, port: 22, user: args.ssh.user, privateKey: args.ssh.privateKey },
+            connection: { host: m.address, port: 22, user: args.ssh.user, privateKey: args.ssh.privateKey, ...(hostKeyLine ? { hostKey: hostKeyLine } : {}) },
             dependsOn: [this.ready],
         };
         this.registerOutputs({ vmId: this.vm.vmId, haResourceId: this.haResourceId, ready: this.ready.stdout });

@@ -6,7 +6,7 @@
  */
 import { cidrBounds, cidrContains, isCidr4, isIPv4 } from "../net/ip";
 import { BRIDGE_NAME, DNS_LABEL } from "../config/schema";
-import { HostsEntry, renderUserData, userDataFileName } from "./cloudInit";
+import { HostsEntry, UserDataArgs, userDataFileName } from "./cloudInit";
 import { FirewallPolicy, FirewallRule, memberFirewallRules } from "./firewall";
 import { readinessScript, sshDialBudget } from "./readiness";
 
@@ -180,8 +180,11 @@ export interface VmPlan {
     member: VmMemberSpec;
     provider: string;
     role: "etcd" | "control-plane";
-    /** The cloud-init snippet, or undefined when the node has no snippets datastore (built-in user account instead). */
-    snippet?: { nodeName: string; datastoreId: string; fileName: string; data: string };
+    /**
+     * The cloud-init snippet, or undefined when the node has no snippets datastore (built-in user account
+     * instead, and no generated host key). `userData` is rendered with the VM's generated host key.
+     */
+    snippet?: { nodeName: string; datastoreId: string; fileName: string; userData: Omit<UserDataArgs, "hostKey"> };
     /** Whether the bridge is one this program manages (the VM then depends on it). */
     managedBridge: boolean;
     vm: VmArgsPlan;
@@ -359,14 +362,14 @@ export function planInfrastructure(s: InfraSpec): InfraPlan {
                   nodeName: h.name,
                   datastoreId: snippetsDs,
                   fileName: userDataFileName(s.clusterName, m.name),
-                  data: renderUserData({
+                  userData: {
                       clusterName: s.clusterName,
                       self: { name: m.name, fqdn: m.fqdn, address: m.address },
                       members: hostsEntries,
                       user: s.admin.user,
                       publicKey: s.admin.publicKey,
                       ntpServers: s.network.ntpServers ?? [],
-                  }),
+                  },
               }
             : undefined;
         const vm: VmArgsPlan = {

@@ -1,4 +1,6 @@
 /** Config fixtures for tests: raw `etcd-ha:*` values (structured, without namespace) and helpers. */
+import { createHash } from "crypto";
+
 export type Raw = Record<string, unknown>;
 
 export const PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt0aGlzaXNhbm9wZXJhdG9yc3B1YmxpY2tleWV4YW1wbGU admin@kloud.lan";
@@ -27,14 +29,24 @@ export function proxmoxBase(): Raw {
     };
 }
 
+/**
+ * A well-formed ed25519 public host key line for a test host (the wire format of a real key: the type string
+ * and 32 key bytes, here derived from `seed`, so each host has its own).
+ */
+export function testHostKey(seed: string): string {
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+    const blob = Buffer.concat([str(Buffer.from("ssh-ed25519")), str(createHash("sha256").update(seed).digest())]);
+    return `ssh-ed25519 ${blob.toString("base64")} root@${seed}`;
+}
+
 /** A valid hosts-mode config: three existing machines on loopback addresses. */
 export function hostsBase(): Raw {
     return {
         clusterName: "lab",
         hosts: [
-            { name: "m1", address: "127.42.0.11", port: 2222, user: "admin" },
-            { name: "m2", address: "127.42.0.12", port: 2222, user: "admin" },
-            { name: "m3", address: "127.42.0.13", port: 2222, user: "admin" },
+            { name: "m1", address: "127.42.0.11", port: 2222, user: "admin", hostKey: testHostKey("m1") },
+            { name: "m2", address: "127.42.0.12", port: 2222, user: "admin", hostKey: testHostKey("m2") },
+            { name: "m3", address: "127.42.0.13", port: 2222, user: "admin", hostKey: testHostKey("m3") },
         ],
     };
 }

@@ -11,8 +11,16 @@ const pem = (label: string, body: string) => `-----BEGIN ${label}-----\nplan-pla
 export function planState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
     switch (type) {
         case "tls:index/privateKey:PrivateKey": {
-            const label = inputs.algorithm === "RSA" ? "RSA PRIVATE KEY" : "EC PRIVATE KEY";
-            return { ...inputs, privateKeyPem: pem(label, name), privateKeyPemPkcs8: pem("PRIVATE KEY", name), publicKeyPem: pem("PUBLIC KEY", name) };
+            const label = inputs.algorithm === "RSA" ? "RSA PRIVATE KEY" : inputs.algorithm === "ED25519" ? "PRIVATE KEY" : "EC PRIVATE KEY";
+            const sshType = inputs.algorithm === "RSA" ? "ssh-rsa" : inputs.algorithm === "ED25519" ? "ssh-ed25519" : "ecdsa-sha2-nistp256";
+            return {
+                ...inputs,
+                privateKeyPem: pem(label, name),
+                privateKeyPemPkcs8: pem("PRIVATE KEY", name),
+                privateKeyOpenssh: pem("OPENSSH PRIVATE KEY", name),
+                publicKeyPem: pem("PUBLIC KEY", name),
+                publicKeyOpenssh: `${sshType} AAAA${Buffer.from(`plan-placeholder:${name}`).toString("base64")}\n`,
+            };
         }
         case "tls:index/selfSignedCert:SelfSignedCert":
         case "tls:index/locallySignedCert:LocallySignedCert":
