@@ -19,6 +19,7 @@ import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/
 import { DNS_LABEL, HOST_KEY_LINE, RestoreSchema, SnapshotsSchema } from "./config/schema";
 import { restoreStopScript, upgradeSnapshotScript } from "./etcd/day2";
 import { isIPv4 } from "./net/ip";
+import { overlaps, snapshotDirProblems } from "./etcd/paths";
 
 export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
 
@@ -161,6 +162,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
         if (!resolved.ok) problems.push(...resolved.issues.map((i) => ({ path: ["etcd", ...i.path].join("."), reason: i.message })));
         const snapshotsParsed = SnapshotsSchema.safeParse(args.snapshots ?? {});
         if (!snapshotsParsed.success) problems.push(...snapshotsParsed.error.issues.map((i) => ({ path: ["snapshots", ...i.path.map(String)].join("."), reason: i.message })));
+        if (resolved.ok && snapshotsParsed.success) {
+            const dir = snapshotsParsed.data.dir;
+            if (overlaps(resolved.value.dataDir, dir)) problems.push({ path: "snapshots.dir", reason: `"${dir}" overlaps etcd.dataDir ${resolved.value.dataDir}: keep snapshots apart from etcd's data` });
+            problems.push(...snapshotDirProblems(dir).map((reason) => ({ path: "snapshots.dir", reason })));
+        }
         const restoreParsed = args.restore === undefined ? undefined : RestoreSchema.safeParse(args.restore);
         if (restoreParsed && !restoreParsed.success) problems.push(...restoreParsed.error.issues.map((i) => ({ path: ["restore", ...i.path.map(String)].join("."), reason: i.message })));
         if (problems.length > 0 || !resolved.ok || !snapshotsParsed.success || (restoreParsed && !restoreParsed.success)) invalidArgs("EtcdCluster", name, problems);

@@ -8,7 +8,9 @@
  * - upgrade path with the versions the lab has: a same-version "upgrade" (the same binaries repacked, so
  *   another tarball sha256) takes the pre-upgrade snapshot, then installs and restarts member by member;
  * - restore: 1,000 keys, a snapshot, every data dir destroyed, `etcd-ha:restore` → every key back on every
- *   member, a new cluster ID; removing the key afterwards changes nothing on the members.
+ *   member, a new cluster ID; removing the key afterwards changes nothing on the members;
+ * - replace in place: a member replaced on its own machine loses only etcd's member/ dir; a file of the
+ *   operator's in the data dir stays.
  * Figures are printed.
  */
 import { spawnSync } from "child_process";
@@ -218,5 +220,25 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         expect(pids()).toEqual(pidsAfter);
         for (const h of hosts()) expect(log.some((l) => l.includes(`etcd-${h.name}-start | etcd is running with this configuration: nothing to do`))).toBe(true);
         expect(clusterId()).toBe(idAfter);
+    }, 300_000);
+
+    test("replace in place: only etcd's member/ dir is wiped; a foreign file in the data dir is kept", async () => {
+        const h = hosts().find((x) => x.name === "etcd3")!;
+        inHost(h, ["sh", "-c", "printf 'operator notes\\n' > /var/lib/etcd/NOTES.txt && mkdir -p /var/lib/etcd/tools && printf x > /var/lib/etcd/tools/probe"]);
+        const idOf = () => etcdctl(["member", "list"]).split("\n").find((l) => l.includes(", etcd3, "))!.split(",")[0];
+        const idBefore = idOf();
+        const logFrom = log.length;
+        const result = await up({ replace: ["etcd3"] });
+        expect(String(result.outputs.health)).toMatch(/^healthy: 3\/3 members/);
+        // A new member (new ID) with the same name; etcd's data was wiped, the operator's files were not.
+        expect(idOf()).not.toBe(idBefore);
+        expect(inHost(h, ["cat", "/var/lib/etcd/NOTES.txt", "/var/lib/etcd/tools/probe"])).toBe("operator notes\nx");
+        expect(inHost(h, ["stat", "-c", "%a %U", "/var/lib/etcd"]).trim()).toBe("700 etcd");
+        expect(inHost(h, ["ls", "-A", "/var/lib/etcd"]).trim().split("\n").sort()).toEqual(["NOTES.txt", "member", "tools"]);
+        expect(log.slice(logFrom).some((l) => l.includes("etcd-etcd3-start | kept in /var/lib/etcd (not etcd's member data): NOTES.txt tools"))).toBe(true);
+        // Taking the switch out afterwards finds the member as it is.
+        const settle = await up();
+        expect(settle.created).toBe(0);
+        expect(idOf()).not.toBe(idBefore);
     }, 300_000);
 });

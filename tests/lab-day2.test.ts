@@ -6,12 +6,15 @@
  *   (one at a time, the leader last after a handover), under a writer on all five;
  * - scale in 5 → 3: each removed member's delete step leaves the cluster (dependents first), then its
  *   host goes away; the outputs follow;
- * - replace a lost member (its host rebuilt empty) with `etcd-ha:replace`: same name and address, a new
- *   member ID, data intact, the others untouched;
+ * - a rebuilt host whose SSH host key the stack does not trust yet: every step on it is refused at the
+ *   handshake, nothing reaches the machine;
+ * - replace a lost member (its host rebuilt empty, its new key trusted) with `etcd-ha:replace`: same name and
+ *   address, a new member ID, data intact, the others untouched;
  * Every acknowledged write is on every member at the end; figures are printed.
  */
 import { spawnSync } from "child_process";
 import { formatFigures, verifyAcknowledged } from "../tools/lab/faults/writer";
+import { inHost } from "../tools/lab/hosts";
 import { expectRolling, labSuite } from "./helpers/labSuite";
 
 const PREFIX = "127.66.4";
@@ -121,7 +124,7 @@ describe("day-2 as config changes", () => {
         expect(String(result.outputs.health)).toMatch(/^healthy: 3\/3 members after \d+ attempt\(s\) in \d+s; still listed, removed at the end of this run: etcd[45] etcd[45]$/);
         for (const n of ["etcd5", "etcd4"]) {
             expect(log.some((l) => new RegExp(`etcd-${n}-start \\| removed ${n} \\([0-9a-f]+\\); the remaining cluster is healthy`).test(l))).toBe(true);
-            expect(log.some((l) => l.includes(`etcd-${n}-start | stopped etcd on ${n} and wiped /var/lib/etcd`))).toBe(true);
+            expect(log.some((l) => l.includes(`etcd-${n}-start | stopped etcd on ${n} and wiped its data (/var/lib/etcd/member)`))).toBe(true);
         }
         expect(hosts().map((h) => h.name)).toEqual(original);
         expect(result.outputs.clientEndpoints).toEqual(eps);
@@ -133,13 +136,41 @@ describe("day-2 as config changes", () => {
         expect(report.failed).toBeLessThanOrEqual(2);
     }, 300_000);
 
+    test("a machine at a member's address with another SSH host key is refused before anything is sent to it", async () => {
+        // etcd2's VM is lost and another machine (new host keys, empty disk) answers at its address, while the
+        // stack still pins etcd2's old key: to the program, an impostor.
+        const t0 = Date.now();
+        await lab.recreateHost("etcd2", { trustNewKey: false });
+        const h = hosts().find((x) => x.name === "etcd2")!;
+        const logFrom = log.length;
+        const tRun = Date.now();
+        await expect(up({ replace: ["etcd2"] })).rejects.toThrow(/failed attempts: ssh: handshake failed: ssh: host key mismatch$/);
+        const runSeconds = (Date.now() - tRun) / 1000;
+        // Every step on etcd2 was refused at the handshake: none ran, no file was copied.
+        const lines = log.slice(logFrom);
+        expect(lines.filter((l) => / (created|updated|replaced) on 127\.66\.4\.12 /.test(l))).toEqual([]);
+        expect(lines.some((l) => /etcd-etcd2-prepare: Dial 1\/10 failed: retrying/.test(l))).toBe(true);
+        // Nothing of the cluster's arrived on the machine: no etcd user, PKI, config, binaries, staged tarball
+        // or data dir, and its sshd accepted no login at all.
+        const probe = inHost(h, [
+            "sh",
+            "-c",
+            "getent passwd etcd || true; ls -d /etc/etcd /var/lib/etcd /var/lib/etcd-ha /var/tmp/etcd-ha /usr/local/bin/etcd /etc/systemd/system/etcd.service 2>/dev/null || true; journalctl -u ssh --no-pager -o cat | grep -c '^Accepted ' || true",
+        ]);
+        expect(probe.trim().split("\n")).toEqual(["0"]);
+        // The operator checks the new machine's key on its console and trusts it: the replace then goes on (next test).
+        expect(lab.trustHostKeys(["etcd2"])[0].hostKey).not.toBe(undefined);
+        figures.push(`changed host key: every step on etcd2 refused at the handshake in ${runSeconds.toFixed(1)}s, nothing sent (test ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+    }, 300_000);
+
     test("replace a lost member: its host rebuilt empty, `replace: [etcd2]` re-adds it with a new ID; data intact", async () => {
         const eps = hosts().map(endpointOf);
         const survivors = eps.filter((e) => !e.includes(`${PREFIX}.12:`));
         const pidsBefore = pids(["etcd1", "etcd3"]);
+        // etcd2's host was rebuilt empty in the previous test (its new key trusted since).
         const { report, result } = await underWriter(survivors, "/day2/replace/", async () => {
-            await lab.recreateHost("etcd2");
-            // Nothing in the program changed, so without the switch a run would not touch the new host.
+            // Nothing in the program changed but etcd2's host key, so without the switch a run would only
+            // re-run etcd2's steps as updates.
             return up({ replace: ["etcd2"] });
         });
         const after = members(eps);

@@ -2,7 +2,11 @@
  * The member scripts as text: each variant passes `bash -n` and shellcheck with no finding, survives the
  * trip through the SSH user's login shell byte for byte (dash and bash), and carries no secret.
  */
-import { turnBounds } from "../components/etcd/rolling";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { MEMBER_SH, turnBounds } from "../components/etcd/rolling";
 import {
     binariesScript,
     certsScript,
@@ -225,5 +229,52 @@ describe("start script: the learner's ID from `member add`", () => {
     it("an unreadable answer stops the join with the output", () => {
         expect(idOf("Error: etcdserver: too many learner members in cluster\n")).toBe("");
         expect(start).toMatch(/if \[ -z "\$learner_id" \]; then\n\s+echo "could not read the new member's ID from member add:" >&2/);
+    });
+});
+
+describe("wipe_data (member.sh): the named removal of a member's data", () => {
+    /** Runs wipe_data from member.sh on `dataDir` as the start and leave steps do; returns its output. */
+    function wipe(dataDir: string): { status: number | null; stdout: string; stderr: string } {
+        const r = spawnSync("bash", ["-c", 'set -euo pipefail; bin_dir=/nonexistent pki_dir=/nonexistent; source "$1"; data_dir=$2; wipe_data', "_", MEMBER_SH, dataDir], { encoding: "utf8", timeout: 10_000 });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    it("removes etcd's member/ dir and the restore staging dirs; keeps, and lists, everything else", () => {
+        const d = fs.mkdtempSync(path.join(os.tmpdir(), "wipe-"));
+        const outside = fs.mkdtempSync(path.join(os.tmpdir(), "wipe-outside-"));
+        try {
+            for (const f of ["member/wal/0.wal", "member/snap/db", ".restore-Ab12Cd/data/member/snap/db", "pre-restore-20261204T101500Z/member/snap/db", "tools/probe", "NOTES.txt"]) {
+                fs.mkdirSync(path.dirname(path.join(d, f)), { recursive: true });
+                fs.writeFileSync(path.join(d, f), "x");
+            }
+            fs.writeFileSync(path.join(outside, "precious"), "y");
+            fs.symlinkSync(outside, path.join(d, "elsewhere"));
+            const r = wipe(d);
+            expect([r.status, r.stderr]).toEqual([0, ""]);
+            expect(r.stdout).toBe(`kept in ${d} (not etcd's member data): NOTES.txt elsewhere pre-restore-20261204T101500Z tools\n`);
+            expect(fs.readdirSync(d).sort()).toEqual(["NOTES.txt", "elsewhere", "pre-restore-20261204T101500Z", "tools"]);
+            expect(fs.readFileSync(path.join(outside, "precious"), "utf8")).toBe("y");
+            // Again: nothing left to remove, the same files kept.
+            expect(wipe(d).stdout).toBe(r.stdout);
+        } finally {
+            fs.rmSync(d, { recursive: true, force: true });
+            fs.rmSync(outside, { recursive: true, force: true });
+        }
+    });
+
+    it("a member/ that is a symlink loses the link, never its target; an empty or missing data dir is nothing to do", () => {
+        const d = fs.mkdtempSync(path.join(os.tmpdir(), "wipe-"));
+        const target = fs.mkdtempSync(path.join(os.tmpdir(), "wipe-target-"));
+        try {
+            fs.writeFileSync(path.join(target, "db"), "z");
+            fs.symlinkSync(target, path.join(d, "member"));
+            expect(wipe(d)).toEqual({ status: 0, stdout: "", stderr: "" });
+            expect(fs.readdirSync(d)).toEqual([]);
+            expect(fs.readFileSync(path.join(target, "db"), "utf8")).toBe("z");
+            expect(wipe(path.join(d, "missing"))).toEqual({ status: 0, stdout: "", stderr: "" });
+        } finally {
+            fs.rmSync(d, { recursive: true, force: true });
+            fs.rmSync(target, { recursive: true, force: true });
+        }
     });
 });

@@ -6,8 +6,12 @@
 import { z } from "zod";
 import { isCidr4, isIPv4, isNetworkCidr4, parseRange } from "../net/ip";
 
-/** An OpenSSH public host key line of a type sshd offers (`ssh-ed25519 AAAA… [comment]`). */
-export const HOST_KEY_LINE = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) AAAA[A-Za-z0-9+/]+={0,3}( [^\n]*)?\s*$/;
+/**
+ * An OpenSSH public host key line (`ssh-ed25519 AAAA… [comment]`): ed25519 or ECDSA. Not RSA: a pinned key
+ * narrows the command provider's host-key algorithms to the key's type, and for RSA that is the SHA-1
+ * `ssh-rsa`, which current OpenSSH servers no longer offer. Every Ubuntu 24.04 host has an ed25519 key.
+ */
+export const HOST_KEY_LINE = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) AAAA[A-Za-z0-9+/]+={0,3}( [^\n]*)?\s*$/;
 
 /** Pulumi project name, which is also the config namespace. */
 export const PROJECT = "etcd-ha";
@@ -232,7 +236,7 @@ export const HostSchema = z.strictObject({
      * The host's public SSH host key, one line (`ssh-ed25519 AAAA…`, as in /etc/ssh/ssh_host_ed25519_key.pub
      * on the host): every remote step accepts only this key. Required unless `etcd-ha:ssh.insecureIgnoreHostKeys`.
      */
-    hostKey: z.string().regex(HOST_KEY_LINE, "must be the host's OpenSSH public host key, one line such as 'ssh-ed25519 AAAA… root@etcd1' (cat /etc/ssh/ssh_host_ed25519_key.pub on the host)").optional(),
+    hostKey: z.string().regex(HOST_KEY_LINE, "must be the host's ed25519 (or ECDSA) public host key, one line such as 'ssh-ed25519 AAAA… root@etcd1' (cat /etc/ssh/ssh_host_ed25519_key.pub on the host)").optional(),
 });
 
 /** A certificate SAN: a DNS name (wildcards allowed) or an IP literal. */

@@ -16,6 +16,7 @@ import {
 } from "../net/ip";
 import { membershipProblems, planTopology, spreadMembers, TopologyPlan, PlanWarning } from "../topology/planner";
 import { etcdSettingsIssues } from "../etcd/options";
+import { overlaps, snapshotDirProblems } from "../etcd/paths";
 import {
     DEFAULT_SIZES,
     EtcdConfig,
@@ -301,6 +302,13 @@ export function validateStackConfig(
     if (etcd) {
         for (const issue of etcdSettingsIssues(etcd)) add(["etcd", ...issue.path], issue.message);
     }
+    if (has("snapshots")) {
+        const dir = c.snapshots!.dir;
+        if (etcd && overlaps(etcd.dataDir, dir)) {
+            add(["snapshots", "dir"], `"${dir}" overlaps ${PROJECT}:etcd.dataDir ${etcd.dataDir}: keep snapshots apart from etcd's data (a member's removal wipes that data, a restore moves it aside), e.g. /var/backups/etcd`);
+        }
+        for (const m of snapshotDirProblems(dir)) add(["snapshots", "dir"], m);
+    }
     if (secrets.has(SECRET_KEYS.etcdCaCert) !== secrets.has(SECRET_KEYS.etcdCaKey)) {
         const missing = secrets.has(SECRET_KEYS.etcdCaCert) ? SECRET_KEYS.etcdCaKey : SECRET_KEYS.etcdCaCert;
         add([missing], `is not set: an adopted CA needs both ${PROJECT}:etcdCaCert and ${PROJECT}:etcdCaKey (\`pulumi config set --secret ${PROJECT}:${missing} < file.pem\`), or neither to create a new CA`);
@@ -435,6 +443,14 @@ export function validateStackConfig(
                     else if (m.address === network.gateway) add([...m.path, "address"], `${m.address} is the network gateway: pick another address`);
                     else if (isReservedInCidr(network.cidr, m.address)) add([...m.path, "address"], `${m.address} is the network or broadcast address of ${network.cidr}`);
                 }
+                hypervisors.forEach((h, j) => {
+                    const bridgeIp = h.bridge.address?.split("/")[0];
+                    if (bridgeIp === m.address) {
+                        add([...m.path, "address"], `${m.address} is the address of ${h.name}'s bridge (${PROJECT}:hypervisors[${j}].bridge.address): the hypervisor holds it, so the VM's traffic would go to the host; pick another address`);
+                    } else if (h.sshAddress === m.address) {
+                        add([...m.path, "address"], `${m.address} is ${h.name}'s SSH address (${PROJECT}:hypervisors[${j}].sshAddress): pick another address for the member`);
+                    }
+                });
                 if (m.hypervisor !== undefined && has("hypervisors") && !known.has(m.hypervisor)) {
                     add([...m.path, "hypervisor"], `"${m.hypervisor}" is not in ${PROJECT}:hypervisors (known: ${hvNames.join(", ") || "none"}): add it there or fix the name`);
                 }
@@ -467,6 +483,20 @@ export function validateStackConfig(
         }
     }
 
+    if (members && etcd) {
+        // SSH and etcd share each member's address: one port each.
+        const etcdPorts = Object.entries(etcd.ports) as [string, number][];
+        for (const m of members) {
+            const clash = etcdPorts.find(([, p]) => p === m.sshPort);
+            if (!clash) continue;
+            if (mode === "hosts") {
+                add(["hosts", m.index, "port"], `SSH port ${m.sshPort} is etcd's ${clash[0]} port on ${m.address} (${PROJECT}:etcd.ports.${clash[0]}): change one of them`);
+            } else {
+                add(["etcd", "ports", clash[0]], `${clash[1]} is the members' SSH port: etcd and sshd cannot both listen on it; use another port (default ${{ client: 2379, peer: 2380, metrics: 2381 }[clash[0]]})`);
+                break;
+            }
+        }
+    }
     if (members) {
         const membersKey = c.hosts ? "hosts" : c.memberPool ? "memberPool" : "members";
         for (const p of membershipProblems(members.map((m) => m.name), c.replace ?? [])) {

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { EtcdConfig, EtcdSchema } from "../config/schema";
 import { MemberFlagSettings } from "./flags";
+import { dataDirProblems } from "./paths";
 import { pinnedSha256, versionFeatures } from "./version";
 
 /** etcd settings for EtcdCluster. Every field is optional; defaults are those of `etcd-ha:etcd`. */
@@ -133,6 +134,7 @@ export function etcdSettingsIssues(etcd: EtcdConfig): SettingsIssue[] {
     if (etcd.pki.certValidityHours > etcd.pki.caValidityHours) {
         add(["pki", "certValidityHours"], `${etcd.pki.certValidityHours} h outlives the CA (${etcd.pki.caValidityHours} h): shorten it or lengthen caValidityHours`);
     }
+    for (const m of dataDirProblems(etcd.dataDir)) add(["dataDir"], m);
     if (etcd.pki.earlyRenewalHours >= etcd.pki.certValidityHours) {
         add(["pki", "earlyRenewalHours"], `${etcd.pki.earlyRenewalHours} h is not shorter than certValidityHours (${etcd.pki.certValidityHours} h), so certificates would renew on every run`);
     }

@@ -11,6 +11,7 @@ import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
 import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
 import { sq } from "./shell";
+import { STAGING_DIR, STATE_DIR } from "./paths";
 import { BINARIES_SH, coordinationPrefix, GATE_SH, MEMBER_SH, rollingHelpers, shellFile, shellParams, TurnBounds } from "./rolling";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
@@ -18,10 +19,9 @@ import { tarballDir, tarballName, versionFeatures } from "./version";
 export const ETCDCTL_ENV_PATH = "/etc/etcd/etcdctl.env";
 /** etcdctl wrapper for admins (sources the env file). */
 export const ETCDCTL_WRAPPER_PATH = `${BIN_DIR}/etcdctl.sh`;
-/** Root-only directory for the scripts' own bookkeeping (what configuration etcd was last started with). */
-export const STATE_DIR = "/var/lib/etcd-ha";
-/** Where the air-gapped path stages release tarballs (writable by the SSH user through SFTP). */
-export const STAGING_DIR = "/var/tmp/etcd-ha";
+// STATE_DIR: root-only bookkeeping (what configuration etcd was last started with); STAGING_DIR: where the
+// air-gapped path stages release tarballs (writable by the SSH user through SFTP). Defined with the path rules.
+export { STATE_DIR, STAGING_DIR };
 
 const SCRIPT_DELIMITER = "ETCD_HA_SCRIPT";
 

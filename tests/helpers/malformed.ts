@@ -388,6 +388,129 @@ export const MALFORMED: Malformed[] = [
         path: "etcd-ha:restore.fromSnapshot",
         message: `must be a path on this machine or an http(s):// URL of the file; other schemes (s3://, ftp://, file://) are not fetched: download the snapshot and give its path (got "s3://backups/etcd/snap.db")`,
     },
+    // --- host identity (every remote step pins the host's SSH host key) ---
+    {
+        label: "host without a pinned SSH host key",
+        raw: mutate(H(), (c) => delete c.hosts[1].hostKey),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:hosts[1].hostKey",
+        message:
+            "is required: the public SSH host key of m2, one line read on the host itself (cat /etc/ssh/ssh_host_ed25519_key.pub), so no other machine at 127.42.0.12 receives the cluster's keys; or set etcd-ha:ssh.insecureIgnoreHostKeys: true to accept any key (not recommended)",
+    },
+    {
+        label: "host key that is not a public key line",
+        raw: mutate(H(), (c) => (c.hosts[0].hostKey = "SHA256:Zm9vYmFyYmF6cXV4")),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:hosts[0].hostKey",
+        message: `must be the host's ed25519 (or ECDSA) public host key, one line such as 'ssh-ed25519 AAAA… root@etcd1' (cat /etc/ssh/ssh_host_ed25519_key.pub on the host) (got "SHA256:Zm9vYmFyYmF6cXV4")`,
+    },
+    {
+        label: "RSA host key (the provider would offer only SHA-1 ssh-rsa)",
+        raw: mutate(H(), (c) => (c.hosts[2].hostKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ root@m3")),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:hosts[2].hostKey",
+        message: `must be the host's ed25519 (or ECDSA) public host key, one line such as 'ssh-ed25519 AAAA… root@etcd1' (cat /etc/ssh/ssh_host_ed25519_key.pub on the host) (got "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ root@m3")`,
+    },
+    {
+        label: "Proxmox node hosting members without a snippets datastore",
+        raw: mutate(P(), (c) => delete c.hypervisors[2].datastores),
+        path: "etcd-ha:hypervisors[2].datastores.snippets",
+        message:
+            "is required on pve3, which hosts members: only a cloud-init snippet can install the SSH host key the program generates for each VM, which every remote step pins. Enable the Snippets content type on a datastore of pve3 and name it here, or set etcd-ha:ssh.insecureIgnoreHostKeys: true to accept any host key (not recommended)",
+    },
+    // --- directories a wipe or a restore would share with something else ---
+    {
+        label: "data dir at the top level",
+        raw: mutate(H(), (c) => (c.etcd = { dataDir: "/var" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:etcd.dataDir",
+        message: `"/var" is a top-level directory: a member's removal wipes etcd's data inside it, so give etcd a directory of its own such as /var/etcd`,
+    },
+    {
+        label: "data dir that is a system directory",
+        raw: mutate(H(), (c) => (c.etcd = { dataDir: "/var/lib" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:etcd.dataDir",
+        message: `"/var/lib" is a system directory shared with other software: give etcd a directory of its own such as /var/lib/etcd`,
+    },
+    {
+        label: "data dir in a user's home",
+        raw: mutate(H(), (c) => (c.etcd = { dataDir: "/home/ubuntu" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:etcd.dataDir",
+        message: `"/home/ubuntu" is a system directory shared with other software: give etcd a directory of its own such as /home/ubuntu/etcd`,
+    },
+    {
+        label: "data dir under /etc (and containing the PKI dir)",
+        raw: mutate(H(), (c) => (c.etcd = { dataDir: "/etc/etcd" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:etcd.dataDir",
+        message: `"/etc/etcd" is inside /etc, which is not a place for etcd's data (system-managed, read-only or volatile): use a directory such as /var/lib/etcd`,
+    },
+    {
+        label: "data dir inside this program's state dir",
+        raw: mutate(H(), (c) => (c.etcd = { dataDir: "/var/lib/etcd-ha/data" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:etcd.dataDir",
+        message: `"/var/lib/etcd-ha/data" lies inside this program's state dir (releases, markers) /var/lib/etcd-ha: keep etcd's data dir apart from it`,
+    },
+    {
+        label: "data dir not normalised",
+        raw: mutate(H(), (c) => (c.etcd = { dataDir: "/var/lib/../lib/etcd" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:etcd.dataDir",
+        message: `"/var/lib/../lib/etcd" is not a normalised absolute path (no trailing '/', '//', '.' or '..'): write it as /var/lib/etcd`,
+    },
+    {
+        label: "snapshot dir inside the data dir",
+        raw: mutate(H(), (c) => (c.snapshots = { dir: "/var/lib/etcd/backups" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:snapshots.dir",
+        message: `"/var/lib/etcd/backups" overlaps etcd-ha:etcd.dataDir /var/lib/etcd: keep snapshots apart from etcd's data (a member's removal wipes that data, a restore moves it aside), e.g. /var/backups/etcd`,
+    },
+    {
+        label: "data dir inside the snapshot dir",
+        raw: mutate(H(), (c) => {
+            c.etcd = { dataDir: "/srv/etcd/data" };
+            c.snapshots = { dir: "/srv/etcd" };
+        }),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:snapshots.dir",
+        message: `"/srv/etcd" overlaps etcd-ha:etcd.dataDir /srv/etcd/data: keep snapshots apart from etcd's data (a member's removal wipes that data, a restore moves it aside), e.g. /var/backups/etcd`,
+    },
+    {
+        label: "snapshot dir that is this program's state dir",
+        raw: mutate(H(), (c) => (c.snapshots = { dir: "/var/lib/etcd-ha" })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:snapshots.dir",
+        message: `"/var/lib/etcd-ha" is this program's state dir (releases, markers) /var/lib/etcd-ha: keep snapshots apart from it`,
+    },
+    // --- ports and addresses that collide ---
+    {
+        label: "SSH port equal to etcd's client port on the same address",
+        raw: mutate(H(), (c) => (c.hosts[1].port = 2379)),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:hosts[1].port",
+        message: "SSH port 2379 is etcd's client port on 127.42.0.12 (etcd-ha:etcd.ports.client): change one of them",
+    },
+    {
+        label: "etcd port equal to the VMs' SSH port",
+        raw: mutate(P(), (c) => (c.etcd = { ports: { metrics: 22 } })),
+        path: "etcd-ha:etcd.ports.metrics",
+        message: "22 is the members' SSH port: etcd and sshd cannot both listen on it; use another port (default 2381)",
+    },
+    {
+        label: "member address equal to a hypervisor's bridge address",
+        raw: mutate(P(), (c) => (c.members[1].address = "10.103.0.12")),
+        path: "etcd-ha:members[1].address",
+        message: "10.103.0.12 is the address of pve2's bridge (etcd-ha:hypervisors[1].bridge.address): the hypervisor holds it, so the VM's traffic would go to the host; pick another address",
+    },
+    {
+        label: "member address equal to a hypervisor's SSH address",
+        raw: mutate(P(), (c) => (c.hypervisors[0].sshAddress = "10.103.0.103")),
+        path: "etcd-ha:members[2].address",
+        message: "10.103.0.103 is pve1's SSH address (etcd-ha:hypervisors[0].sshAddress): pick another address for the member",
+    },
     // --- typos ---
     {
         label: "unknown top-level key (typo)",

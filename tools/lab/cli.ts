@@ -18,7 +18,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { down, powerCut, powerOnHosts, rebootHost, status, up } from "./lab";
+import { down, powerCut, powerOnHosts, rebootHost, status, trustHostKeys, up } from "./lab";
 
 /** The whole `up` is bounded: a wedged lab fails instead of hanging CI. */
 const UP_LIMIT_MS = 15 * 60_000;
@@ -33,7 +33,7 @@ function flag(args: string[], name: string): string | undefined {
 
 function usage(): never {
     console.error(
-        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | down",
+        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | trust NAME... | down",
     );
     process.exit(2);
 }
@@ -46,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
         reboot: [],
         "power-cut": [],
         "power-on": [],
+        trust: [],
         down: [],
     };
     if (!cmd || !(cmd in known)) usage();
@@ -87,6 +88,9 @@ async function main(argv: string[]): Promise<void> {
     } else if (cmd === "power-on") {
         const ms = await powerOnHosts(args.length > 0 ? args : undefined);
         console.log(`lab: powered on ${args.length > 0 ? args.join(" ") : "every host"}: booted in ${(ms / 1000).toFixed(1)}s`);
+    } else if (cmd === "trust") {
+        if (args.length === 0) usage();
+        for (const h of trustHostKeys(args)) console.log(`lab: ${h.name} host key trusted: ${h.hostKey}`);
     } else {
         await down();
     }

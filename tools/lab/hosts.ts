@@ -45,6 +45,11 @@ export interface LabHost {
     cgroup: string;
     /** PID of the host's power switch (host-run.sh) for the current power cycle; 0 when off. */
     runPid: number;
+    /**
+     * The host's public SSH host key as the operator trusts it (read on the host itself, out of band, when it
+     * was created; the lab stack pins it). A host whose key changed since is refused by every remote step.
+     */
+    hostKey?: string;
 }
 
 /** lab.json: what `up` created. */
@@ -469,7 +474,19 @@ export async function createHost(opts: { dir: string; index: number; prefix: str
         await powerOff([h], "cut").catch(() => undefined);
         throw e;
     }
+    h.hostKey = readHostKey(h);
     return h;
+}
+
+/**
+ * The host's public ed25519 host key, read inside the host (as an operator reads it on a VM's console), never
+ * over the network: the one line of /etc/ssh/ssh_host_ed25519_key.pub, type and key only.
+ */
+export function readHostKey(h: LabHost): string {
+    const line = inHost(h, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).trim();
+    const [type, key] = line.split(/\s+/);
+    if (type !== "ssh-ed25519" || !key) throw new Error(`lab host ${h.name}: unexpected host key line ${JSON.stringify(line)}`);
+    return `${type} ${key}`;
 }
 
 async function waitGone(pids: number[], ms: number): Promise<void> {

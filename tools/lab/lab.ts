@@ -33,6 +33,7 @@ import {
     powerOff,
     powerOn,
     preflight,
+    readHostKey,
     readLab,
     stopHosts,
     tryInHost,
@@ -121,7 +122,7 @@ export function packTarball(dir: string, release: string, build?: string): { ver
 
 /** The lab stack: `hosts` mode on the lab hosts, with the two settings a shared network stack needs. */
 export function renderLabStack(opts: {
-    hosts: readonly { name: string; address: string }[];
+    hosts: readonly { name: string; address: string; hostKey: string }[];
     version: string;
     tarball: string;
     sha256: string;
@@ -133,7 +134,7 @@ export function renderLabStack(opts: {
         config: {
             "etcd-ha:clusterName": CLUSTER_NAME,
             "etcd-ha:topology": "external",
-            "etcd-ha:hosts": opts.hosts.map((h) => ({ name: h.name, address: h.address })),
+            "etcd-ha:hosts": opts.hosts.map((h) => ({ name: h.name, address: h.address, hostKey: h.hostKey })),
             "etcd-ha:ssh": { user: ADMIN_USER },
             "etcd-ha:etcd": {
                 version: opts.version,
@@ -154,7 +155,8 @@ export function renderLabStack(opts: {
         "#   etcd.pki.peerCertSans: [localhost]  peers dial from 127.0.0.1, which etcd checks by reverse lookup.",
         "# etcd arrives by the air-gapped path (install.method push): a release-layout tarball (3.5/3.6 built from the Go",
         "# module proxy by tools/etcd-build.sh, or Debian's 3.4 binaries packed by the lab).",
-        "# etcd-ha:sshPrivateKey (secret) is the lab's key, .lab/ssh/id_ed25519, set by the lab at run time.",
+        "# etcd-ha:sshPrivateKey (secret) is the lab's key, .lab/ssh/id_ed25519, set by the lab at run time. Each host's",
+        "# hostKey is its public SSH host key, read inside the host when it was created (lab.json), never over SSH.",
         YAML.stringify(doc, { lineWidth: 0 }).trimEnd(),
         "",
     ].join("\n");
@@ -224,7 +226,7 @@ export interface UpOptions {
  * killed at once, its etcd with it), its files and disk are discarded, and an empty host boots with the
  * same name and address.
  */
-export async function recreateHost(name: string): Promise<LabHost> {
+export async function recreateHost(name: string, opts: { trustNewKey?: boolean } = {}): Promise<LabHost> {
     const p = labPaths();
     const lab = readLab();
     const old = lab?.hosts.find((h) => h.name === name);
@@ -233,9 +235,24 @@ export async function recreateHost(name: string): Promise<LabHost> {
     await stopHosts([old], "cut");
     fs.rmSync(old.dir, { recursive: true, force: true });
     const fresh = await createHost({ dir: p.dir, index: old.index, prefix: lab.prefix, pubkeyFile: `${p.sshKey}.pub`, rootfs: lab.rootfs });
+    // The operator checks the new VM's key and trusts it (default); `trustNewKey: false` keeps trusting the
+    // old one, as when a machine that is not ours took the address.
+    if (opts.trustNewKey === false) fresh.hostKey = old.hostKey;
     lab.hosts = lab.hosts.map((h) => (h.name === name ? fresh : h));
     writeLab(lab);
     return fresh;
+}
+
+/**
+ * `lab trust NAME…`: reads each named host's public host key inside the host (never over SSH) and records it
+ * as trusted, as an operator does after checking a re-installed machine's key on its console.
+ */
+export function trustHostKeys(names: readonly string[]): LabHost[] {
+    const lab = requireLab();
+    const hosts = pick(lab, names);
+    for (const h of hosts) h.hostKey = readHostKey(h);
+    writeLab(lab);
+    return hosts;
 }
 
 export interface UpResult {
@@ -321,7 +338,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const release = opts.version ?? lab.release ?? DEFAULT_RELEASE;
     const { version, tarball, sha256 } = packTarball(p.dir, release, opts.build);
     const stackHosts = lab.hosts.filter((h) => !leaving.includes(h));
-    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts, version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore }));
+    const unknownKeys = stackHosts.filter((h) => h.hostKey === undefined).map((h) => h.name);
+    if (unknownKeys.length > 0) throw new Error(`lab: no recorded host key for ${unknownKeys.join(", ")} (a lab from before host-key pinning): run \`npm run lab -- trust ${unknownKeys.join(" ")}\` to read them on the hosts`);
+    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts.map((h) => ({ ...h, hostKey: h.hostKey! })), version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore }));
 
     const project = readProject(PROJECT_ROOT);
     const stack = readStackFile(p.stackFile, project);

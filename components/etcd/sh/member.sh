@@ -90,6 +90,21 @@ write_bootstrap() {
   mv -f "$tmp" "$bootstrap_env"
 }
 
+# wipe_data: the named removal of this member's data, and nothing else: etcd's member/ dir and this program's
+# restore staging dirs (.restore-*). Whatever else the data dir holds stays (pre-restore copies, files that are
+# not etcd's), and is listed.
+wipe_data() {
+  local kept
+  : "${data_dir:?}"
+  [ -d "$data_dir" ] || return 0
+  rm -rf -- "$data_dir/member"
+  find "$data_dir" -mindepth 1 -maxdepth 1 -name '.restore-*' -exec rm -rf -- {} +
+  kept=$(find "$data_dir" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd' ' -)
+  if [ -n "$kept" ]; then
+    echo "kept in $data_dir (not etcd's member data): $kept"
+  fi
+}
+
 # replace_member: once per replacement, in this member's turn: hand leadership over if it leads, stop etcd,
 # `member remove` it through the other members, wipe the data dir (the named replacement), then the start
 # goes on to join as a new member.
@@ -98,7 +113,7 @@ replace_member() {
   if [ "$(cat "$replaced_marker" 2>/dev/null || true)" = "$name" ]; then
     return 0
   fi
-  echo "replacing member $name: stop it, remove it from the cluster, wipe $data_dir, join again"
+  echo "replacing member $name: stop it, remove it from the cluster, wipe its data ($data_dir/member), join again"
   take_turn
   etcd_ha_handover "$client_url" "$all" 30 "$etcd_ha_pending_others"
   systemctl stop etcd || true
@@ -110,7 +125,7 @@ replace_member() {
   if [ -n "$line" ]; then
     reconfigure member remove "${line%%,*}"
   fi
-  find "$data_dir" -mindepth 1 -delete
+  wipe_data
   rm -f "$stamp"
   printf '%s\n' "$name" > "$replaced_marker.pending"
 }
@@ -312,7 +327,7 @@ etcd_ha_leave() {
     fi
   fi
   systemctl disable --now etcd || true
-  find "$data_dir" -mindepth 1 -delete
+  wipe_data
   rm -f "$stamp" "$bootstrap_env"
-  echo "stopped etcd on $name and wiped $data_dir"
+  echo "stopped etcd on $name and wiped its data ($data_dir/member)"
 }

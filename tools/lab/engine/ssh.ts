@@ -13,7 +13,7 @@
  */
 import * as net from "net";
 import * as path from "path";
-import { AnyAuthMethod, Client, ClientChannel, SFTPWrapper, utils } from "ssh2";
+import { AnyAuthMethod, Client, ClientChannel, ServerHostKeyAlgorithm, SFTPWrapper, utils } from "ssh2";
 
 /** The connection inputs of command:remote:* (after the SDK's defaults). */
 export interface SshConnection {
@@ -115,23 +115,30 @@ function handshake(c: SshConnection, sock: net.Socket, user: string): Promise<Cl
     return new Promise((resolve, reject) => {
         const client = new Client();
         const expected = c.hostKey ? hostKeyBlob(c.hostKey) : undefined;
+        let mismatch = false;
         client.once("ready", () => resolve(client));
-        client.once("error", (e) => reject(new Error(`ssh: handshake failed: ${e.message}`)));
+        // The provider's FixedHostKey check fails with x/crypto's "ssh: host key mismatch".
+        client.once("error", (e) => reject(new Error(`ssh: handshake failed: ${mismatch ? "ssh: host key mismatch" : e.message}`)));
         client.connect({
             sock,
             username: user,
             authHandler: authMethods(c, user),
             // Only the TCP connect is bounded in production; 60 s here keeps a wedged lab from hanging forever.
             readyTimeout: 60_000,
-            hostVerifier: (key: Buffer) => expected === undefined || key.equals(expected),
+            // With a pinned key the provider offers only that key's algorithm.
+            ...(expected ? { algorithms: { serverHostKey: [expected.type as ServerHostKeyAlgorithm] } } : {}),
+            hostVerifier: (key: Buffer) => {
+                mismatch = expected !== undefined && !key.equals(expected.blob);
+                return !mismatch;
+            },
         });
     });
 }
 
-function hostKeyBlob(line: string): Buffer {
+function hostKeyBlob(line: string): { type: string; blob: Buffer } {
     const parts = line.trim().split(/\s+/);
     if (parts.length < 2) throw new Error(`connection.hostKey is not an authorized_keys line: ${line}`);
-    return Buffer.from(parts[1], "base64");
+    return { type: parts[0], blob: Buffer.from(parts[1], "base64") };
 }
 
 /** Dials with the provider's retry budget and returns a ready client. */
