@@ -1,7 +1,7 @@
 import * as path from "path";
 import { ConfigValidationError, decodeRawConfig, imageFileName, loadStackConfig, requiredSecrets, validateStackConfig } from "../components/config/validate";
 import { readProject, readStackFile } from "../tools/engine/stackFile";
-import { ALL_SECRETS, hostsBase, IMAGE_SHA256, mutate, proxmoxBase, Raw } from "./helpers/configs";
+import { ALL_SECRETS, hostsBase, IMAGE_SHA256, mutate, proxmoxBase, Raw, testHostKey } from "./helpers/configs";
 import { MALFORMED } from "./helpers/malformed";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -199,6 +199,17 @@ describe("valid configs resolve", () => {
         expect(r.issues[0].message).toMatch(/^is required on pve2, which hosts members: only a cloud-init snippet can install the SSH host key .* or set etcd-ha:ssh.insecureIgnoreHostKeys: true/);
     });
 
+    it("VMs created before host keys were generated: their adopted keys (members[].hostKey) need no snippet", () => {
+        const c = resolve(
+            mutate(proxmoxBase(), (x) => {
+                delete x.hypervisors[1].datastores;
+                x.members[1].hostKey = testHostKey("etcd2");
+            }),
+        );
+        expect(c.members.map((m) => m.hostKey)).toEqual([undefined, testHostKey("etcd2"), undefined]);
+        expect(c.warnings.map((w) => w.code)).toEqual(["cloud-init-fallback"]);
+    });
+
     it("with ssh.insecureIgnoreHostKeys such a node is the announced cloud-init fallback, host keys unchecked", () => {
         const c = resolve(
             mutate(proxmoxBase(), (x) => {
@@ -208,7 +219,7 @@ describe("valid configs resolve", () => {
             }),
         );
         expect(c.warnings.map((w) => w.code)).toEqual(["cloud-init-fallback"]);
-        expect(c.warnings[0].message).toMatch(/^no snippets datastore on pve2 \(.*no generated SSH host key, so their host keys are not checked/);
+        expect(c.warnings[0].message).toMatch(/^no snippets datastore on pve2 \(.*no generated SSH host key, so only members\[\]\.hostKey pins their keys/);
     });
 
     it("hosts mode: every host names its public host key, else the error names each key and the opt-out", () => {

@@ -13,7 +13,7 @@ import { validateLinuxBridgeArgs } from "../components/proxmox/linuxBridge";
 import { unwrapScript } from "../components/etcd/scripts";
 import { RecordedResource, runProgram } from "../tools/engine/mockHost";
 import { planNewResource } from "../tools/engine/planOutputs";
-import { IMAGE_SHA256, PUBKEY } from "./helpers/configs";
+import { IMAGE_SHA256, PUBKEY, testHostKey } from "./helpers/configs";
 import { PROGRAM, stackRun } from "./helpers/stacks";
 import { fakePem, isSecretInput, plain, T } from "./helpers/tokens";
 import { wrapSecret } from "../tools/lab/engine/secrets";
@@ -489,6 +489,27 @@ describe("resource options (seen through a stack transformation: mocks never rec
 
     it("a snippet is deleted before it is replaced (same file name on the datastore)", () => {
         expect(opts.get("etcd-vms-etcd1-user-data")?.deleteBeforeReplace).toBe(true);
+    });
+});
+
+describe("a VM created before host keys were generated (members[].hostKey)", () => {
+    it("pins the adopted key on every remote step and generates none; its snippet carries no key", async () => {
+        const adopted = testHostKey("etcd2");
+        const run = stackRun("Pulumi.dev.yaml", SECRETS);
+        const members = JSON.parse(run.config["etcd-ha:members"]) as Record<string, unknown>[];
+        members[1].hostKey = adopted;
+        const record: Registered[] = [];
+        await runProgram({ ...run, config: { ...run.config, "etcd-ha:members": JSON.stringify(members) }, newResource: planNewResource, record });
+        const names = record.map((r) => r.name);
+        expect(names).toContain("etcd-vms-etcd1-host-key");
+        expect(names).not.toContain("etcd-vms-etcd2-host-key");
+        const pin = adopted.split(" ").slice(0, 2).join(" ");
+        const onEtcd2 = record.filter((r) => (r.type === T.command || r.type === T.copyToRemote) && (plain(r.inputs.connection) as { host: string }).host === "10.103.0.102");
+        expect(onEtcd2.map((r) => r.name).sort()).toEqual(["etcd-etcd2-binaries", "etcd-etcd2-certs", "etcd-etcd2-config", "etcd-etcd2-maintenance", "etcd-etcd2-prepare", "etcd-etcd2-start", "etcd-vms-etcd2-ready"]);
+        for (const r of onEtcd2) expect((plain(r.inputs.connection) as { hostKey?: string }).hostKey).toBe(pin);
+        const snippet = record.find((r) => r.name === "etcd-vms-etcd2-user-data")!;
+        const doc = parse((plain(snippet.inputs.sourceRaw) as { data: string }).data);
+        expect([doc.ssh_keys, doc.ssh_deletekeys]).toEqual([undefined, undefined]);
     });
 });
 

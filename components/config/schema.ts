@@ -201,6 +201,11 @@ export const MemberSchema = z.strictObject({
     vmId: z.number().int().min(100).max(999999999).optional(),
     /** Size overrides for this member. */
     size: SizeSchema.optional(),
+    /**
+     * The VM's current public SSH host key, for a VM created before etcd-ha pinned host keys (its cloud-init ran
+     * without one): pinned instead of a generated key. Omit for new VMs: they get a generated key.
+     */
+    hostKey: z.string().regex(HOST_KEY_LINE, "must be the VM's ed25519 (or ECDSA) public host key, one line such as 'ssh-ed25519 AAAA… root@etcd1' (cat /etc/ssh/ssh_host_ed25519_key.pub on the VM)").optional(),
 });
 
 export const MemberPoolSchema = z.strictObject({

@@ -68,7 +68,7 @@ export interface ResolvedMember {
     /** SSH port and user for remote commands. */
     sshPort: number;
     sshUser: string;
-    /** Hosts mode: the host's pinned public SSH host key (Proxmox VMs get a generated one). */
+    /** The pinned public SSH host key: hosts mode's, or a Proxmox VM's adopted one (other VMs get a generated key). */
     hostKey?: string;
 }
 
@@ -396,7 +396,7 @@ export function validateStackConfig(
         const known = new Set(hypervisors.map((h) => h.name));
         const hvNames = hypervisors.map((h) => h.name);
 
-        type Draft = { name: string; address: string; hypervisor?: string; vmId?: number; size?: SizeConfig; path: PropertyKey[] };
+        type Draft = { name: string; address: string; hypervisor?: string; vmId?: number; size?: SizeConfig; hostKey?: string; path: PropertyKey[] };
         let drafts: Draft[] | undefined;
         if (membersGiven && has("members")) {
             const list = c.members!;
@@ -478,6 +478,7 @@ export function validateStackConfig(
                     size: { ...topoSize, ...stripUndefined(vmSize), ...stripUndefined(m.size ?? {}) },
                     sshPort,
                     sshUser,
+                    ...(m.hostKey !== undefined ? { hostKey: m.hostKey } : {}),
                 }));
             }
         }
@@ -503,12 +504,13 @@ export function validateStackConfig(
             add(p.key === "members" ? [membersKey] : p.index === undefined ? ["replace"] : ["replace", p.index], p.message);
         }
         if (mode === "proxmox" && has("ssh") && !c.ssh!.insecureIgnoreHostKeys) {
-            const used = new Set(members.map((m) => m.hypervisor));
+            // Members with an adopted key (members[].hostKey) need no generated one.
+            const used = new Set(members.filter((m) => m.hostKey === undefined).map((m) => m.hypervisor));
             hypervisors.forEach((h, i) => {
                 if (h.datastores.snippets !== undefined || !used.has(h.name)) return;
                 add(
                     ["hypervisors", i, "datastores", "snippets"],
-                    `is required on ${h.name}, which hosts members: only a cloud-init snippet can install the SSH host key the program generates for each VM, which every remote step pins. Enable the Snippets content type on a datastore of ${h.name} and name it here, or set ${PROJECT}:ssh.insecureIgnoreHostKeys: true to accept any host key (not recommended)`,
+                    `is required on ${h.name}, which hosts members: only a cloud-init snippet can install the SSH host key the program generates for each VM, which every remote step pins. Enable the Snippets content type on a datastore of ${h.name} and name it here (VMs created before this check: give their keys as ${PROJECT}:members[].hostKey), or set ${PROJECT}:ssh.insecureIgnoreHostKeys: true to accept any host key (not recommended)`,
                 );
             });
         }
@@ -572,7 +574,7 @@ function infraWarnings(mode: "proxmox" | "hosts", hypervisors: readonly Hypervis
             code: "cloud-init-fallback",
             message:
                 `no snippets datastore on ${bare.join(", ")} (hypervisors[].datastores.snippets): members there get Proxmox's built-in cloud-init ` +
-                `user account (admin user and key only; no generated SSH host key, so their host keys are not checked; no qemu-guest-agent, so the VM agent is left off; /etc/hosts comes from the readiness step); ` +
+                `user account (admin user and key only; no generated SSH host key, so only members[].hostKey pins their keys; no qemu-guest-agent, so the VM agent is left off; /etc/hosts comes from the readiness step); ` +
                 `enable the Snippets content type on a datastore and set it for the full cloud-config`,
         },
     ];

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as proxmoxve from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
-import { EtcdHost } from "../hosts";
+import { EtcdHost, normalizeHostKey } from "../hosts";
 import { renderUserData } from "./cloudInit";
 import { wrapScript } from "../etcd/scripts";
 import { VmPlan } from "./plan";
@@ -58,14 +58,16 @@ export class EtcdVm extends pulumi.ComponentResource {
 
         // The VM's SSH host key, made here so every remote step can pin it (a secret in the state; the public
         // half is the pin). Only the snippet can carry it: without one, the image's own keys are unknown.
+        // A VM created before keys were generated keeps its own key, given in config (`members[].hostKey`).
         const snippet = plan.snippet;
-        this.hostKey = snippet ? new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this }) : undefined;
-        const hostKeyLine = this.hostKey?.publicKeyOpenssh.apply((k) => k.trim());
+        const adopted = m.hostKey;
+        this.hostKey = snippet && adopted === undefined ? new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this }) : undefined;
+        const hostKeyLine: pulumi.Input<string> | undefined = adopted !== undefined ? normalizeHostKey(adopted) : this.hostKey?.publicKeyOpenssh.apply(normalizeHostKey);
 
         // The snippet is first-boot data: cloud-init reads it once. Same file name on replace, so delete first.
-        const userData =
-            snippet && this.hostKey
-                ? new proxmoxve.FileLegacy(
+        const hostKey = this.hostKey;
+        const userData = snippet
+            ? new proxmoxve.FileLegacy(
                       `${name}-user-data`,
                       {
                           nodeName: snippet.nodeName,
@@ -74,11 +76,13 @@ export class EtcdVm extends pulumi.ComponentResource {
                           sourceRaw: {
                               fileName: snippet.fileName,
                               // Holds the host's private key: a secret.
-                              data: pulumi.secret(
-                                  pulumi
-                                      .all([this.hostKey.privateKeyOpenssh, this.hostKey.publicKeyOpenssh])
-                                      .apply(([privateKey, publicKey]) => renderUserData({ ...snippet.userData, hostKey: { privateKey, publicKey } })),
-                              ),
+                              data: hostKey
+                                  ? pulumi.secret(
+                                        pulumi
+                                            .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
+                                            .apply(([privateKey, publicKey]) => renderUserData({ ...snippet.userData, hostKey: { privateKey, publicKey } })),
+                                    )
+                                  : renderUserData(snippet.userData),
                           },
                           overwrite: true,
                       },

@@ -62,6 +62,11 @@ export interface VmMemberSpec {
     vmId: number;
     /** vCPUs, memory (MiB) and system disk (GiB). */
     size: { cores: number; memoryMiB: number; diskGiB: number };
+    /**
+     * The VM's existing public SSH host key (a VM created before host keys were generated): pinned as it is, and
+     * no key is generated for it. Omit for new VMs.
+     */
+    hostKey?: string;
 }
 
 /** The member network. */

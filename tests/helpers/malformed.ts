@@ -416,7 +416,13 @@ export const MALFORMED: Malformed[] = [
         raw: mutate(P(), (c) => delete c.hypervisors[2].datastores),
         path: "etcd-ha:hypervisors[2].datastores.snippets",
         message:
-            "is required on pve3, which hosts members: only a cloud-init snippet can install the SSH host key the program generates for each VM, which every remote step pins. Enable the Snippets content type on a datastore of pve3 and name it here, or set etcd-ha:ssh.insecureIgnoreHostKeys: true to accept any host key (not recommended)",
+            "is required on pve3, which hosts members: only a cloud-init snippet can install the SSH host key the program generates for each VM, which every remote step pins. Enable the Snippets content type on a datastore of pve3 and name it here (VMs created before this check: give their keys as etcd-ha:members[].hostKey), or set etcd-ha:ssh.insecureIgnoreHostKeys: true to accept any host key (not recommended)",
+    },
+    {
+        label: "adopted VM host key that is not a public key line",
+        raw: mutate(P(), (c) => (c.members[0].hostKey = "ssh-ed25519")),
+        path: "etcd-ha:members[0].hostKey",
+        message: `must be the VM's ed25519 (or ECDSA) public host key, one line such as 'ssh-ed25519 AAAA… root@etcd1' (cat /etc/ssh/ssh_host_ed25519_key.pub on the VM) (got "ssh-ed25519")`,
     },
     // --- directories a wipe or a restore would share with something else ---
     {
