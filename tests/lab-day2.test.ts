@@ -156,12 +156,12 @@ describe("day-2 as config changes", () => {
         const lines = run.stdout.split("\n");
         expect(lines.filter((l) => / (created|updated|replaced) on 127\.66\.4\.12 /.test(l))).toEqual([]);
         expect(lines.some((l) => /etcd-etcd2-prepare: Dial 1\/10 failed: retrying/.test(l))).toBe(true);
-        // Nothing of the cluster's arrived on the machine: no etcd user, PKI, config, binaries, staged tarball
-        // or data dir, and its sshd accepted no login at all.
+        // Nothing of the cluster's arrived on the machine: no etcd user, PKI, config, binaries, staged tarball,
+        // nothing on its (empty, freshly attached) etcd disk, and its sshd accepted no login at all.
         const probe = inHost(h, [
             "sh",
             "-c",
-            "getent passwd etcd || true; ls -d /etc/etcd /var/lib/etcd /var/lib/etcd-ha /var/tmp/etcd-ha /usr/local/bin/etcd /etc/systemd/system/etcd.service 2>/dev/null || true; journalctl -u ssh --no-pager -o cat | grep -c '^Accepted ' || true",
+            "getent passwd etcd || true; ls -d /etc/etcd /var/lib/etcd-ha /var/tmp/etcd-ha /usr/local/bin/etcd /etc/systemd/system/etcd.service 2>/dev/null || true; find /var/lib/etcd -mindepth 1; journalctl -u ssh --no-pager -o cat | grep -c '^Accepted ' || true",
         ]);
         expect(probe.trim().split("\n")).toEqual(["0"]);
         // The operator checks the new machine's key on its console and trusts it: the replace then goes on (next test).
