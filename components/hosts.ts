@@ -39,7 +39,6 @@ export function normalizeHostKey(line: string): string {
     return line.trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
-
 /** One machine that runs (or will run) an etcd member. */
 export interface EtcdHost {
     /** etcd member name; also the certificate CN. Must be unique in the cluster. */

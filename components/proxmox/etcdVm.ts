@@ -68,27 +68,27 @@ export class EtcdVm extends pulumi.ComponentResource {
         const hostKey = this.hostKey;
         const userData = snippet
             ? new proxmoxve.FileLegacy(
-                      `${name}-user-data`,
-                      {
-                          nodeName: snippet.nodeName,
-                          datastoreId: snippet.datastoreId,
-                          contentType: "snippets",
-                          sourceRaw: {
-                              fileName: snippet.fileName,
-                              // Holds the host's private key: a secret.
-                              data: hostKey
-                                  ? pulumi.secret(
-                                        pulumi
-                                            .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
-                                            .apply(([privateKey, publicKey]) => renderUserData({ ...snippet.userData, hostKey: { privateKey, publicKey } })),
-                                    )
-                                  : renderUserData(snippet.userData),
-                          },
-                          overwrite: true,
+                  `${name}-user-data`,
+                  {
+                      nodeName: snippet.nodeName,
+                      datastoreId: snippet.datastoreId,
+                      contentType: "snippets",
+                      sourceRaw: {
+                          fileName: snippet.fileName,
+                          // Holds the host's private key: a secret.
+                          data: hostKey
+                              ? pulumi.secret(
+                                    pulumi
+                                        .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
+                                        .apply(([privateKey, publicKey]) => renderUserData({ ...snippet.userData, hostKey: { privateKey, publicKey } })),
+                                )
+                              : renderUserData(snippet.userData),
                       },
-                      { ...child, deleteBeforeReplace: true },
-                  )
-                : undefined;
+                      overwrite: true,
+                  },
+                  { ...child, deleteBeforeReplace: true },
+              )
+            : undefined;
 
         const v = plan.vm;
         this.vm = new proxmoxve.VmLegacy(
