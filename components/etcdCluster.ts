@@ -19,7 +19,7 @@ import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/
 import { DNS_LABEL, HOST_KEY_LINE, RestoreSchema, SnapshotsSchema } from "./config/schema";
 import { restoreStopScript, upgradeSnapshotScript } from "./etcd/day2";
 import { isIPv4 } from "./net/ip";
-import { overlaps, snapshotDirProblems } from "./etcd/paths";
+import { snapshotDirProblems } from "./etcd/paths";
 
 export const ETCD_CLUSTER_TYPE = "etcd-ha:index:EtcdCluster";
 
@@ -163,9 +163,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const snapshotsParsed = SnapshotsSchema.safeParse(args.snapshots ?? {});
         if (!snapshotsParsed.success) problems.push(...snapshotsParsed.error.issues.map((i) => ({ path: ["snapshots", ...i.path.map(String)].join("."), reason: i.message })));
         if (resolved.ok && snapshotsParsed.success) {
-            const dir = snapshotsParsed.data.dir;
-            if (overlaps(resolved.value.dataDir, dir)) problems.push({ path: "snapshots.dir", reason: `"${dir}" overlaps etcd.dataDir ${resolved.value.dataDir}: keep snapshots apart from etcd's data` });
-            problems.push(...snapshotDirProblems(dir).map((reason) => ({ path: "snapshots.dir", reason })));
+            problems.push(...snapshotDirProblems(snapshotsParsed.data.dir, { dir: resolved.value.dataDir, key: "etcd.dataDir" }).map((reason) => ({ path: "snapshots.dir", reason })));
         }
         const restoreParsed = args.restore === undefined ? undefined : RestoreSchema.safeParse(args.restore);
         if (restoreParsed && !restoreParsed.success) problems.push(...restoreParsed.error.issues.map((i) => ({ path: ["restore", ...i.path.map(String)].join("."), reason: i.message })));

@@ -14,9 +14,9 @@ import {
     isCidr4,
     networkOf,
 } from "../net/ip";
-import { membershipProblems, planTopology, spreadMembers, TopologyPlan, PlanWarning } from "../topology/planner";
+import { DEFAULT_PORTS, EtcdPorts, membershipProblems, planTopology, spreadMembers, TopologyPlan, PlanWarning } from "../topology/planner";
 import { etcdSettingsIssues } from "../etcd/options";
-import { overlaps, snapshotDirProblems } from "../etcd/paths";
+import { snapshotDirProblems } from "../etcd/paths";
 import {
     DEFAULT_SIZES,
     EtcdConfig,
@@ -303,11 +303,8 @@ export function validateStackConfig(
         for (const issue of etcdSettingsIssues(etcd)) add(["etcd", ...issue.path], issue.message);
     }
     if (has("snapshots")) {
-        const dir = c.snapshots!.dir;
-        if (etcd && overlaps(etcd.dataDir, dir)) {
-            add(["snapshots", "dir"], `"${dir}" overlaps ${PROJECT}:etcd.dataDir ${etcd.dataDir}: keep snapshots apart from etcd's data (a member's removal wipes that data, a restore moves it aside), e.g. /var/backups/etcd`);
-        }
-        for (const m of snapshotDirProblems(dir)) add(["snapshots", "dir"], m);
+        const dataDir = etcd ? { dir: etcd.dataDir, key: `${PROJECT}:etcd.dataDir` } : undefined;
+        for (const m of snapshotDirProblems(c.snapshots!.dir, dataDir)) add(["snapshots", "dir"], m);
     }
     if (secrets.has(SECRET_KEYS.etcdCaCert) !== secrets.has(SECRET_KEYS.etcdCaKey)) {
         const missing = secrets.has(SECRET_KEYS.etcdCaCert) ? SECRET_KEYS.etcdCaKey : SECRET_KEYS.etcdCaCert;
@@ -486,16 +483,15 @@ export function validateStackConfig(
 
     if (members && etcd) {
         // SSH and etcd share each member's address: one port each.
-        const etcdPorts = Object.entries(etcd.ports) as [string, number][];
-        for (const m of members) {
-            const clash = etcdPorts.find(([, p]) => p === m.sshPort);
-            if (!clash) continue;
-            if (mode === "hosts") {
-                add(["hosts", m.index, "port"], `SSH port ${m.sshPort} is etcd's ${clash[0]} port on ${m.address} (${PROJECT}:etcd.ports.${clash[0]}): change one of them`);
-            } else {
-                add(["etcd", "ports", clash[0]], `${clash[1]} is the members' SSH port: etcd and sshd cannot both listen on it; use another port (default ${{ client: 2379, peer: 2380, metrics: 2381 }[clash[0]]})`);
-                break;
+        const etcdPortOf = (port: number) => (Object.keys(etcd.ports) as (keyof EtcdPorts)[]).find((k) => etcd.ports[k] === port);
+        if (mode === "hosts") {
+            for (const m of members) {
+                const clash = etcdPortOf(m.sshPort);
+                if (clash) add(["hosts", m.index, "port"], `SSH port ${m.sshPort} is etcd's ${clash} port on ${m.address} (${PROJECT}:etcd.ports.${clash}): change one of them`);
             }
+        } else {
+            const clash = etcdPortOf(sshPort);
+            if (clash) add(["etcd", "ports", clash], `${sshPort} is the members' SSH port: etcd and sshd cannot both listen on it; use another port (default ${DEFAULT_PORTS[clash]})`);
         }
     }
     if (members) {

@@ -171,8 +171,8 @@ export class EtcdMember extends pulumi.ComponentResource {
             );
         }
         // This host's own version check, run by the binaries and config steps before they change anything.
-        const guard = upgradeGuardShell(plan.release.version);
-        const binaries = run("binaries", binariesScript({ ...plan.release, source: plan.source, guard }), {}, binaryDeps);
+        const guard = upgradeGuardShell(release.version);
+        const binaries = run("binaries", binariesScript({ ...release, source: plan.source, guard }), {}, binaryDeps);
 
         const bundle = pulumi
             .all([args.caCertPem, ...args.certs.map((c) => pulumi.all([c.certPem, c.keyPem]))])
@@ -239,7 +239,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 startScript({
                     ...self,
                     unitSha256: createHash("sha256").update(unit).digest("hex"),
-                    version: plan.release.version,
+                    version: release.version,
                     initialCluster: plan.initialCluster,
                     token,
                     others: plan.others,
@@ -264,7 +264,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                     snapshot: {
                         clusterName: args.clusterName,
                         memberName: host.name,
-                        version: plan.release.version,
+                        version: release.version,
                         endpoint: self.clientUrl,
                         dir: sn.dir,
                         retain: sn.retain,

@@ -114,6 +114,7 @@ export function etcdSettingsIssues(etcd: EtcdConfig): SettingsIssue[] {
             }
         }
     }
+    for (const m of dataDirProblems(etcd.dataDir)) add(["dataDir"], m);
     if (etcd.electionTimeoutMs < 5 * etcd.heartbeatIntervalMs) {
         add(["electionTimeoutMs"], `${etcd.electionTimeoutMs} ms is less than 5 × heartbeatIntervalMs (${etcd.heartbeatIntervalMs} ms), which etcd refuses: use at least ${5 * etcd.heartbeatIntervalMs} (10× is recommended)`);
     }
@@ -134,7 +135,6 @@ export function etcdSettingsIssues(etcd: EtcdConfig): SettingsIssue[] {
     if (etcd.pki.certValidityHours > etcd.pki.caValidityHours) {
         add(["pki", "certValidityHours"], `${etcd.pki.certValidityHours} h outlives the CA (${etcd.pki.caValidityHours} h): shorten it or lengthen caValidityHours`);
     }
-    for (const m of dataDirProblems(etcd.dataDir)) add(["dataDir"], m);
     if (etcd.pki.earlyRenewalHours >= etcd.pki.certValidityHours) {
         add(["pki", "earlyRenewalHours"], `${etcd.pki.earlyRenewalHours} h is not shorter than certValidityHours (${etcd.pki.certValidityHours} h), so certificates would renew on every run`);
     }

@@ -50,24 +50,36 @@ export function overlaps(a: string, b: string): boolean {
     return isWithin(a, b) || isWithin(b, a);
 }
 
-/** The directories this program owns on a member, by what they hold (the data dir must overlap none). */
-export function ownedDirs(snapshotDir?: string): { dir: string; what: string }[] {
-    return [
-        { dir: CONFIG_DIR, what: "the config dir (unit settings, etcdctl environment)" },
-        { dir: PKI_DIR, what: "the PKI dir (certificates and keys)" },
-        { dir: BIN_DIR, what: "the binaries dir" },
-        { dir: STATE_DIR, what: "this program's state dir (releases, markers)" },
-        { dir: STAGING_DIR, what: "the staging dir (tarballs, uploads)" },
-        ...(snapshotDir !== undefined ? [{ dir: snapshotDir, what: "the snapshot dir (snapshots.dir)" }] : []),
-    ];
+/** The directories this program owns on a member, by what they hold (the data and snapshot dirs must overlap none). */
+export const OWNED_DIRS: readonly { dir: string; what: string }[] = [
+    { dir: CONFIG_DIR, what: "the config dir (unit settings, etcdctl environment)" },
+    { dir: PKI_DIR, what: "the PKI dir (certificates and keys)" },
+    { dir: BIN_DIR, what: "the binaries dir" },
+    { dir: STATE_DIR, what: "this program's state dir (releases, markers)" },
+    { dir: STAGING_DIR, what: "the staging dir (tarballs, uploads)" },
+];
+
+/** How directory `a` overlaps `b`: "is", "lies inside" or "contains" (undefined when apart). */
+function overlap(a: string, b: string): string | undefined {
+    if (a === b) return "is";
+    if (isWithin(a, b)) return "lies inside";
+    return isWithin(b, a) ? "contains" : undefined;
+}
+
+/** `<dir> is|lies inside|contains <what> <owned dir>: <advice>` for every directory this program owns that `dir` overlaps. */
+function ownedOverlaps(dir: string, advice: string): string[] {
+    return OWNED_DIRS.flatMap((o) => {
+        const how = overlap(dir, o.dir);
+        return how ? [`"${dir}" ${how} ${o.what} ${o.dir}: ${advice}`] : [];
+    });
 }
 
 /**
  * What is wrong with `dataDir` as etcd's data dir (empty when it is fine): not normalised, `/` or a top-level
- * directory, a system directory or inside a forbidden tree, or overlapping a directory this program owns
- * (including the snapshot dir, when given).
+ * directory, a system directory or inside a forbidden tree, or overlapping a directory this program owns.
+ * The snapshot dir is checked against it by `snapshotDirProblems`.
  */
-export function dataDirProblems(dataDir: string, snapshotDir?: string): string[] {
+export function dataDirProblems(dataDir: string): string[] {
     const out: string[] = [];
     const parts = dataDir.split("/");
     if (!dataDir.startsWith("/") || dataDir.endsWith("/") || parts.slice(1).some((p) => p === "" || p === "." || p === "..")) {
@@ -82,17 +94,18 @@ export function dataDirProblems(dataDir: string, snapshotDir?: string): string[]
     else if (SYSTEM_DIRS.includes(dataDir) || /^\/home\/[^/]+$/.test(dataDir)) {
         out.push(`"${dataDir}" is a system directory shared with other software: give etcd a directory of its own such as ${dataDir}/etcd`);
     }
-    for (const o of ownedDirs(snapshotDir)) {
-        if (overlaps(dataDir, o.dir)) {
-            out.push(`"${dataDir}" ${dataDir === o.dir ? "is" : isWithin(dataDir, o.dir) ? "lies inside" : "contains"} ${o.what} ${o.dir}: keep etcd's data dir apart from it`);
-        }
-    }
-    return out;
+    return [...out, ...ownedOverlaps(dataDir, "keep etcd's data dir apart from it")];
 }
 
-/** What is wrong with the snapshot dir besides its own rules: overlapping a directory this program owns. */
-export function snapshotDirProblems(snapshotDir: string): string[] {
-    return ownedDirs()
-        .filter((o) => overlaps(snapshotDir, o.dir))
-        .map((o) => `"${snapshotDir}" ${snapshotDir === o.dir ? "is" : isWithin(snapshotDir, o.dir) ? "lies inside" : "contains"} ${o.what} ${o.dir}: keep snapshots apart from it`);
+/**
+ * What is wrong with the snapshot dir besides its own rules: overlapping etcd's data dir (when known; `key`
+ * names it in the message) or a directory this program owns.
+ */
+export function snapshotDirProblems(snapshotDir: string, dataDir?: { dir: string; key: string }): string[] {
+    return [
+        ...(dataDir && overlaps(snapshotDir, dataDir.dir)
+            ? [`"${snapshotDir}" overlaps ${dataDir.key} ${dataDir.dir}: keep snapshots apart from etcd's data (a member's removal wipes that data, a restore moves it aside), e.g. /var/backups/etcd`]
+            : []),
+        ...ownedOverlaps(snapshotDir, "keep snapshots apart from it"),
+    ];
 }
