@@ -78,6 +78,13 @@ function status(): StatusLine[] {
         });
 }
 
+/** Stops a member that is not the leader (it hands leadership over first if it leads). */
+async function stopFollower(m: LocalEtcd): Promise<void> {
+    const s = status();
+    if (s.find((l) => l.endpoint === m.endpoint)!.id === s[0].leader) expect(run(`etcd_ha_handover ${m.endpoint} ${JSON.stringify(eps())} 10`).status).toBe(0);
+    await m.stop();
+}
+
 beforeAll(async () => {
     needTool("shellcheck");
     if (!fs.existsSync(ETCDCTL)) throw new Error("etcdctl is not installed: run `apt-get install -y etcd-client etcd-server`");
@@ -229,9 +236,7 @@ etcd_ha_turn_end
 
     it("turns: with another member down, the turn is refused once its health bound ends, naming that member; nothing is left held", async () => {
         const m2 = members[1];
-        const s = status();
-        if (s.find((l) => l.endpoint === m2.endpoint)!.id === s[0].leader) expect(run(`etcd_ha_handover ${m2.endpoint} ${JSON.stringify(eps())} 10`).status).toBe(0);
-        await m2.stop();
+        await stopFollower(m2);
         try {
             const others = [members[1], members[2]].map((m) => m.endpoint).join(",");
             const t0 = Date.now();
@@ -253,10 +258,7 @@ echo "not reached"`);
 
     it("caught up: a member stopped while 300 keys were written waits until it has applied what the leader had", async () => {
         const m3 = members[2];
-        // Not the leader (a handover first if it is), then stopped.
-        const s = status();
-        if (s.find((l) => l.endpoint === m3.endpoint)!.id === s[0].leader) expect(run(`etcd_ha_handover ${m3.endpoint} ${JSON.stringify(eps())} 10`).status).toBe(0);
-        await m3.stop();
+        await stopFollower(m3);
         const others = members.slice(0, 2).map((m) => m.endpoint).join(",");
         const put = spawnSync("bash", ["-c", `for i in $(seq 1 300); do echo "put /caught/$i v$i"; done | ${ETCDCTL} --endpoints=${others} txn >/dev/null 2>&1 || for i in $(seq 1 300); do ${ETCDCTL} --endpoints=${others} put /caught/$i v$i >/dev/null; done`], { env: { ...cleanEnv(), ETCDCTL_API: "3" }, timeout: 120_000 });
         expect(put.status).toBe(0);

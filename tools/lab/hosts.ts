@@ -14,6 +14,7 @@ import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
+import { normalizeHostKey } from "../../components/hosts";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 /** The default address range: 127.66.0.0/24, hosts from .11. */
@@ -483,10 +484,10 @@ export async function createHost(opts: { dir: string; index: number; prefix: str
  * over the network: the one line of /etc/ssh/ssh_host_ed25519_key.pub, type and key only.
  */
 export function readHostKey(h: LabHost): string {
-    const line = inHost(h, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).trim();
-    const [type, key] = line.split(/\s+/);
-    if (type !== "ssh-ed25519" || !key) throw new Error(`lab host ${h.name}: unexpected host key line ${JSON.stringify(line)}`);
-    return `${type} ${key}`;
+    const line = inHost(h, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+    const key = normalizeHostKey(line);
+    if (!/^ssh-ed25519 \S+$/.test(key)) throw new Error(`lab host ${h.name}: unexpected host key line ${JSON.stringify(line.trim())}`);
+    return key;
 }
 
 async function waitGone(pids: number[], ms: number): Promise<void> {
