@@ -23,7 +23,7 @@ function bootstrap(members: number, prefix: string): { total: number; program: n
     const env = { ...process.env, ETCD_HA_LAB_DIR: dir };
     try {
         const r = run(["up", "--members", String(members), "--prefix", prefix], env, 600_000);
-        const m = /program (\d+\.\d+)s; bootstrap \(up start → health gate passed\) (\d+\.\d+)s/.exec(r.stdout);
+        const m = /pulumi up (\d+\.\d+)s; bootstrap \(up start → health gate passed\) (\d+\.\d+)s/.exec(r.stdout);
         if (r.status !== 0 || !m) throw new Error(`lab up --members ${members} failed (${r.status}):\n${r.stdout.split("\n").slice(-30).join("\n")}\n${r.stderr}`);
         return { program: Number(m[1]), total: Number(m[2]) };
     } finally {

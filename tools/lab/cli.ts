@@ -1,18 +1,22 @@
 /**
  * `npm run lab -- <command>`:
- *   up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE]
- *                                                             create the hosts (unless running) and run the program;
+ *   up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] [--renew TOKEN]
+ *                                                             create the hosts (unless running) and run the program
+ *                                                             (the real `pulumi up` of index.ts on the lab stack);
  *                                                             on a live lab, --members scales it, --replace replaces a member,
  *                                                             --version picks the etcd release (3.4: Debian's; 3.5, 3.6
  *                                                             or 3.x.y: built from the Go module proxy; default: the
  *                                                             lab's last, else 3.5; on a live lab: an upgrade),
  *                                                             --build repacks the tarball (a same-version upgrade),
- *                                                             --restore-from restores the cluster from a snapshot file
- *   status [--json]                                           members, PIDs, health, leader; client files
+ *                                                             --restore-from restores the cluster from a snapshot file,
+ *                                                             --renew re-issues every leaf certificate (etcd.pki.renew)
+ *   status [--json]                                           members, PIDs, health, leader; client files; how to run
+ *                                                             `pulumi` against the lab stack
  *   reboot NAME                                               `systemctl reboot` inside a host; waits until it is back
  *   power-cut [NAME...]                                       kill every process of the hosts at once (all by default)
  *   power-on [NAME...]                                        boot hosts that are off (all by default)
- *   down                                                      stop everything the lab started; remove its files
+ *   down                                                      `pulumi destroy`, then stop everything the lab started;
+ *                                                             remove its files
  * See README "Lab".
  */
 import { createHash } from "crypto";
@@ -33,7 +37,7 @@ function flag(args: string[], name: string): string | undefined {
 
 function usage(): never {
     console.error(
-        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | trust NAME... | down",
+        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] [--renew TOKEN] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | trust NAME... | down",
     );
     process.exit(2);
 }
@@ -41,7 +45,7 @@ function usage(): never {
 async function main(argv: string[]): Promise<void> {
     const [cmd, ...args] = argv;
     const known: Record<string, string[]> = {
-        up: ["--members", "--prefix", "--version", "--rerun-commands", "--replace", "--build", "--restore-from"],
+        up: ["--members", "--prefix", "--version", "--rerun-commands", "--replace", "--build", "--restore-from", "--renew"],
         status: ["--json"],
         reboot: [],
         "power-cut": [],
@@ -68,6 +72,7 @@ async function main(argv: string[]): Promise<void> {
             prefix: flag(args, "--prefix"),
             rerunCommands: args.includes("--rerun-commands"),
             replace: replace === undefined ? undefined : [replace],
+            renew: flag(args, "--renew"),
         });
         // The Pulumi runtime may keep handles open after the run; the lab's work is done.
         process.exit(0);
@@ -77,6 +82,8 @@ async function main(argv: string[]): Promise<void> {
         else {
             for (const m of s.members) console.log(`${m.name.padEnd(8)} ${m.clientUrl.padEnd(26)} pid=${String(m.pid ?? "-").padEnd(8)} ${m.healthy ? "healthy" : "UNHEALTHY"}${m.leader ? " leader" : ""}`);
             console.log(`client: --cacert ${s.client.cacert} --cert ${s.client.cert} --key ${s.client.key}`);
+            const env = Object.entries(s.pulumi.env).map(([k, v]) => `${k}=${v}`).join(" ");
+            console.log(`pulumi: cd ${s.pulumi.cwd} && env ${env} pulumi <command> --stack ${s.pulumi.stack}${s.pulumi.configFile ? ` --config-file ${s.pulumi.configFile}` : ""}`);
         }
     } else if (cmd === "reboot") {
         if (args.length !== 1) usage();
@@ -92,7 +99,8 @@ async function main(argv: string[]): Promise<void> {
         if (args.length === 0) usage();
         for (const h of trustHostKeys(args)) console.log(`lab: ${h.name} host key trusted: ${h.hostKey}`);
     } else {
-        await down();
+        const r = await down();
+        if (r.destroyError) process.exit(1);
     }
 }
 

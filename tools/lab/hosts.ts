@@ -63,6 +63,8 @@ export interface LabRecord {
     rootfs: string;
     /** The etcd release of the last successful run (`up --version`), the default of the next. */
     release?: string;
+    /** `etcd.pki.renew` of the last successful run (`up --renew`), kept for the next. */
+    renew?: string;
     hosts: LabHost[];
 }
 

@@ -1,6 +1,7 @@
 /**
- * The lab: `up` (hosts, the air-gapped tarball, the lab stack, then the program itself under the engine
- * stand-in), `status` (the JSON contract), `down` (everything the lab started, by PID, and its files).
+ * The lab: `up` (hosts, the air-gapped tarball, the lab stack, then the real `pulumi up` of this project's
+ * program), `status` (the JSON contract), `down` (`pulumi destroy`, then everything the lab started, by PID,
+ * and its files).
  */
 import { execFileSync, spawnSync } from "child_process";
 import { createHash } from "crypto";
@@ -9,11 +10,8 @@ import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
 import { SECRET_KEYS } from "../../components/config/schema";
-import { RecordedResource, runProgram } from "../engine/mockHost";
-import { readProject, readStackFile } from "../engine/stackFile";
-import { LabEngine, registrationFrom, StateResource, StepRecord, keyOf } from "./engine/labEngine";
 import { removeChain } from "./faults/partition";
-import { SecretBox } from "./engine/secrets";
+import { engine, pulumiEnv, pulumiOk, pulumiRun, RunResult, stackInit, StepRecord } from "./pulumi";
 import {
     ADMIN_USER,
     DEFAULT_PREFIX,
@@ -44,15 +42,21 @@ import { etcdBuild } from "./etcdBuild";
 
 export const PROGRAM = path.join(PROJECT_ROOT, "index.ts");
 export const CLUSTER_NAME = "etcd";
+/** The lab's stack (its config file and state live in the lab dir, never in the repository). */
+export const STACK = "lab";
 
 /** Paths inside the lab dir. */
 export function labPaths(dir = labDir()) {
     return {
         dir,
         sshKey: path.join(dir, "ssh", "id_ed25519"),
-        stackFile: path.join(dir, "Pulumi.lab.yaml"),
-        state: path.join(dir, "state.json"),
-        secretsKey: path.join(dir, "secrets.key"),
+        stackFile: path.join(dir, `Pulumi.${STACK}.yaml`),
+        /** The file backend (`pulumi login file://…`): the stack's state. */
+        backend: path.join(dir, "backend"),
+        /** The passphrase of the stack's secrets provider (0600). */
+        passphrase: path.join(dir, "passphrase"),
+        /** The engine's event log of the last command. */
+        eventLog: path.join(dir, "events.jsonl"),
         log: path.join(dir, "lab.log"),
         client: { cacert: path.join(dir, "client", "ca.crt"), cert: path.join(dir, "client", "admin.crt"), key: path.join(dir, "client", "admin.key") },
     };
@@ -129,8 +133,12 @@ export function renderLabStack(opts: {
     replace?: readonly string[];
     snapshots?: Record<string, unknown>;
     restore?: { fromSnapshot: string; sha256: string; id?: string };
+    renew?: string;
+    /** What `pulumi` itself keeps in the file (`encryptionsalt`, `secure:` values): carried over unchanged. */
+    keep?: { encryptionsalt?: string; secure?: Record<string, unknown> };
 }): string {
     const doc = {
+        ...(opts.keep?.encryptionsalt ? { encryptionsalt: opts.keep.encryptionsalt } : {}),
         config: {
             "etcd-ha:clusterName": CLUSTER_NAME,
             "etcd-ha:topology": "external",
@@ -139,12 +147,13 @@ export function renderLabStack(opts: {
             "etcd-ha:etcd": {
                 version: opts.version,
                 listenLocalhost: false,
-                pki: { peerCertSans: ["localhost"] },
+                pki: { peerCertSans: ["localhost"], ...(opts.renew !== undefined ? { renew: opts.renew } : {}) },
                 install: { method: "push", tarball: opts.tarball, sha256: opts.sha256 },
             },
             ...(opts.replace && opts.replace.length > 0 ? { "etcd-ha:replace": [...opts.replace] } : {}),
             ...(opts.snapshots ? { "etcd-ha:snapshots": opts.snapshots } : {}),
             ...(opts.restore ? { "etcd-ha:restore": opts.restore } : {}),
+            ...(opts.keep?.secure ?? {}),
         },
     };
     return [
@@ -155,54 +164,31 @@ export function renderLabStack(opts: {
         "#   etcd.pki.peerCertSans: [localhost]  peers dial from 127.0.0.1, which etcd checks by reverse lookup.",
         "# etcd arrives by the air-gapped path (install.method push): a release-layout tarball (3.5/3.6 built from the Go",
         "# module proxy by tools/etcd-build.sh, or Debian's 3.4 binaries packed by the lab).",
-        "# etcd-ha:sshPrivateKey (secret) is the lab's key, .lab/ssh/id_ed25519, set by the lab at run time. Each host's",
-        "# hostKey is its public SSH host key, read inside the host when it was created (lab.json), never over SSH.",
+        "# etcd-ha:sshPrivateKey (secret) is the lab's key, <lab dir>/ssh/id_ed25519, set once with `pulumi config set",
+        "# --secret` (passphrase secrets provider, <lab dir>/passphrase); the lab keeps it and `encryptionsalt` when it",
+        "# writes this file again. Each host's hostKey is its public SSH host key, read inside the host when it was",
+        "# created (lab.json), never over SSH.",
         YAML.stringify(doc, { lineWidth: 0 }).trimEnd(),
         "",
     ].join("\n");
 }
 
-/** The lab state file: every resource's inputs and outputs, secrets sealed (never plain text). */
-interface StateFile {
-    version: 1;
-    project: string;
-    stack: string;
-    updatedAt: string;
-    resources: (StateResource & { urn: string; parent: string; dependencies: string[] })[];
-    /** Resources to delete that a run left undone (it failed first); the next run deletes them. */
-    pendingDeletes?: StateResource[];
-    outputs: Record<string, unknown>;
-}
-
-function openResource(box: SecretBox, r: StateResource): StateResource {
-    return { ...r, inputs: box.open(r.inputs) as Record<string, unknown>, outputs: box.open(r.outputs) as Record<string, unknown> };
-}
-
-function sealResource<T extends StateResource>(box: SecretBox, r: T): T {
-    return { ...r, inputs: box.seal(r.inputs) as Record<string, unknown>, outputs: box.seal(r.outputs) as Record<string, unknown> };
-}
-
-function loadState(file: string, box: SecretBox): { resources: Map<string, StateResource>; pendingDeletes: StateResource[]; parents: Map<string, string> } | undefined {
-    if (!fs.existsSync(file)) return undefined;
-    const s = JSON.parse(fs.readFileSync(file, "utf8")) as StateFile;
-    const resources = new Map<string, StateResource>();
-    const parents = new Map<string, string>();
-    for (const r of s.resources) {
-        resources.set(keyOf(r.type, r.name), openResource(box, r));
-        parents.set(keyOf(r.type, r.name), r.parent);
-    }
-    return { resources, pendingDeletes: (s.pendingDeletes ?? []).map((r) => openResource(box, r)), parents };
-}
-
 export interface UpOptions {
     members?: number;
     prefix?: string;
-    /** Run every command's create again on a live lab (idempotency proof). */
+    /**
+     * Run every command's create again on a live lab (idempotency proof, as after a lost or restored state):
+     * the stack's state is edited (`pulumi stack export` / `import`) so that every remote command's stored
+     * `create` differs from the program's, and the engine updates each by running its create again.
+     */
     rerunCommands?: boolean;
     /** Progress sink (default stdout). */
     print?: (line: string) => void;
-    /** The clock the certificate renewal check reads (tests move it forward). */
-    now?: () => number;
+    /**
+     * `etcd.pki.renew`: a new value re-issues every leaf certificate now (kept for later runs, as an operator's
+     * stack file keeps it). Default: the lab's last value.
+     */
+    renew?: string;
     /** Members to replace in this run (`etcd-ha:replace`). */
     replace?: string[];
     /** `etcd-ha:snapshots` for this run. */
@@ -261,19 +247,86 @@ export interface UpResult {
     replaced: number;
     deleted: number;
     unchanged: number;
-    /** Unchanged commands run again (rerunCommands). */
+    /** Commands whose create ran again (rerunCommands). */
     rerun: number;
-    /** Every step of the run, in order. */
+    /** Every step of the run, in order, from the engine's events. */
     steps: StepRecord[];
     /** From `up` start to the health gate passing, in seconds. */
     bootstrapSeconds: number;
-    /** The program run alone, in seconds. */
+    /** `pulumi up` alone, in seconds. */
     programSeconds: number;
     hostsCreated: boolean;
     outputs: Record<string, unknown>;
 }
 
-/** `lab up`: hosts (unless a live lab exists), tarball, stack, then the program. */
+/** The lab stack's `pulumi` environment and the arguments that name its stack and config file. */
+export function labPulumi(p = labPaths()) {
+    return { env: pulumiEnv(p.dir), stackArgs: ["--stack", STACK, "--config-file", p.stackFile], cwd: PROJECT_ROOT };
+}
+
+/** Whether the lab stack exists in the lab's backend. */
+function stackExists(p = labPaths()): boolean {
+    return fs.existsSync(path.join(p.backend, ".pulumi", "stacks", "etcd-ha", `${STACK}.json`));
+}
+
+/** What `pulumi` keeps in the stack file (salt, secure values), to carry over when the lab writes it again. */
+function keptByPulumi(file: string): { encryptionsalt?: string; secure?: Record<string, unknown> } {
+    if (!fs.existsSync(file)) return {};
+    const doc = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { encryptionsalt?: string; config?: Record<string, unknown> };
+    const secure = Object.fromEntries(Object.entries(doc.config ?? {}).filter(([, v]) => typeof v === "object" && v !== null && "secure" in v));
+    return { encryptionsalt: doc.encryptionsalt, secure };
+}
+
+/**
+ * The lab stack's config file: the stack made on first use (`pulumi stack init`, passphrase secrets), the
+ * config written from the lab's hosts, and the SSH key set as a secret (`pulumi config set --secret`) unless
+ * the file holds it already.
+ */
+function writeStack(p: ReturnType<typeof labPaths>, render: (keep: ReturnType<typeof keptByPulumi>) => string): void {
+    const { env, stackArgs, cwd } = labPulumi(p);
+    fs.writeFileSync(p.stackFile, render(keptByPulumi(p.stackFile)));
+    stackInit(p.dir, STACK, env);
+    const keyName = `etcd-ha:${SECRET_KEYS.sshPrivateKey}`;
+    if (!(keyName in (keptByPulumi(p.stackFile).secure ?? {}))) {
+        pulumiOk(["config", "set", "--secret", keyName, ...stackArgs], env, { cwd, input: fs.readFileSync(p.sshKey, "utf8") });
+        // `config set` writes the file in its own way: write the lab's text again around what it added.
+        fs.writeFileSync(p.stackFile, render(keptByPulumi(p.stackFile)));
+    }
+}
+
+/**
+ * `--rerun-commands`: edits the stack's state so that the next `up` runs every remote command's create
+ * again (its stored `create` no longer matches the program's), as after a state restored from an old backup.
+ */
+function markCommandsForRerun(p: ReturnType<typeof labPaths>): number {
+    const { env, stackArgs, cwd } = labPulumi(p);
+    const state = JSON.parse(pulumiOk(["stack", "export", "--stack", STACK], env, { cwd })) as {
+        deployment: { resources?: { type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[] };
+    };
+    let n = 0;
+    for (const r of state.deployment.resources ?? []) {
+        if (r.type !== "command:remote:Command" || r.inputs?.create === undefined) continue;
+        r.inputs.create = "# etcd-ha lab: stale state (--rerun-commands)";
+        if (r.outputs && "create" in r.outputs) r.outputs.create = r.inputs.create;
+        n++;
+    }
+    const file = path.join(p.dir, "rerun-state.json");
+    fs.writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
+    try {
+        pulumiOk(["stack", "import", "--file", file, ...stackArgs.slice(0, 2)], env, { cwd });
+    } finally {
+        fs.rmSync(file, { force: true });
+    }
+    return n;
+}
+
+/** The error of a failed `pulumi` run: the engine's error diagnostics, else the output's last lines. */
+function runError(what: string, r: RunResult): Error {
+    const detail = r.errors.length > 0 ? r.errors.join("\n") : r.lines.slice(-20).join("\n");
+    return new Error(`${what} failed (exit ${r.status ?? "timeout"}):\n${detail}`);
+}
+
+/** `lab up`: hosts (unless a live lab exists), tarball, stack, then the real `pulumi up`. */
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const t0 = Date.now();
     const p = labPaths();
@@ -342,67 +395,20 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     if (unknownKeys.length > 0) throw new Error(`lab: no recorded host key for ${unknownKeys.join(", ")} (a lab from before host-key pinning): run \`npm run lab -- trust ${unknownKeys.join(" ")}\` to read them on the hosts`);
     fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts.map((h) => ({ ...h, hostKey: h.hostKey! })), version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore }));
 
-    const project = readProject(PROJECT_ROOT);
-    const stack = readStackFile(p.stackFile, project);
-    const keyName = `${project.name}:${SECRET_KEYS.sshPrivateKey}`;
-    stack.config[keyName] = fs.readFileSync(p.sshKey, "utf8");
-    stack.secretKeys.push(keyName);
-
-    const box = SecretBox.open(p.secretsKey);
-    const saved = loadState(p.state, box);
-    const previous = saved?.resources;
-    const record: RecordedResource[] = [];
-    const engine = new LabEngine({
-        previous,
-        pendingDeletes: saved?.pendingDeletes,
-        registration: registrationFrom(record),
-        rerunCommands: opts.rerunCommands,
-        now: opts.now,
-        log: logStream,
-    });
-    const stackOutputs: { value?: Record<string, unknown> } = {};
+    const renew = opts.renew ?? lab.renew;
+    writeStack(p, (keep) =>
+        renderLabStack({ hosts: stackHosts.map((h) => ({ ...h, hostKey: h.hostKey! })), version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore, renew, keep }),
+    );
+    const { env, stackArgs, cwd } = labPulumi(p);
+    const rerun = opts.rerunCommands ? markCommandsForRerun(p) : 0;
+    if (opts.rerunCommands) logStream(`lab: ${rerun} commands marked to run their create again (stack state edited)`);
     const tProgram = Date.now();
-    let outputs: Record<string, unknown> | undefined;
-    let error: unknown;
-    try {
-        const r = await runProgram({
-            program: PROGRAM,
-            project: stack.project,
-            stack: stack.stack,
-            config: stack.config,
-            secretKeys: stack.secretKeys,
-            record,
-            newResource: engine.newResource,
-            onStackOutputs: (o) => (stackOutputs.value = o),
-        });
-        outputs = r.outputs;
-        // The end of the run: resources gone from the program and old halves of replacements are deleted.
-        const deleteError = await engine.finish();
-        if (deleteError) error = deleteError;
-    } catch (e) {
-        error = engine.failed ?? e;
-    }
-    // The state records what exists, also after a failure: a failed create leaves no entry; a resource the
-    // failed run never reached keeps its old entry; deletes not done stay pending.
-    const parentOf = new Map(record.map((r) => [keyOf(r.type, r.name), r.parent]));
-    const kept = outputs === undefined ? [...(previous?.values() ?? [])].filter((r) => !engine.resources.has(keyOf(r.type, r.name))) : [];
-    const resources = [...engine.resources.values(), ...kept].map((s) => {
-        const k = keyOf(s.type, s.name);
-        return sealResource(box, { ...s, urn: s.urn ?? "", parent: parentOf.get(k) ?? saved?.parents.get(k) ?? "", dependencies: s.dependencies ?? [] });
-    });
-    const state: StateFile = {
-        version: 1,
-        project: stack.project,
-        stack: stack.stack,
-        updatedAt: new Date().toISOString(),
-        resources,
-        pendingDeletes: engine.pendingDeletes.map((r) => sealResource(box, r)),
-        outputs: box.seal(stackOutputs.value ?? {}) as Record<string, unknown>,
-    };
-    fs.writeFileSync(p.state, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
-    if (error !== undefined) throw error;
-    if (lab.release !== release) {
+    const run = await pulumiRun(["up", "--yes", "--skip-preview", ...stackArgs], env, { cwd, print: logStream, eventLog: p.eventLog, timeoutMs: 14 * 60_000 });
+    if (run.status !== 0) throw runError("pulumi up", run);
+    const o = JSON.parse(pulumiOk(["stack", "output", "--json", "--show-secrets", "--stack", STACK], env, { cwd })) as Record<string, unknown>;
+    if (lab.release !== release || lab.renew !== renew) {
         lab.release = release;
+        lab.renew = renew;
         writeLab(lab);
     }
     if (leaving.length > 0) {
@@ -411,15 +417,14 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         writeLab(lab);
         logStream(`lab: stopped ${leaving.map((h) => h.name).join(" ")}`);
     }
-    const o = outputs!;
     fs.mkdirSync(path.dirname(p.client.cacert), { recursive: true, mode: 0o755 });
     fs.writeFileSync(p.client.cacert, String(o.caCertPem), { mode: 0o644 });
     fs.writeFileSync(p.client.cert, String(o.adminClientCertPem), { mode: 0o644 });
     fs.writeFileSync(p.client.key, String(o.adminClientKeyPem), { mode: 0o600 });
-    const health = engine.steps.find((s) => s.name === `${CLUSTER_NAME}-health` && s.op !== "same" && s.op !== "delete");
-    const gateMs = health ? engine.startedAt - t0 + health.endMs : Date.now() - t0;
-    const count = (op: string) => engine.steps.filter((s) => s.op === op).length;
-    const rerun = engine.steps.filter((s) => s.op === "update" && s.changed?.length === 0).length;
+    const steps = run.steps.filter((s) => s.op !== "component");
+    const health = steps.find((s) => s.name === `${CLUSTER_NAME}-health` && s.op !== "same" && s.op !== "delete");
+    const gateMs = health ? tProgram - t0 + health.endMs : Date.now() - t0;
+    const count = (op: string) => steps.filter((s) => s.op === op).length;
     const result: UpResult = {
         created: count("create"),
         updated: count("update") - rerun,
@@ -428,13 +433,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         unchanged: count("same"),
         rerun,
         bootstrapSeconds: gateMs / 1000,
-        programSeconds: (Date.now() - tProgram) / 1000,
+        programSeconds: run.ms / 1000,
         hostsCreated,
         outputs: o,
-        steps: engine.steps,
+        steps: run.steps,
     };
     logStream(
-        `lab: ${result.created} created, ${result.updated} updated, ${result.replaced} replaced, ${result.deleted} deleted, ${result.rerun} re-run, ${result.unchanged} unchanged; program ${result.programSeconds.toFixed(1)}s; ` +
+        `lab: ${result.created} created, ${result.updated} updated, ${result.replaced} replaced, ${result.deleted} deleted, ${result.rerun} re-run, ${result.unchanged} unchanged; pulumi up ${result.programSeconds.toFixed(1)}s; ` +
             (health ? `bootstrap (up start → health gate passed) ${result.bootstrapSeconds.toFixed(1)}s` : "health gate not run (nothing changed)"),
     );
     if (health) logStream(`lab: health gate: ${String(o.health)}`);
@@ -455,6 +460,11 @@ export interface LabStatus {
     members: StatusMember[];
     endpoints: string[];
     client: { cacert: string; cert: string; key: string };
+    /**
+     * Everything needed to run any `pulumi` command against the lab stack by hand: `cd CWD && env ENV BIN/pulumi
+     * <command> --stack STACK --config-file CONFIGFILE` (stack export, preview, refresh, …).
+     */
+    pulumi: { bin: string; cwd: string; stack: string; configFile?: string; env: Record<string, string> };
 }
 
 /**
@@ -569,15 +579,42 @@ export function status(): LabStatus {
         }
         return { name: h.name, clientUrl: clientUrl(h), pid: etcdPid(h), healthy, leader };
     });
-    return { members, endpoints: members.map((m) => m.clientUrl), client: p.client };
+    const { env, cwd } = labPulumi(p);
+    return {
+        members,
+        endpoints: members.map((m) => m.clientUrl),
+        client: p.client,
+        pulumi: { bin: path.join(engine().bin, "pulumi"), cwd, stack: STACK, ...(fs.existsSync(p.stackFile) ? { configFile: p.stackFile } : {}), env },
+    };
 }
 
-/** `lab down`: ends every process of every lab host (by PID, namespace by namespace) and removes the lab dir. */
-export async function down(opts: { print?: (line: string) => void } = {}): Promise<{ stopped: number }> {
+/**
+ * `lab down`: `pulumi destroy` of the lab stack while its hosts run (each member leaves: etcd stopped and its
+ * data wiped, as on any stack), then ends every process of every lab host (by PID, namespace by namespace)
+ * and removes the lab dir. A failed destroy is reported, and the hosts go all the same.
+ */
+export async function down(opts: { print?: (line: string) => void } = {}): Promise<{ stopped: number; destroySeconds?: number; destroyError?: string }> {
     const print = opts.print ?? console.log;
     const p = labPaths();
     const lab = readLab();
     let stopped = 0;
+    let destroySeconds: number | undefined;
+    let destroyError: string | undefined;
+    if (lab && stackExists(p) && fs.existsSync(p.stackFile)) {
+        const off = lab.hosts.filter((h) => !alive(h.runPid)).map((h) => h.name);
+        if (off.length > 0) {
+            print(`lab: ${off.join(" ")} off: not destroying the stack (its steps would wait for them); the hosts go with their state`);
+        } else {
+            const { env, stackArgs, cwd } = labPulumi(p);
+            const run = await pulumiRun(["destroy", "--yes", "--skip-preview", ...stackArgs], env, { cwd, print, eventLog: p.eventLog, timeoutMs: 10 * 60_000 });
+            destroySeconds = run.ms / 1000;
+            if (run.status === 0) print(`lab: pulumi destroy: ${run.steps.filter((s) => s.op === "delete").length} deleted in ${destroySeconds.toFixed(1)}s`);
+            else {
+                destroyError = runError("pulumi destroy", run).message;
+                print(`lab: ${destroyError}`);
+            }
+        }
+    }
     if (lab) {
         const pids = await stopHosts(lab.hosts);
         stopped = pids.length;
@@ -586,6 +623,6 @@ export async function down(opts: { print?: (line: string) => void } = {}): Promi
     removeChain();
     fs.rmSync(p.dir, { recursive: true, force: true });
     print(`lab: removed ${p.dir}`);
-    return { stopped };
+    return { stopped, destroySeconds, destroyError };
 }
 
