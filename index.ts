@@ -7,13 +7,17 @@
  * stack outputs), so test harnesses can run it repeatedly in one process.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadStackConfig } from "./components/config/validate";
+import { ConfigValidationError, loadStackConfig, ResolvedConfig } from "./components/config/validate";
 import { EtcdCluster, EtcdMemberInfo } from "./components/etcdCluster";
 import { EtcdHost } from "./components/hosts";
 import { PlanWarning } from "./components/topology/planner";
 import { ProxmoxHosts, ProxmoxNodeInfo } from "./components/proxmox/proxmoxHosts";
 
-/** Stack outputs. */
+/**
+ * Stack outputs. Those that follow from config (topology, members, endpoints, flags, kubeadm and Prometheus
+ * YAML, quorum, fault tolerance, warnings, VMs) are known in `pulumi preview`, even of a new stack; the
+ * certificates, keys and `health` come from resources and are unknown until those exist.
+ */
 interface StackOutputs {
     /** `external` or `stacked`. */
     topology: string;
@@ -55,8 +59,35 @@ interface StackOutputs {
     controlPlaneNodes?: pulumi.Output<ProxmoxNodeInfo[]>;
 }
 
+/**
+ * The config's problems as a Pulumi RunError (same name, message and `issues` as ConfigValidationError): the
+ * engine shows the message — every problem, each with its key — without a stack trace, which says nothing to
+ * an operator. It carries no frames either: the Node.js runtime formats every uncaught error with
+ * `util.inspect` for its trace span, and with this program loaded, formatting the frames took 40-70 s
+ * (measured on 2 cores, nearly all garbage collection); without them the failed preview ends in seconds.
+ */
+class StackConfigError extends pulumi.RunError {
+    readonly issues: ConfigValidationError["issues"];
+    constructor(e: ConfigValidationError) {
+        super(e.message);
+        this.name = e.name;
+        this.issues = e.issues;
+        this.stack = `${e.name}: ${e.message}`;
+    }
+}
+
+/** The validated stack config (or every problem in one StackConfigError). */
+function stackConfig(): ResolvedConfig {
+    try {
+        return loadStackConfig(pulumi.runtime.allConfig());
+    } catch (e) {
+        if (e instanceof ConfigValidationError) throw new StackConfigError(e);
+        throw e;
+    }
+}
+
 export = async (): Promise<StackOutputs> => {
-    const cfg = loadStackConfig(pulumi.runtime.allConfig());
+    const cfg = stackConfig();
     const config = new pulumi.Config();
     const sshPrivateKey = config.requireSecret("sshPrivateKey");
     const caCert = config.getSecret("etcdCaCert");

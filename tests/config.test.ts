@@ -147,6 +147,24 @@ describe("valid configs resolve", () => {
         ]);
     });
 
+    it("etcd.pki.renew: unset by default; a token such as a date is kept; anything else is refused with the key named", () => {
+        const hostSecrets = new Set(["sshPrivateKey"]);
+        const issues = (renew: unknown) => {
+            const r = validateStackConfig(mutate(hostsBase(), (x) => (x.etcd = { pki: { renew } })), hostSecrets);
+            return r.ok ? [] : r.issues.map((i) => `${i.path}: ${i.message}`);
+        };
+        expect(resolve(hostsBase(), hostSecrets).etcd.pki.renew).toBeUndefined();
+        expect("renew" in resolve(hostsBase(), hostSecrets).etcd.pki).toBe(false);
+        for (const token of ["2026-12-07", "2026-12-07T10:00:00Z", "rotation_2.1", "x", "a".repeat(64)]) {
+            expect(resolve(mutate(hostsBase(), (x) => (x.etcd = { pki: { renew: token } })), hostSecrets).etcd.pki.renew).toBe(token);
+        }
+        const rule = "must be 1 to 64 letters, digits, '.', '_', ':' or '-', such as the date 2026-12-07";
+        expect(issues("")).toEqual([`etcd-ha:etcd.pki.renew: ${rule} (got "")`]);
+        expect(issues("a".repeat(65))).toEqual([`etcd-ha:etcd.pki.renew: ${rule} (got "${"a".repeat(57)}...")`]);
+        expect(issues("now; reboot")).toEqual([`etcd-ha:etcd.pki.renew: ${rule} (got "now; reboot")`]);
+        expect(issues(20261207)).toEqual(["etcd-ha:etcd.pki.renew: must be a string (got 20261207)"]);
+    });
+
     it("hosts mode with failure domains gets the hypervisor analysis too", () => {
         const raw = mutate(hostsBase(), (c) => {
             c.hosts[0].hypervisor = "box1";

@@ -25,16 +25,63 @@ export const BRIDGE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,9}$/;
 /** DNS domain (search domain): labels joined by dots. */
 const DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+/**
+ * The QEMU CPU types the Proxmox provider accepts for a VM's `cpu.type` (its CPUTypeValidator, bpg/proxmox
+ * v0.111.1 in plugin 8.3.0), case-sensitive; anything else is refused in `pulumi preview`. `custom-<name>` names
+ * a custom CPU model defined on the cluster. See docs/proxmox-provider.md.
+ */
+export const PROXMOX_CPU_TYPES: readonly string[] = [
+    "486", "Broadwell", "Broadwell-IBRS", "Broadwell-noTSX", "Broadwell-noTSX-IBRS", "Cascadelake-Server", "Cascadelake-Server-noTSX",
+    "Cascadelake-Server-v2", "Cascadelake-Server-v4", "Cascadelake-Server-v5", "Conroe", "Cooperlake", "Cooperlake-v2", "EPYC", "EPYC-Genoa",
+    "EPYC-IBPB", "EPYC-Milan", "EPYC-Rome", "EPYC-Rome-v2", "EPYC-Rome-v3", "EPYC-Rome-v4", "EPYC-v3", "EPYC-v4", "Haswell", "Haswell-IBRS",
+    "Haswell-noTSX", "Haswell-noTSX-IBRS", "Icelake-Client", "Icelake-Client-noTSX", "Icelake-Server", "Icelake-Server-noTSX", "Icelake-Server-v3",
+    "Icelake-Server-v4", "Icelake-Server-v5", "Icelake-Server-v6", "IvyBridge", "IvyBridge-IBRS", "KnightsMill", "Nehalem", "Nehalem-IBRS",
+    "Opteron_G1", "Opteron_G2", "Opteron_G3", "Opteron_G4", "Opteron_G5", "Penryn", "SandyBridge", "SandyBridge-IBRS", "SapphireRapids",
+    "Skylake-Client", "Skylake-Client-IBRS", "Skylake-Client-noTSX-IBRS", "Skylake-Client-v4", "Skylake-Server", "Skylake-Server-IBRS",
+    "Skylake-Server-noTSX-IBRS", "Skylake-Server-v4", "Skylake-Server-v5", "Westmere", "Westmere-IBRS", "athlon", "core2duo", "coreduo", "host",
+    "kvm32", "kvm64", "max", "pentium", "pentium2", "pentium3", "phenom", "qemu32", "qemu64", "x86-64-v2", "x86-64-v2-AES", "x86-64-v3", "x86-64-v4",
+];
+
+/** Why `cpuType` is refused, or undefined when the provider accepts it (a listed type, or `custom-<name>`). */
+export function cpuTypeProblem(v: string): string | undefined {
+    if (PROXMOX_CPU_TYPES.includes(v) || /^custom-[A-Za-z0-9_.-]+$/.test(v)) return undefined;
+    const near = PROXMOX_CPU_TYPES.find((t) => t.toLowerCase() === v.toLowerCase());
+    return (
+        "must be a CPU type the Proxmox provider accepts, such as x86-64-v2-AES, x86-64-v3, host or EPYC-Milan (case-sensitive; " +
+        `the whole list is in docs/proxmox-provider.md), or custom-<name> for a custom CPU model${near ? `: did you mean ${near}?` : ""}`
+    );
+}
+
+/**
+ * A network interface name as the LinuxBridge component accepts a bridge port (`eno2`, `bond0`, `eno2.10`): a
+ * letter or digit, then letters, digits, '_', '.', ':' or '-', at most 15 characters (the kernel's IFNAMSIZ).
+ */
+export const IFACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$/;
+
+/**
+ * True when no octet of the IPv4 address (or CIDR) at the start of `s` has a leading zero (`10.103.0.01`). Such
+ * addresses pass `ip-address` but Go's parsers (the Proxmox provider's IP and CIDR types) refuse them, and
+ * C's inet_aton reads `010` as octal 8.
+ */
+export function noLeadingZero(s: string): boolean {
+    return !/(^|\.)0\d/.test(s.split("/")[0]);
+}
+const LEADING_ZERO_MESSAGE = "must be written without leading zeros (10.103.0.1, not 10.103.0.01): the Proxmox provider refuses them and some tools read them as octal";
+
 const dnsLabel = z
     .string()
     .regex(DNS_LABEL, "must be a DNS label: lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit");
-const ipv4 = z.string().refine(isIPv4, "must be an IPv4 address such as 10.103.0.101");
+const ipv4 = z.string().refine(isIPv4, "must be an IPv4 address such as 10.103.0.101").refine(noLeadingZero, LEADING_ZERO_MESSAGE);
 const networkCidr = z
     .string()
     .refine(isCidr4, "must be an IPv4 CIDR such as 10.103.0.0/24")
-    .refine((s) => !isCidr4(s) || isNetworkCidr4(s), "must be a network address with the host bits zero (e.g. 10.103.0.0/24, not 10.103.0.5/24)");
-const hostCidr = z.string().refine(isCidr4, "must be an IPv4 address with a prefix length, such as 10.103.0.1/24");
-const source = z.string().refine((s) => isCidr4(s) || isIPv4(s), "must be an IPv4 address or CIDR such as 10.103.0.0/24");
+    .refine((s) => !isCidr4(s) || !noLeadingZero(s) || isNetworkCidr4(s), "must be a network address with the host bits zero (e.g. 10.103.0.0/24, not 10.103.0.5/24)")
+    .refine(noLeadingZero, LEADING_ZERO_MESSAGE);
+const hostCidr = z.string().refine(isCidr4, "must be an IPv4 address with a prefix length, such as 10.103.0.1/24").refine(noLeadingZero, LEADING_ZERO_MESSAGE);
+const source = z
+    .string()
+    .refine((s) => isCidr4(s) || isIPv4(s), "must be an IPv4 address or CIDR such as 10.103.0.0/24")
+    .refine(noLeadingZero, LEADING_ZERO_MESSAGE);
 const port = z.number().int().min(1).max(65535);
 /**
  * A Linux user name as `useradd` accepts it by default (Debian and Ubuntu): a lower-case letter or '_' first,
@@ -94,8 +141,17 @@ export const ProxmoxSchema = z.strictObject({
             fileName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\.qcow2$/, "must be a file name ending in .qcow2, such as noble-server-cloudimg-amd64.qcow2").optional(),
         })
         .default({ url: DEFAULT_IMAGE_URL }),
-    /** QEMU CPU type of the VMs. Default `x86-64-v2-AES` (migratable between hosts); `host` for the host CPU. */
-    cpuType: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be a QEMU CPU type such as x86-64-v2-AES or host").default("x86-64-v2-AES"),
+    /**
+     * QEMU CPU type of the VMs. Default `x86-64-v2-AES` (migratable between hosts); `host` for the host CPU. One of
+     * the types the Proxmox provider accepts (`PROXMOX_CPU_TYPES`) or `custom-<name>`.
+     */
+    cpuType: z
+        .string()
+        .superRefine((v, ctx) => {
+            const problem = cpuTypeProblem(v);
+            if (problem) ctx.addIssue({ code: "custom", message: problem, input: v });
+        })
+        .default("x86-64-v2-AES"),
     /** Seconds the readiness check waits for SSH and cloud-init on a new VM. Default 900. */
     readyTimeoutSeconds: z.number().int().min(30).max(7200).default(900),
     /** Per-VM Proxmox firewall. */
@@ -137,8 +193,10 @@ export const BridgeSchema = z.strictObject({
     address: hostCidr.optional(),
     /** Gateway of the hypervisor on this bridge. */
     gateway: ipv4.optional(),
-    /** Physical NICs, bonds or VLAN interfaces enslaved to the bridge (needed for cross-host traffic). */
-    ports: z.array(z.string().min(1)).default([]),
+    /** Physical NICs, bonds or VLAN interfaces enslaved to the bridge (needed for cross-host traffic): interface names. */
+    ports: z
+        .array(z.string().regex(IFACE_NAME, "must be one network interface name such as eno2, bond0 or eno2.10: a letter or digit, then letters, digits, '_', '.', ':' or '-', at most 15 characters (list several ports as several entries)"))
+        .default([]),
     /** VLAN-aware bridge. Default false. */
     vlanAware: z.boolean().default(false),
     /** VLAN tag for the members' NICs (needs `vlanAware`). */
@@ -247,6 +305,12 @@ export const HostSchema = z.strictObject({
 /** A certificate SAN: a DNS name (wildcards allowed) or an IP literal. */
 const SAN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^[0-9a-fA-F:.]+$/;
 const SAN_MESSAGE = "must be a DNS name or an IP address";
+/**
+ * An `etcd.pki.renew` token: 1 to 64 letters, digits, '.', '_', ':' or '-' (a date such as 2026-12-07).
+ * Shared with the components' own validation.
+ */
+export const PKI_RENEW_TOKEN = /^[A-Za-z0-9._:-]{1,64}$/;
+export const PKI_RENEW_MESSAGE = "must be 1 to 64 letters, digits, '.', '_', ':' or '-', such as the date 2026-12-07";
 /** One PEM certificate block. */
 const PEM_CERT = /^\s*-{5}BEGIN CERTIFICATE-{5}\r?\n[A-Za-z0-9+/=\r\n]+-{5}END CERTIFICATE-{5}\s*$/;
 
@@ -308,6 +372,13 @@ export const EtcdSchema = z.strictObject({
             certValidityHours: z.number().int().min(24).default(8760),
             /** Re-issue leaf certificates this many hours before they expire. Default 720 (30 days). */
             earlyRenewalHours: z.number().int().min(0).default(720),
+            /**
+             * Re-issue every leaf certificate now (as `kubeadm certs renew`): a token such as a date; each change
+             * to another value replaces every leaf (same keys, same CA, new serial and validity) and rolls the
+             * members. A value where there was none (the first, or the first after removing it) only arms it:
+             * nothing is re-issued; removing it re-issues nothing. Default unset.
+             */
+            renew: z.string().regex(PKI_RENEW_TOKEN, PKI_RENEW_MESSAGE).optional(),
             /** Extra SANs (DNS names or IPs) on every server certificate, e.g. a load-balancer name. */
             serverCertSans: z.array(z.string().regex(SAN, SAN_MESSAGE)).default([]),
             /** Extra SANs on every peer certificate. */

@@ -38,6 +38,21 @@ export interface ConfigIssue {
     message: string;
 }
 
+/** The largest VM id Proxmox VE accepts (its `pve-vmid` format: 100 to 999999999). */
+export const PVE_MAX_VMID = 999999999;
+/** The longest DNS name (a member's FQDN goes into certificate SANs and cloud-init). */
+const MAX_FQDN = 253;
+
+/** Whether the program registers HA objects (resources, rules or groups) for this `proxmox` block. */
+function haOn(p: NonNullable<ParsedStackConfig["proxmox"]>): boolean {
+    return p.clustered && (p.ha.enabled ?? p.clustered);
+}
+
+/** The PVE 8 HA group of a node, as components/proxmox/plan.ts names it: `<clusterName>-<node>`, cut to 40 characters. */
+function haGroupName(clusterName: string, node: string): string {
+    return `${clusterName}-${node}`.slice(0, 40);
+}
+
 /** Thrown by `loadStackConfig` when the config is invalid; carries every issue. */
 export class ConfigValidationError extends Error {
     readonly issues: ConfigIssue[];
@@ -316,6 +331,8 @@ export function validateStackConfig(
     }
 
     // 4. Members.
+    /** Members whose FQDN is `<name>.<network.searchDomain>` (checked for length below). */
+    const fqdnNames: string[] = [];
     let members: ResolvedMember[] | undefined;
     const topology = has("topology") ? c.topology! : "external";
     const sshUser = has("ssh") ? c.ssh!.user : "ubuntu";
@@ -336,6 +353,7 @@ export function validateStackConfig(
                 );
             }
         });
+        for (const h of hosts) if (h.fqdn === undefined) fqdnNames.push(h.name);
         members = hosts.map((h, index) => ({
             index,
             name: h.name,
@@ -377,6 +395,15 @@ export function validateStackConfig(
                     if (h.endpoint === undefined) add(["hypervisors", i, "endpoint"], "is required for standalone hosts (proxmox.clustered: false): this node's API URL");
                 });
                 if (proxmox.ha.enabled === true) add(["proxmox", "ha", "enabled"], "HA needs one PVE cluster: set proxmox.clustered: true or ha.enabled: false");
+            }
+            const clusterName = has("clusterName") ? c.clusterName! : undefined;
+            if (haOn(proxmox) && clusterName !== undefined && !/^[a-z]/.test(clusterName)) {
+                const groups = proxmox.ha.pveMajor === 8;
+                const example = groups ? haGroupName(clusterName, hypervisors[0]?.name ?? "pve1") : `${clusterName}-apart-1`;
+                add(
+                    ["clusterName"],
+                    `"${clusterName}" starts with a digit, but the Proxmox HA ${groups ? "groups" : "rules"} are named after it (${example}) and Proxmox refuses a name that does not start with a letter: start the cluster name with a letter, or set ${PROJECT}:proxmox.ha.enabled: false`,
+                );
             }
         }
         for (const [i, j] of duplicates(hypervisors, (h) => h.name)) add(["hypervisors", i, "name"], `"${hypervisors[i].name}" is already listed as ${PROJECT}:hypervisors[${j}]`);
@@ -460,6 +487,17 @@ export function validateStackConfig(
                 const other = vmIds[i] !== undefined && m.vmId === undefined ? explicit.get(vmIds[i]!) : undefined;
                 if (other) add([...other.path, "vmId"], `${other.vmId} collides with the id allocated to ${m.name} (proxmox.vmIdBase + address offset): pick another vmId or change vmIdBase`);
             });
+            const allocated = drafts.flatMap((m, i) => (m.vmId === undefined && vmIds[i] !== undefined ? [{ m, id: vmIds[i]! }] : []));
+            const over = allocated.find((a) => a.id > PVE_MAX_VMID);
+            if (over && network) {
+                const maxOffset = Math.max(...allocated.map((a) => a.id - base));
+                add(
+                    ["proxmox", "vmIdBase"],
+                    `${base} + the offset of ${over.m.address} in ${network.cidr} (${over.id - base}) gives ${over.m.name} the VM id ${over.id}, above ${PVE_MAX_VMID}, the largest Proxmox accepts: ` +
+                        (PVE_MAX_VMID - maxOffset >= 100 ? `lower vmIdBase to at most ${PVE_MAX_VMID - maxOffset}, or give the member a vmId` : "give the members explicit vmIds (the network is too large for vmIdBase + offset)"),
+                );
+            }
+            fqdnNames.push(...drafts.map((m) => m.name));
             const spreadPool = poolGiven && c.memberPool?.hypervisors?.length ? c.memberPool.hypervisors : hvNames;
             const topoSize = DEFAULT_SIZES[topology];
             const vmSize = has("vmSize") ? (c.vmSize ?? {}) : {};
@@ -478,6 +516,35 @@ export function validateStackConfig(
                     ...(m.hostKey !== undefined ? { hostKey: m.hostKey } : {}),
                 }));
             }
+        }
+    }
+
+    if (network?.searchDomain !== undefined && fqdnNames.length > 0) {
+        const longest = fqdnNames.reduce((a, b) => (b.length > a.length ? b : a));
+        const length = longest.length + 1 + network.searchDomain.length;
+        if (length > MAX_FQDN) {
+            add(
+                ["network", "searchDomain"],
+                `makes the FQDN of ${longest} (${longest}.<searchDomain>) ${length} characters long, more than the ${MAX_FQDN} a DNS name may have (it goes into certificates and cloud-init): use a search domain of at most ${MAX_FQDN - 1 - longest.length} characters, or shorter member names`,
+            );
+        }
+    }
+    const proxmoxParsed = mode === "proxmox" && has("proxmox") ? c.proxmox! : undefined;
+    if (members && proxmoxParsed && haOn(proxmoxParsed) && proxmoxParsed.ha.pveMajor === 8 && has("clusterName") && /^[a-z]/.test(c.clusterName!)) {
+        // PVE 8: one HA group per node hosting members, named as components/proxmox/plan.ts names them.
+        const clusterName = c.clusterName!;
+        const nodes = [...new Set(members.map((m) => m.hypervisor!))];
+        const room = 40 - 1 - Math.max(...nodes.map((n) => n.length));
+        const fix = room >= 1 ? `shorten the cluster name to at most ${room} characters, so that every group name stays whole` : "shorten the cluster name";
+        const seen = new Map<string, string>();
+        for (const node of nodes) {
+            const group = haGroupName(clusterName, node);
+            if (!/[A-Za-z0-9]$/.test(group)) {
+                add(["clusterName"], `with proxmox.ha.pveMajor 8 the HA group of ${node} is "${group}" (the first 40 characters of <clusterName>-${node}), which ends in '${group.slice(-1)}': Proxmox refuses a group name that does not end in a letter or digit; ${fix}`);
+            } else if (seen.has(group)) {
+                add(["clusterName"], `with proxmox.ha.pveMajor 8 the HA groups of ${seen.get(group)} and ${node} would both be "${group}" (the first 40 characters of <clusterName>-<node>): ${fix}`);
+            }
+            if (!seen.has(group)) seen.set(group, node);
         }
     }
 

@@ -69,6 +69,12 @@ export interface EtcdPkiOptions {
     certValidityHours?: number;
     /** Leaves are re-issued within this many hours of expiry. Default 720. */
     earlyRenewalHours?: number;
+    /**
+     * Re-issue every leaf certificate now: a token (1-64 of `A-Za-z0-9._:-`, e.g. a date such as `2026-12-07`).
+     * Each change (setting it, changing it, removing it) replaces every leaf certificate (keys and CA stay; new
+     * serial and validity), and the members restart in turn as for a time-based renewal. Default unset.
+     */
+    renew?: string;
     /** Extra SANs on every server certificate. */
     serverCertSans?: string[];
     /** Extra SANs on every peer certificate. */

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { invalidArgs } from "../argsError";
 import * as tls from "@pulumi/tls";
 import { EtcdPkiOptions } from "../etcd/options";
+import { PKI_RENEW_MESSAGE, PKI_RENEW_TOKEN } from "../config/schema";
 import { CA_COMMON_NAME, CertMember, CertSpec, etcdCertTable, USES } from "./certTable";
 
 export const ETCD_PKI_TYPE = "etcd-ha:index:EtcdPki";
@@ -19,7 +20,13 @@ export interface ExistingCa {
     keyPem: pulumi.Input<string>;
 }
 
-/** Arguments of EtcdPki: the members, the `etcd.pki` settings (key algorithm, validity, renewal, extra SANs) and an optional CA to adopt. */
+/**
+ * The leaf certificates' replacement trigger without a renew token: outside the token alphabet, so no token
+ * equals it.
+ */
+export const NO_RENEW_TOKEN = "(none)";
+
+/** Arguments of EtcdPki: the members, the `etcd.pki` settings (key algorithm, validity, renewal, a renew-now token, extra SANs) and an optional CA to adopt. */
 export interface EtcdPkiArgs extends EtcdPkiOptions {
     /** Members that get a server and a peer certificate (name = CN, FQDN and address in the SANs). */
     members: CertMember[];
@@ -56,7 +63,7 @@ export class EtcdPki extends pulumi.ComponentResource {
 
     /**
      * @param name Logical name; children are `${name}-ca`, `${name}-<cert id>` (and `-key`, `-csr`).
-     * @param args Members, key algorithm, validity, optional CA to adopt.
+     * @param args Members, key algorithm, validity, renew-now token, optional CA to adopt.
      * @param opts Resource options.
      */
     constructor(name: string, args: EtcdPkiArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -69,6 +76,11 @@ export class EtcdPki extends pulumi.ComponentResource {
         const certValidityHours = args.certValidityHours ?? 8760;
         const earlyRenewalHours = args.earlyRenewalHours ?? 720;
         const table = etcdCertTable(args.members, { serverCertSans: args.serverCertSans, peerCertSans: args.peerCertSans });
+        // Renew now: each change of the token replaces every leaf certificate (not the CA, not a key). The engine
+        // replaces only on a change between two set values (null means "no trigger"), so a stack without a token
+        // carries NO_RENEW_TOKEN: its first token then renews at once, and a stack from before this option gets
+        // the sentinel without a replacement (null → value never replaces).
+        const leafOptions = (): pulumi.CustomResourceOptions => ({ parent: this, replacementTrigger: args.renew ?? NO_RENEW_TOKEN });
         const pairs = new Map<string, CertPair>();
         internals.set(this, { table, pairs });
 
@@ -117,7 +129,7 @@ export class EtcdPki extends pulumi.ComponentResource {
                     earlyRenewalHours,
                     allowedUses: spec.allowedUses,
                 },
-                { parent: this },
+                leafOptions(),
             );
             pairs.set(spec.id, { certPem: cert.certPem, keyPem: key.privateKeyPem });
         }
@@ -156,6 +168,9 @@ export function validatePkiArgs(args: EtcdPkiArgs): { path: string; reason: stri
     if (leaf > ca) out.push({ path: "certValidityHours", reason: `${leaf} h outlives the CA (${ca} h): shorten it or lengthen caValidityHours` });
     if (!Number.isInteger(early) || early < 0 || early >= leaf) {
         out.push({ path: "earlyRenewalHours", reason: `must be from 0 to less than certValidityHours (${leaf} h), or certificates renew on every run (got ${early})` });
+    }
+    if (args.renew !== undefined && (typeof args.renew !== "string" || !PKI_RENEW_TOKEN.test(args.renew))) {
+        out.push({ path: "renew", reason: `${PKI_RENEW_MESSAGE} (got ${JSON.stringify(args.renew)})` });
     }
     if (args.members.length === 0) out.push({ path: "members", reason: "at least one member is required" });
     const seen = new Set<string>();

@@ -140,8 +140,10 @@ export class ProxmoxHosts extends pulumi.ComponentResource {
         }
 
         this.hosts = this.vms.map((v) => v.host);
-        // Ready VMs only: the list waits for every readiness check.
-        this.nodes = pulumi.all(this.vms.map((v) => v.ready.stdout)).apply(() =>
+        // Ready VMs only: the list waits for every readiness check (and carries them as dependencies). On their
+        // URNs, not their stdout: a URN resolves once the engine has run the check, yet is known in a preview,
+        // so the list (all config) shows there.
+        this.nodes = pulumi.all(this.vms.map((v) => v.ready.urn)).apply(() =>
             plan.vms.map((vp) => ({
                 name: vp.member.name,
                 fqdn: vp.member.fqdn,

@@ -286,6 +286,12 @@ export const MALFORMED: Malformed[] = [
         message: "17520 h outlives the CA (8760 h): shorten it or lengthen caValidityHours",
     },
     {
+        label: "renew-now token with a space",
+        raw: mutate(P(), (c) => (c.etcd = { pki: { renew: "2026-12-07 10:00" } })),
+        path: "etcd-ha:etcd.pki.renew",
+        message: "must be 1 to 64 letters, digits, '.', '_', ':' or '-', such as the date 2026-12-07 (got \"2026-12-07 10:00\")",
+    },
+    {
         label: "RSA key size not allowed",
         raw: mutate(P(), (c) => (c.etcd = { pki: { keyAlgorithm: "RSA", rsaBits: 1024 } })),
         path: "etcd-ha:etcd.pki.rsaBits",
@@ -516,6 +522,69 @@ export const MALFORMED: Malformed[] = [
         raw: mutate(P(), (c) => (c.hypervisors[0].sshAddress = "10.103.0.103")),
         path: "etcd-ha:members[2].address",
         message: "10.103.0.103 is pve1's SSH address (etcd-ha:hypervisors[0].sshAddress): pick another address for the member",
+    },
+    // --- inputs the Proxmox provider (or the program's own components) refuses; docs/proxmox-provider.md ---
+    {
+        label: "CPU type the Proxmox provider does not know",
+        raw: mutate(P(), (c) => (c.proxmox.cpuType = "EPYC-Milan-v2")),
+        path: "etcd-ha:proxmox.cpuType",
+        message:
+            "must be a CPU type the Proxmox provider accepts, such as x86-64-v2-AES, x86-64-v3, host or EPYC-Milan (case-sensitive; the whole list is in docs/proxmox-provider.md), " +
+            'or custom-<name> for a custom CPU model (got "EPYC-Milan-v2")',
+    },
+    {
+        label: "cluster name starting with a digit, with Proxmox HA (rule names)",
+        raw: mutate(P(), (c) => (c.clusterName = "1etcd")),
+        path: "etcd-ha:clusterName",
+        message:
+            '"1etcd" starts with a digit, but the Proxmox HA rules are named after it (1etcd-apart-1) and Proxmox refuses a name that does not start with a letter: start the cluster name with a letter, or set etcd-ha:proxmox.ha.enabled: false',
+    },
+    {
+        label: "PVE 8 HA group name cut to 40 characters ending in '-'",
+        raw: mutate(P(), (c) => {
+            c.clusterName = "a".repeat(39);
+            c.proxmox.ha = { pveMajor: 8 };
+        }),
+        path: "etcd-ha:clusterName",
+        message: `with proxmox.ha.pveMajor 8 the HA group of pve1 is "${"a".repeat(39)}-" (the first 40 characters of <clusterName>-pve1), which ends in '-': Proxmox refuses a group name that does not end in a letter or digit; shorten the cluster name to at most 35 characters, so that every group name stays whole`,
+    },
+    {
+        label: "PVE 8 HA group names that the 40-character cut makes equal",
+        raw: mutate(P(), (c) => {
+            c.clusterName = "a".repeat(37);
+            c.proxmox.ha = { pveMajor: 8 };
+        }),
+        path: "etcd-ha:clusterName",
+        message: `with proxmox.ha.pveMajor 8 the HA groups of pve1 and pve2 would both be "${"a".repeat(37)}-pv" (the first 40 characters of <clusterName>-<node>): shorten the cluster name to at most 35 characters, so that every group name stays whole`,
+    },
+    {
+        label: "bridge port that is not one interface name",
+        raw: mutate(P(), (c) => (c.hypervisors[0].bridge.ports = ["eno2 eno3"])),
+        path: "etcd-ha:hypervisors[0].bridge.ports[0]",
+        message: `must be one network interface name such as eno2, bond0 or eno2.10: a letter or digit, then letters, digits, '_', '.', ':' or '-', at most 15 characters (list several ports as several entries) (got "eno2 eno3")`,
+    },
+    {
+        label: "IPv4 address with a leading zero (bridge address)",
+        raw: mutate(P(), (c) => (c.hypervisors[0].bridge.address = "10.103.0.011/24")),
+        path: "etcd-ha:hypervisors[0].bridge.address",
+        message: `must be written without leading zeros (10.103.0.1, not 10.103.0.01): the Proxmox provider refuses them and some tools read them as octal (got "10.103.0.011/24")`,
+    },
+    {
+        label: "allocated VM id above Proxmox's largest",
+        raw: mutate(P(), (c) => {
+            c.proxmox.vmIdBase = 999000000;
+            c.network.cidr = "10.0.0.0/8";
+        }),
+        path: "etcd-ha:proxmox.vmIdBase",
+        message:
+            "999000000 + the offset of 10.103.0.101 in 10.0.0.0/8 (6750309) gives etcd1 the VM id 1005750309, above 999999999, the largest Proxmox accepts: lower vmIdBase to at most 993249688, or give the member a vmId",
+    },
+    {
+        label: "member FQDN longer than a DNS name may be",
+        raw: mutate(P(), (c) => (c.network.searchDomain = `${"a".repeat(61)}.`.repeat(4) + "lan")),
+        path: "etcd-ha:network.searchDomain",
+        message:
+            "makes the FQDN of etcd1 (etcd1.<searchDomain>) 257 characters long, more than the 253 a DNS name may have (it goes into certificates and cloud-init): use a search domain of at most 247 characters, or shorter member names",
     },
     // --- typos ---
     {
