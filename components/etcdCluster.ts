@@ -14,6 +14,7 @@ import { EtcdPki, ExistingCa } from "./pki/etcdPki";
 import { EtcdMember } from "./etcd/member";
 import { EtcdOptions, releaseSha256, resolveEtcdOptions } from "./etcd/options";
 import { healthGateScript, wrapScript } from "./etcd/scripts";
+import { teardownScripts } from "./etcd/teardown";
 import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
 import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/planner";
 import { DNS_LABEL, HOST_KEY_LINE, RestoreSchema, SnapshotsSchema } from "./config/schema";
@@ -151,7 +152,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
     /**
      * @param name The cluster's logical name; children are `${name}-pki`, `${name}-<member>`, `${name}-token`,
-     *   `${name}-upgrade-snapshot`, `${name}-health` (and `${name}-<member>-restore-stop` during a restore).
+     *   `${name}-upgrade-snapshot`, `${name}-health`, `${name}-teardown` (and `${name}-<member>-restore-stop` during a restore).
      * @param args Hosts and settings.
      * @param opts Resource options.
      */
@@ -295,8 +296,31 @@ export class EtcdCluster extends pulumi.ComponentResource {
             { parent: this, dependsOn: members.map((m) => m.started) },
         );
         this.health = gate.stdout;
-        /** Values consumers use wait for the gate. */
-        const gated = <T>(value: pulumi.Input<T>): pulumi.Output<T> => pulumi.all([gate.stdout, value]).apply(([, v]) => v as T);
+
+        // On destroy, before any member leaves (it depends on every start step): marks the whole cluster as
+        // being destroyed, so each member's leave just stops and wipes it instead of removing it through the
+        // others in turns (which all leave at once). Its create clears the marker. Never replaced: no
+        // triggers, and a forced replacement deletes first (see etcd/teardown.ts). On the gate's member.
+        const teardown = teardownScripts({ clusterName: name, endpoints: plan.clientEndpoints, clearWaitSeconds: args.healthGate?.timeoutSeconds ?? 300 });
+        new command.remote.Command(
+            `${name}-teardown`,
+            {
+                connection: connectionOf(gateHost),
+                create: pulumi.output(gateHost.connection.user).apply((user) => wrapScript(teardown.create, user)),
+                delete: pulumi.output(gateHost.connection.user).apply((user) => wrapScript(teardown.delete, user)),
+                addPreviousOutputInEnv: false,
+                logging: "stdoutAndStderr",
+            },
+            { parent: this, dependsOn: members.map((m) => m.started), deleteBeforeReplace: true },
+        );
+        /**
+         * Values consumers use wait for the gate: they resolve only once the engine has answered the gate's
+         * registration, which during `up` is after its step ran, and they carry the gate as a dependency (a
+         * resource given one depends on the gate). Gated on the URN, not on stdout: the URN is known in
+         * `pulumi preview`, so values that follow from config (endpoints, flags, kubeadm and Prometheus
+         * YAML, members) show in a preview; stdout is unknown there until the gate has run once.
+         */
+        const gated = <T>(value: pulumi.Input<T>): pulumi.Output<T> => pulumi.all([gate.urn, value]).apply(([, v]) => v as T);
 
         const files = args.kubernetesFiles ?? KUBEADM_ETCD_FILES;
         const localUrl = url("https", "127.0.0.1", ports.client);

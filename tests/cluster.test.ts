@@ -14,6 +14,9 @@ import { parseCertBundle, unwrapScript } from "../components/etcd/scripts";
 import { runProgram, RecordedResource } from "../tools/engine/mockHost";
 import { fakePem, isSecretInput, plain, T } from "./helpers/tokens";
 import { testHostKey } from "./helpers/configs";
+import { itLintsClean } from "./helpers/tools";
+import { runPreview } from "./helpers/preview";
+import { planNewResource } from "../tools/engine/planOutputs";
 
 const KEY = fakePem("OPENSSH PRIVATE KEY", "ssh-key-material");
 
@@ -157,8 +160,48 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         expect(leave).toContain("\npeer_url='https://10.0.0.12:2380'\n");
         expect(leave).toContain('reconfigure member remove "$id"');
         expect(leave.trimEnd().split("\n").pop()).toBe("etcd_ha_leave");
-        // Only the start step has a delete: the install steps leave the host as it is.
-        for (const step of ["prepare", "binaries", "certs", "config"]) expect(run.byName.get(`prod-etcd2-${step}`)!.inputs.delete).toBeUndefined();
+    });
+
+    describe("the install steps' deletes (after the leave: certs, config, binaries, then prepare)", () => {
+        const del = (m: string, step: string) => String(plain(run.byName.get(`prod-${m}-${step}`)!.inputs.delete));
+        /** The parameter block of a script, as name → value. */
+        const params = (script: string) => Object.fromEntries([...script.matchAll(/^([a-z_]+)='([^'\n]*)'$/gm)].map((m) => [m[1], m[2]]));
+
+        it("a replacement forced by hand deletes first: the old step's delete never removes what the new one wrote", () => {
+            for (const step of ["prepare", "binaries", "certs", "config"]) expect([step, run.byName.get(`prod-etcd2-${step}`)!.options?.deleteBeforeReplace]).toEqual([step, true]);
+        });
+
+        it("each of prepare, binaries, certs and config has a delete, run through sudo -n like the creates, calling its own entry", () => {
+            const entries = { prepare: "etcd_ha_uninstall_prepare", binaries: "etcd_ha_uninstall_binaries", certs: "etcd_ha_uninstall_certs", config: "etcd_ha_uninstall_config" };
+            for (const m of ["etcd1", "etcd2", "etcd3"]) {
+                for (const [step, entry] of Object.entries(entries)) {
+                    expect([m, step, del(m, step)]).toEqual([m, step, expect.stringMatching(/^sudo -n \/bin\/bash -c /)]);
+                    expect(unwrapScript(del(m, step)).trimEnd().split("\n").pop()).toBe(entry);
+                }
+            }
+        });
+
+        it("certs: exactly this member's files, by name only (no key material, not a secret); config: its files and the unit's environment file", () => {
+            const certs = run.byName.get("prod-etcd2-certs")!;
+            expect(isSecretInput(certs.inputs.delete)).toBe(false);
+            expect(del("etcd2", "certs")).not.toContain("PRIVATE KEY");
+            const bundle = parseCertBundle(String(plain(certs.inputs.stdin)));
+            expect(params(unwrapScript(del("etcd2", "certs"))).cert_files.split(" ")).toEqual([...bundle.keys()]);
+            expect(params(unwrapScript(del("etcd2", "config")))).toMatchObject({
+                config_files: "/etc/systemd/system/etcd.service /etc/etcd/etcdctl.env /usr/local/bin/etcdctl.sh /etc/etcd/bootstrap.env",
+                unit_path: "/etc/systemd/system/etcd.service",
+            });
+        });
+
+        it("prepare: keeps the member's data dir and the snapshot dir (named in its output)", async () => {
+            expect(params(unwrapScript(del("etcd2", "prepare")))).toMatchObject({ data_dir: "/var/lib/etcd", snapshot_dir: "/var/backups/etcd", state_dir: "/var/lib/etcd-ha", staging_dir: "/var/tmp/etcd-ha" });
+            const custom = await runCluster("prod", { hosts: hosts(3), etcd: { version: "3.5.21", dataDir: "/data/etcd" }, snapshots: { dir: "/srv/etcd-snapshots" } });
+            expect(params(unwrapScript(String(plain(custom.byName.get("prod-etcd1-prepare")!.inputs.delete))))).toMatchObject({ data_dir: "/data/etcd", snapshot_dir: "/srv/etcd-snapshots" });
+        });
+
+        describe.each(["prepare", "binaries", "certs", "config"])("the %s delete script", (step) => {
+            itLintsClean(() => unwrapScript(del("etcd2", step)));
+        });
     });
 
     it("runs the health gate after every member's start step, on the first member (none is being replaced)", () => {
@@ -229,6 +272,77 @@ describe("EtcdCluster (3 members, ECDSA, download)", () => {
         expect(script).toContain("\nsource_kind='download'\nsource='https://github.com/etcd-io/etcd/releases/download/v3.5.21/etcd-v3.5.21-linux-amd64.tar.gz'\n");
         expect(script).toContain(`'${pinnedSha256("3.5.21", "amd64")}'`);
         expect(script).toContain("sha256sum --check");
+    });
+});
+
+describe("EtcdCluster outputs and the health gate", () => {
+    /** The outputs consumers use, by name. */
+    const GATED = ["clientEndpoints", "etcdServers", "caCertPem", "apiserverClientCertPem", "apiserverClientKeyPem", "adminClientCertPem", "adminClientKeyPem", "kubeApiserverFlags", "kubeadmEtcdExternal", "metricsUrls", "prometheusScrapeConfig", "members"] as const;
+    /** A resource that takes one value as input, as a consumer's would. */
+    class Consumer extends pulumi.CustomResource {
+        constructor(name: string, value: pulumi.Input<unknown>) {
+            super("test:index:Consumer", name, { value });
+        }
+    }
+
+    it("in a preview: a resource given a gated output gets its value when it follows from config, and depends on the gate", async () => {
+        const { resources } = await runPreview({
+            program: () => {
+                const c = new EtcdCluster("prod", { hosts: hosts(3) });
+                for (const k of GATED) new Consumer(`uses-${k}`, c[k]);
+                new Consumer("uses-quorum", c.quorum);
+                return {};
+            },
+            project: "etcd-ha",
+            stack: "test",
+            config: {},
+            secretKeys: [],
+        });
+        const byName = new Map(resources.map((r) => [r.name, r]));
+        const gate = byName.get("prod-health")!.urn;
+        for (const k of GATED) expect([k, byName.get(`uses-${k}`)!.dependencies]).toEqual([k, expect.arrayContaining([gate])]);
+        // A value that does not wait for the gate has no such dependency: the check tells them apart.
+        expect(byName.get("uses-quorum")!.dependencies).toEqual([]);
+        expect(byName.get("uses-quorum")!.inputs.value).toBe(2);
+        const value = (k: string) => plain(byName.get(`uses-${k}`)!.inputs.value);
+        expect(value("etcdServers")).toBe("https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379");
+        expect(value("clientEndpoints")).toEqual(["https://10.0.0.11:2379", "https://10.0.0.12:2379", "https://10.0.0.13:2379"]);
+        expect(String(value("kubeApiserverFlags")).split("\n")[0]).toBe("--etcd-servers=https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379");
+        expect(value("metricsUrls")).toEqual(["http://10.0.0.11:2381", "http://10.0.0.12:2381", "http://10.0.0.13:2381"]);
+        expect((value("members") as { name: string }[]).map((m) => m.name)).toEqual(["etcd1", "etcd2", "etcd3"]);
+        // Certificates and keys come from tls resources that a first preview has not created.
+        for (const k of ["caCertPem", "apiserverClientCertPem", "apiserverClientKeyPem", "adminClientCertPem", "adminClientKeyPem"]) expect([k, pulumi.isUnknown(value(k))]).toEqual([k, true]);
+        expect(pulumi.isUnknown(value("etcdServers"))).toBe(false);
+    });
+
+    it("in an update: a gated output resolves only after the engine has answered the gate's registration", async () => {
+        const events: string[] = [];
+        await runProgram({
+            program: () => {
+                const c = new EtcdCluster("prod", { hosts: hosts(3) });
+                for (const k of GATED) (c[k] as pulumi.Output<unknown>).apply(() => events.push(`resolved ${k}`));
+                // Ungated, for contrast: resolves at once.
+                c.quorum.apply(() => events.push("resolved quorum"));
+                return {};
+            },
+            project: "etcd-ha",
+            stack: "test",
+            config: {},
+            secretKeys: [],
+            newResource: async (args) => {
+                if (args.name === "prod-health") {
+                    // The gate's step takes a while; the engine answers the registration once it has run.
+                    await new Promise((r) => setTimeout(r, 300));
+                    events.push("gate ran");
+                }
+                return planNewResource(args);
+            },
+        });
+        const gateAt = events.indexOf("gate ran");
+        expect(gateAt).toBeGreaterThan(0);
+        expect(events.indexOf("resolved quorum")).toBeLessThan(gateAt);
+        for (const k of GATED) expect([k, events.indexOf(`resolved ${k}`)]).toEqual([k, expect.any(Number)]);
+        expect(GATED.filter((k) => events.indexOf(`resolved ${k}`) < gateAt)).toEqual([]);
     });
 });
 
@@ -326,7 +440,8 @@ describe("EtcdCluster host keys", () => {
     it("pins each host's own key (comment dropped) on every command, copy and gate", async () => {
         const run = await runCluster("pinned", { hosts: hosts(3), etcd: { version: "3.5.21", install: { method: "push", tarball: "/tmp/etcd-v3.5.21-linux-amd64.tar.gz", sha256: "ab".repeat(32) } } });
         const remote = run.resources.filter((r) => r.type === T.command || r.type === T.copyToRemote);
-        expect(remote.length).toBe(6 * 3 + 3 + 2);
+        // Six steps and a tarball copy per member; the pre-upgrade snapshot, the gate and the teardown step.
+        expect(remote.length).toBe(6 * 3 + 3 + 3);
         const keyOf = new Map(hosts(3).map((h) => [h.address, (h.connection.hostKey as string).split(" ").slice(0, 2).join(" ")]));
         for (const r of remote) {
             const c = plain(r.inputs.connection) as { host: string; hostKey?: string };
@@ -459,6 +574,64 @@ describe("EtcdCluster day-2 steps", () => {
     });
 });
 
+describe("EtcdCluster teardown step", () => {
+    let run: Run;
+    beforeAll(async () => {
+        run = await runCluster("prod", { hosts: hosts(3) });
+    });
+    const teardown = () => run.byName.get("prod-teardown")!;
+    const script = (which: "create" | "delete") => unwrapScript(String(plain(teardown().inputs[which])));
+
+    it("is a command child of the cluster that depends on every member's start step (so destroy deletes it before any member leaves)", () => {
+        const t = teardown();
+        expect(t.type).toBe(T.command);
+        expect(t.parent).toBe(run.byName.get("prod")!.urn);
+        expect([...t.dependencies].sort()).toEqual(["etcd1", "etcd2", "etcd3"].map((m) => run.byName.get(`prod-${m}-start`)!.urn).sort());
+        // Nothing depends on it: it is not in the way of the gate or the outputs.
+        expect(run.resources.filter((r) => r.dependencies.includes(t.urn))).toEqual([]);
+    });
+
+    it("is never replaced on a live cluster: no triggers, and a forced replacement deletes the old one first (the create then clears the marker)", () => {
+        expect(teardown().inputs.triggers).toBeUndefined();
+        // The SDK marks `triggers` replaceOnChanges on every command; the teardown sets none.
+        expect(teardown().options).toEqual({ deleteBeforeReplace: true, replaceOnChanges: ["triggers[*]"] });
+        expect(teardown().inputs.addPreviousOutputInEnv).toBe(false);
+    });
+
+    it("runs on the gate's member with that host's pinned key, through sudo -n", () => {
+        const gate = plain(run.byName.get("prod-health")!.inputs.connection) as { host: string; hostKey?: string };
+        const c = plain(teardown().inputs.connection) as { host: string; port: number; user: string; hostKey?: string };
+        expect(isSecretInput(teardown().inputs.connection)).toBe(true);
+        expect(c).toMatchObject({ host: "10.0.0.11", port: 22, user: "ubuntu", hostKey: testHostKey("etcd1").split(" ").slice(0, 2).join(" ") });
+        expect(c.hostKey).toBe(gate.hostKey);
+        for (const which of ["create", "delete"] as const) expect(String(plain(teardown().inputs[which]))).toMatch(/^sudo -n \/bin\/bash -c /);
+    });
+
+    it("moves with the gate to the first member not being replaced", async () => {
+        const replacing = await runCluster("prod", { hosts: hosts(3), replace: ["etcd1"] });
+        const c = plain(replacing.byName.get("prod-teardown")!.inputs.connection) as { host: string; hostKey?: string };
+        expect(c).toMatchObject({ host: "10.0.0.12", hostKey: testHostKey("etcd2").split(" ").slice(0, 2).join(" ") });
+    });
+
+    it("create clears and delete writes the marker the members' leaves read, over every member's endpoint", () => {
+        const create = script("create");
+        const del = script("delete");
+        expect(create.trimEnd().split("\n").pop()).toBe("etcd_ha_teardown_clear");
+        expect(del.trimEnd().split("\n").pop()).toBe("etcd_ha_teardown_mark");
+        for (const s of [create, del]) {
+            expect(s).toContain("\nmarker='/etcd-ha/prod/teardown'\n");
+            expect(s).toContain("\nendpoints='https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379'\n");
+            // The create waits for the cluster as long as the gate does.
+            expect(s).toContain("\nclear_wait='300'\n");
+        }
+        for (const m of ["etcd1", "etcd2", "etcd3"]) expect(unwrapScript(String(plain(run.byName.get(`prod-${m}-start`)!.inputs.delete)))).toContain("\nteardown_marker='/etcd-ha/prod/teardown'\n");
+    });
+
+    describe.each(["create", "delete"] as const)("its %s script", (which) => {
+        itLintsClean(() => script(which));
+    });
+});
+
 describe("EtcdPki arguments", () => {
     it("reports every bad argument in one list", () => {
         const m = { name: "a", fqdn: "a.lan", address: "10.0.0.1" };
@@ -470,5 +643,18 @@ describe("EtcdPki arguments", () => {
             "members[1].name",
         ]);
         expect(validatePkiArgs({ members: [m] })).toEqual([]);
+    });
+
+    it("takes a renew-now token such as a date, and refuses another value with the stack config's rule", async () => {
+        const m = { name: "a", fqdn: "a.lan", address: "10.0.0.1" };
+        const rule = "must be 1 to 64 letters, digits, '.', '_', ':' or '-', such as the date 2026-12-07";
+        expect(validatePkiArgs({ members: [m], renew: "2026-12-07" })).toEqual([]);
+        expect(validatePkiArgs({ members: [m], renew: "" })).toEqual([{ path: "renew", reason: `${rule} (got "")` }]);
+        expect(validatePkiArgs({ members: [m], renew: "b".repeat(65) })).toEqual([{ path: "renew", reason: `${rule} (got "${"b".repeat(65)}")` }]);
+        expect(validatePkiArgs({ members: [m], renew: 7 as unknown as string })).toEqual([{ path: "renew", reason: `${rule} (got 7)` }]);
+        // Through EtcdCluster, the etcd settings' own check names it below etcd.
+        await expect(runCluster("bad", { hosts: hosts(3), etcd: { pki: { renew: "renew now" } } })).rejects.toMatchObject({
+            errors: [expect.objectContaining({ propertyPath: "etcd.pki.renew", reason: rule })],
+        });
     });
 });

@@ -32,6 +32,6 @@ describe("plan depth", () => {
         // So does its config step (the unit carries the release's flags).
         p.plan.resources.filter((r) => r.name.endsWith("-config")).forEach((c, i) => expect(c.dependsOn.sort()).toEqual([`depth-m${i + 1}-prepare`, "depth-upgrade-snapshot"]));
         p.plan.resources.filter((r) => r.name.endsWith("-maintenance")).forEach((mt, i) => expect(mt.dependsOn).toEqual([`depth-m${i + 1}-start`]));
-        expect(p.plan.resources.filter((r) => r.type === "command:remote:Command")).toHaveLength(6 * n + 2);
+        expect(p.plan.resources.filter((r) => r.type === "command:remote:Command")).toHaveLength(6 * n + 3);
     });
 });

@@ -15,8 +15,7 @@ import { RecordedResource, runProgram } from "../tools/engine/mockHost";
 import { planNewResource } from "../tools/engine/planOutputs";
 import { IMAGE_SHA256, PUBKEY, testHostKey } from "./helpers/configs";
 import { PROGRAM, stackRun } from "./helpers/stacks";
-import { fakePem, isSecretInput, plain, T } from "./helpers/tokens";
-import { wrapSecret } from "../tools/lab/engine/secrets";
+import { fakePem, isSecretInput, plain, SECRET_SIG, T } from "./helpers/tokens";
 
 
 const MEMBERS3 = [
@@ -456,13 +455,13 @@ describe("Pulumi.dev.yaml: the Proxmox resources' inputs", () => {
         const leaks = rs.flatMap((r) => plainLeaks(r.inputs, secrets).map((p) => `${r.name}${p}`));
         expect(leaks).toEqual([]);
         // The walker finds a leak when there is one.
-        const wrapped = wrapSecret(SECRETS["etcd-ha:proxmoxApiToken"]);
+        const wrapped = { [SECRET_SIG]: "1b47061264138c4ac30d75fd1eb44270", value: SECRETS["etcd-ha:proxmoxApiToken"] };
         expect(isSecretInput(wrapped)).toBe(true);
         expect(plainLeaks({ a: [{ b: `x ${SECRETS["etcd-ha:proxmoxApiToken"]} y` }], c: wrapped, d: "member-key-body" }, secrets)).toEqual([".a[0].b", ".d"]);
         // The test can fail: the key does travel, wrapped, to every remote command.
         const carrying = rs.filter((r) => r.type === T.command && isSecretInput(r.inputs.connection) && (plain(r.inputs.connection) as { privateKey?: string }).privateKey === SECRETS["etcd-ha:sshPrivateKey"]);
-        // Per member: its readiness check and six etcd steps; then the pre-upgrade snapshot and the gate.
-        expect(carrying).toHaveLength(3 * 7 + 2);
+        // Per member: its readiness check and six etcd steps; then the pre-upgrade snapshot, the gate and the teardown step.
+        expect(carrying).toHaveLength(3 * 7 + 3);
         expect(JSON.stringify(outputs)).not.toContain("member-key-body");
     });
 });

@@ -4,9 +4,9 @@
  * overlap, a bounded wait fails with its message, a failed holder releases at once, a killed one within its
  * hold bound), the leadership handover (only from the leader, to a caught-up voter, confirmed by every
  * member; nothing from a member that does not answer), the turns members take to change a live cluster (never
- * overlapping, the leader last, refused while another member is down, nothing left in etcd afterwards), and the
- * catch-up wait of a member that was stopped while the cluster moved on. Every etcd started here is stopped by
- * its PID in afterAll.
+ * overlapping, the leader last, refused while another member is down, nothing left in etcd afterwards, a wait
+ * that the caller's check ends early), and the catch-up wait of a member that was stopped while the cluster
+ * moved on. Every etcd started here is stopped by its PID in afterAll.
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -254,6 +254,36 @@ echo "not reached"`);
         } finally {
             await m2.start(`rolling-run-${process.pid}`);
         }
+    }, 90_000);
+
+    it("turns: a check that succeeds while the turn is awaited ends the wait without a turn and leaves nothing held; one that fails changes nothing", async () => {
+        const holder = background(`etcd_ha_lock_acquire /etcd-ha/check/rolling ${JSON.stringify(eps())} 20 60
+echo held
+sleep 12`);
+        await printed(holder, "held");
+        const t0 = Date.now();
+        const r = run(`calls=0
+done_waiting() { calls=$((calls + 1)); [ "$calls" -ge 2 ]; }
+etcd_ha_turn_check=done_waiting
+etcd_ha_turn_begin /etcd-ha/check m1 ${members[0].endpoint} ${JSON.stringify(eps())} 60 120
+echo "abandoned=$etcd_ha_turn_abandoned calls=$calls"`);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        // Asked once, waited for the lock, asked again: no turn taken.
+        expect(r.stdout.trim()).toBe("abandoned=yes calls=2");
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        const left = spawnSync(ETCDCTL, [`--endpoints=${eps()}`, "get", "/etcd-ha/check/pending/", "--prefix", "--keys-only"], { encoding: "utf8", env: { ...cleanEnv(), ETCDCTL_API: "3" } });
+        expect(left.stdout.trim()).toBe("");
+        expect((await holder.done).code).toBe(0);
+        // A check that never succeeds: the turn comes as without one.
+        const taken = run(`never() { return 1; }
+etcd_ha_turn_check=never
+etcd_ha_turn_begin /etcd-ha/check m1 ${members[0].endpoint} ${JSON.stringify(eps())} 60 120
+echo "abandoned=$etcd_ha_turn_abandoned"
+etcd_ha_turn_end`);
+        expect(taken.stderr).toBe("");
+        expect(taken.status).toBe(0);
+        expect(taken.stdout).toMatch(/^m1: my turn to change the cluster from \S+; every other member is healthy \(3 voters, quorum 2\)\nabandoned=\nm1: turn ended at \S+\n$/);
     }, 90_000);
 
     it("caught up: a member stopped while 300 keys were written waits until it has applied what the leader had", async () => {

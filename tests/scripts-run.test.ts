@@ -1,11 +1,13 @@
 /**
- * Really runs the rendered member scripts (prepare → certs → config → start), as root, the way the remote
- * commands run them: the command text from `wrapScript(…, "root")` is handed to `/bin/sh -c`, so the login
- * shell's quoting of the here-document is exercised too.
+ * Really runs the rendered member scripts (prepare → binaries → certs → config → start, and the deletes of the
+ * install steps), as root, the way the remote commands run them: the command text from
+ * `wrapScript(…, "root")` is handed to `/bin/sh -c`, so the login shell's quoting of the here-document is
+ * exercised too.
  *
  * Everything runs inside a private mount namespace (`unshare --mount --propagation private`) where /etc is
- * an overlay whose upper layer lives in a scratch dir, and /etc/etcd, /etc/systemd/system, /var/lib and
- * /usr/local/bin are fresh tmpfs mounts: nothing on this machine is modified. `systemctl` and `journalctl`
+ * an overlay whose upper layer lives in a scratch dir (where /etc/etcd starts absent), and /etc/systemd/system,
+ * /var/lib, /var/tmp, /var/backups and /usr/local/bin are fresh tmpfs mounts: nothing on this machine is
+ * modified. `systemctl` and `journalctl`
  * are stubs first in PATH; the systemctl stub records its arguments and answers `is-active` from a marker
  * file. The last test checks that the host paths the scripts write to are exactly as they were.
  */
@@ -17,19 +19,31 @@ import * as os from "os";
 import * as path from "path";
 import { BOOTSTRAP_ENV_PATH, renderUnit, UNIT_PATH, UnitSettings } from "../components/etcd/flags";
 import {
+    binariesRemoveScript,
+    binariesScript,
+    certsRemoveScript,
     certsScript,
+    configRemoveScript,
     configScript,
     ETCDCTL_ENV_PATH,
     ETCDCTL_WRAPPER_PATH,
+    installReleaseShell,
     ManagedFile,
+    prepareRemoveScript,
     prepareScript,
+    RELEASE_MARKER,
+    RELEASES_DIR,
     renderCertBundle,
     renderEtcdctlEnv,
     renderEtcdctlWrapper,
+    STAGING_DIR,
+    stagedReleaseDir,
+    stagedTarballPath,
     startScript,
     STATE_DIR,
     wrapScript,
 } from "../components/etcd/scripts";
+import { tarballDir } from "../components/etcd/version";
 import { PKI_DIR } from "../components/pki/certTable";
 import { DEFAULT_PORTS } from "../components/topology/planner";
 
@@ -69,7 +83,12 @@ const HOST_PATHS = [
     "/var/lib/etcd-ha",
     "/usr/local/bin",
     "/usr/local/bin/etcd",
+    "/usr/local/bin/etcdctl",
+    "/usr/local/bin/etcdutl",
     "/usr/local/bin/etcdctl.sh",
+    "/var/tmp/etcd-ha",
+    "/var/backups",
+    "/var/backups/etcd",
 ];
 
 /**
@@ -86,11 +105,16 @@ fail() { echo "sandbox setup: $*" >&2; exit 90; }
 mkdir -p "$S/etc-upper" "$S/etc-work" || fail "scratch dirs"
 mount -t overlay etcd-ha-sandbox -o "lowerdir=/etc,upperdir=$S/etc-upper,workdir=$S/etc-work" /etc || fail "overlay on /etc"
 [ "$(findmnt -n -o FSTYPE /etc)" = overlay ] || fail "/etc is not the overlay"
-for d in /etc/etcd /etc/systemd/system; do
-  mkdir -p "$d" || fail "mkdir $d on the /etc overlay"
-  mount -t tmpfs -o mode=0755 etcd-ha-sandbox "$d" || fail "tmpfs on $d"
-done
-for d in /var/lib /usr/local/bin; do
+mkdir -p /etc/systemd/system || fail "mkdir /etc/systemd/system on the /etc overlay"
+mount -t tmpfs -o mode=0755 etcd-ha-sandbox /etc/systemd/system || fail "tmpfs on /etc/systemd/system"
+# /etc/etcd is no mount point (the deletes remove it when empty): it starts absent, as on a new host. One the
+# machine has is hidden by removing it in the overlay, which only records that in the upper layer.
+if [ -e /etc/etcd ] || [ -L /etc/etcd ]; then
+  ! mountpoint -q /etc/etcd || fail "/etc/etcd is a mount point on this machine"
+  [ "$(findmnt -n -o FSTYPE --target /etc/etcd)" = overlay ] || fail "/etc/etcd is not on the overlay"
+  rm -rf /etc/etcd || fail "hiding /etc/etcd in the overlay"
+fi
+for d in /var/lib /var/tmp /var/backups /usr/local/bin; do
   [ -d "$d" ] || fail "$d does not exist on the host"
   mount -t tmpfs -o mode=0755 etcd-ha-sandbox "$d" || fail "tmpfs on $d"
 done
@@ -326,6 +350,63 @@ const dummyCerts = (tag: string): SandboxCommand => ({ cmd: `for f in ca server 
 const dummyEtcd = (tag: string): SandboxCommand => ({
     cmd: `printf '#!/bin/sh\\necho "etcd Version: ${VERSION} (${tag})"\\n' > /usr/local/bin/etcd && chmod 0755 /usr/local/bin/etcd`,
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// The install steps' deletes
+// ---------------------------------------------------------------------------------------------------------
+
+const SNAPSHOT_DIR = "/var/backups/etcd";
+const PUSHED_TARBALL = stagedTarballPath(VERSION, "amd64");
+
+/**
+ * A fake etcd 3.5 release tarball (etcd, etcdctl and etcdutl are shell scripts that print their version, as
+ * the binaries step checks), built in a scratch dir on this machine: its path and sha256.
+ */
+function fakeRelease(): { tarball: string; sha256: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-release-"));
+    scratchDirs.push(dir);
+    const top = path.join(dir, tarballDir(VERSION, "amd64"));
+    fs.mkdirSync(top);
+    const says: Record<string, string> = { etcd: `etcd Version: ${VERSION}`, etcdctl: `etcdctl version: ${VERSION}`, etcdutl: `etcdutl version: ${VERSION}` };
+    for (const [b, line] of Object.entries(says)) fs.writeFileSync(path.join(top, b), `#!/bin/sh\necho "${line}"\n`, { mode: 0o755 });
+    const tarball = path.join(dir, "release.tar.gz");
+    const r = spawnSync("tar", ["-czf", tarball, "-C", dir, tarballDir(VERSION, "amd64")], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`tar: ${r.stderr}`);
+    return { tarball, sha256: createHash("sha256").update(fs.readFileSync(tarball)).digest("hex") };
+}
+
+/** The push install's tarball step: the tarball lands in the staging dir. */
+const pushTarball = (tarball: string): SandboxCommand => ({ cmd: `install -d -m 0755 ${STAGING_DIR} && install -m 0644 '${tarball}' ${PUSHED_TARBALL}` });
+const binaries = (sha: string): SandboxCommand => ({ cmd: wrap(binariesScript({ version: VERSION, arch: "amd64", sha256: sha, source: { kind: "push", path: PUSHED_TARBALL } })) });
+/** The start step's install of the staged release into /usr/local/bin (its `install_release`). */
+const installRelease = (sha: string): SandboxCommand => ({ cmd: wrap(`${installReleaseShell({ version: VERSION, sha256: sha })}\ninstall_release`) });
+// The deletes, as EtcdMember renders them.
+// The provider hands a delete its step's stdin as well: the certs delete gets the key bundle, and never reads it.
+const removeCerts = (): SandboxCommand => ({ cmd: wrap(certsRemoveScript(CERT_FILES)), stdin: renderCertBundle(bundleFiles()) });
+const removeConfig = (): SandboxCommand => ({ cmd: wrap(configRemoveScript([...CONFIG_PATHS, BOOTSTRAP_ENV_PATH])) });
+const removeBinaries = (): SandboxCommand => ({ cmd: wrap(binariesRemoveScript()) });
+const removePrepare = (): SandboxCommand => ({ cmd: wrap(prepareRemoveScript({ dataDir: DATA_DIR, snapshotDir: SNAPSHOT_DIR })) });
+/** The deletes in the engine's order on destroy or scale-in (after the start step's leave). */
+const deletes = (): SandboxCommand[] => [removeCerts(), removeConfig(), removeBinaries(), removePrepare()];
+
+/** /etc/etcd (when there) and everything under it and under the sandbox's fresh mounts, one path a line, sorted. */
+const SANDBOX_ROOTS = ["/etc/systemd/system", "/usr/local/bin", "/var/lib", "/var/tmp", "/var/backups"];
+const listing = (): SandboxCommand => ({ cmd: `{ if [ -e /etc/etcd ]; then find /etc/etcd; fi; find ${SANDBOX_ROOTS.join(" ")} -mindepth 1; } | LC_ALL=C sort` });
+
+/** A delete's `removed (<what>): …` line: what it names, and the paths it removed (none for "nothing"). */
+function removed(r: SandboxResult): { what: string; paths: string[] } {
+    const found = lines(r.stdout).filter((l) => l.startsWith("removed ("));
+    expect(found).toHaveLength(1);
+    const m = /^removed \(([^)]*)\): (.*)$/.exec(found[0])!;
+    return { what: m[1], paths: m[2] === "nothing" ? [] : m[2].split(" ") };
+}
+
+/** A delete's `left alone: …` line, split at "; " (empty when it left nothing). */
+function leftAlone(r: SandboxResult): string[] {
+    const found = lines(r.stdout).filter((l) => l.startsWith("left alone: "));
+    expect(found.length).toBeLessThanOrEqual(1);
+    return found.length ? found[0].slice("left alone: ".length).split("; ") : [];
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Host snapshot (nothing outside the namespace may change)
@@ -589,6 +670,157 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         expect(st.systemctl).toEqual([]);
         expectOk(stamp, "ls");
         expect(lines(stamp.stdout)).toEqual([]);
+    });
+
+    test("deletes after prepare, binaries, certs, config: keys, unit, binaries and state gone; data dir, snapshots, the etcd user and others' files kept; twice", () => {
+        const release = fakeRelease();
+        const foreign = [
+            "echo notes > /etc/etcd/NOTES.txt",
+            "echo tool > /usr/local/bin/kubectl",
+            "echo other > /var/tmp/other-tool",
+            `echo notes > ${DATA_DIR}/NOTES.txt`,
+            `install -d -m 0700 ${SNAPSHOT_DIR} && echo snap > ${SNAPSHOT_DIR}/etcd-lab-etcd1-20260101T000000Z.db`,
+            // What a start step leaves that its leave would remove: both are the program's own files.
+            `echo ETCD_INITIAL_CLUSTER_STATE=new > ${BOOTSTRAP_ENV_PATH} && echo x > ${STATE_DIR}/etcd.started`,
+        ].join(" && ");
+        const r = runInSandbox([
+            prepare(), // 0
+            pushTarball(release.tarball), // 1
+            binaries(release.sha256), // 2
+            installRelease(release.sha256), // 3
+            certs(bundleFiles()), // 4
+            config(UNIT_1), // 5
+            { cmd: foreign }, // 6
+            listing(), // 7
+            ...deletes(), // 8-11
+            listing(), // 12
+            { cmd: "getent passwd etcd >/dev/null && getent group etcd >/dev/null" }, // 13
+            ...deletes(), // 14-17
+            listing(), // 18
+        ]);
+        r.forEach((x, i) => expectOk(x, `command ${i}`));
+        const [before, certsDel, configDel, binariesDel, prepareDel, after, user, certsAgain, configAgain, binariesAgain, prepareAgain, afterAgain] = r.slice(7);
+        expectOk(user, "the etcd user and group");
+        expect(lines(r[2].stdout).pop()).toMatch(/^staged etcd 3\.5\.21 \(amd64\) from etcd-v3\.5\.21-linux-amd64\.tar\.gz, sha256 verified/);
+
+        // Installed: every file each delete has to remove is there.
+        const bins = ["etcd", "etcdctl", "etcdutl"].map((b) => `/usr/local/bin/${b}`);
+        const installed = lines(before.stdout);
+        for (const p of [...CERT_FILES.map((f) => pki(f.name)), ...CONFIG_PATHS, BOOTSTRAP_ENV_PATH, ...bins, RELEASE_MARKER, stagedReleaseDir({ version: VERSION, sha256: release.sha256 }), PUSHED_TARBALL]) {
+            expect([p, installed.includes(p)]).toEqual([p, true]);
+        }
+
+        // Each delete removed exactly what its step wrote, and said so on one line.
+        expect(removed(certsDel)).toEqual({ what: "certificates and keys", paths: [...CERT_FILES.map((f) => pki(f.name)), PKI_DIR] });
+        expect(leftAlone(certsDel)).toEqual([]);
+        expect(removed(configDel)).toEqual({ what: "unit and config", paths: [UNIT_PATH, ETCDCTL_ENV_PATH, ETCDCTL_WRAPPER_PATH, BOOTSTRAP_ENV_PATH] });
+        expect(configDel.systemctl).toEqual(["disable --now etcd", "daemon-reload"]);
+        expect(removed(binariesDel)).toEqual({ what: `binaries of etcd ${VERSION} and staged releases`, paths: [...bins, RELEASES_DIR, RELEASE_MARKER] });
+        expect(leftAlone(binariesDel)).toEqual([]);
+        expect(removed(prepareDel)).toEqual({ what: "this program's state", paths: [STATE_DIR, STAGING_DIR] });
+        // Another file in /etc/etcd keeps the dir, and is named.
+        for (const x of [configDel, prepareDel]) expect(leftAlone(x)).toEqual(["/etc/etcd (not empty: NOTES.txt)"]);
+        expect(lines(prepareDel.stdout).pop()).toBe(`kept on this host: ${DATA_DIR} (the data dir); ${SNAPSHOT_DIR} (snapshots); the etcd user and group (owners of the data and snapshots)`);
+        for (const x of [certsDel, configDel, binariesDel, prepareDel]) expect(x.stderr).toBe("");
+        expect(certsDel.stdout).not.toContain("PRIVATE KEY");
+        expect([certsDel, binariesDel, prepareDel].flatMap((x) => x.systemctl)).toEqual([]);
+
+        // What is left on the host: the data dir, the snapshots and the files that were never this program's.
+        expect(lines(after.stdout)).toEqual([
+            "/etc/etcd",
+            "/etc/etcd/NOTES.txt",
+            "/usr/local/bin/kubectl",
+            SNAPSHOT_DIR,
+            `${SNAPSHOT_DIR}/etcd-lab-etcd1-20260101T000000Z.db`,
+            DATA_DIR,
+            `${DATA_DIR}/NOTES.txt`,
+            "/var/tmp/other-tool",
+        ]);
+
+        // Again: nothing left to remove, nothing reloaded, the same host.
+        for (const x of [certsAgain, configAgain, binariesAgain, prepareAgain]) expect(removed(x).paths).toEqual([]);
+        expect(removed(binariesAgain).what).toBe("binaries and staged releases");
+        expect(leftAlone(binariesAgain)).toEqual([]);
+        expect(configAgain.systemctl).toEqual([]);
+        expect(lines(prepareAgain.stdout).pop()).toBe(lines(prepareDel.stdout).pop());
+        expect(afterAgain.stdout).toBe(after.stdout);
+    });
+
+    test("deletes on a host where the creates never ran, or ran only in part, remove what is there and nothing else", () => {
+        const r = runInSandbox([
+            ...deletes(), // 0-3: nothing was ever installed
+            prepare(), // 4
+            dummyEtcd("operator"), // 5: an etcd this program did not install (no release marker)
+            // 6: a binaries run and a certs run cut short (the certs run's private dir holds a key).
+            { cmd: `install -d -m 0700 ${RELEASES_DIR}/etcd-v${VERSION}-0123456789abcdef.new ${PKI_DIR}/.incoming.Ab12Cd && echo ca > ${PKI_DIR}/ca.crt && echo key > ${PKI_DIR}/.incoming.Ab12Cd/server.key` },
+            ...deletes(), // 7-10
+            listing(), // 11
+        ]);
+        r.forEach((x, i) => expectOk(x, `command ${i}`));
+        const [c0, g0, b0, p0] = r;
+        for (const x of [c0, g0, b0, p0]) expect(removed(x).paths).toEqual([]);
+        expect(g0.systemctl).toEqual([]);
+        expect(lines(p0.stdout).pop()).toBe("kept on this host: the etcd user and group (owners of the data and snapshots)");
+
+        const [c1, g1, b1, p1, left] = r.slice(7);
+        expect(removed(c1).paths).toEqual([pki("ca.crt"), pki(".incoming.Ab12Cd"), PKI_DIR]);
+        // The config dir, empty once the keys are gone, goes with the config delete.
+        expect(removed(g1).paths).toEqual(["/etc/etcd"]);
+        expect(g1.systemctl).toEqual([]);
+        expect(removed(b1)).toEqual({ what: "binaries and staged releases", paths: [RELEASES_DIR] });
+        expect(leftAlone(b1)).toEqual([`/usr/local/bin/etcd (no release marker ${RELEASE_MARKER}: not installed by this program)`]);
+        expect(removed(p1).paths).toEqual([STATE_DIR]);
+        for (const x of [c1, g1, p1]) expect(leftAlone(x)).toEqual([]);
+        expect(lines(left.stdout)).toEqual(["/usr/local/bin/etcd", DATA_DIR]);
+    });
+
+    test("the config delete before the certs delete (they run side by side): the prepare delete removes the config dir then", () => {
+        const r = runInSandbox([prepare(), certs(bundleFiles()), config(UNIT_1), removeConfig(), removeCerts(), removeBinaries(), removePrepare(), listing()]);
+        r.forEach((x, i) => expectOk(x, `command ${i}`));
+        const [, , , configDel, certsDel, , prepareDel, left] = r;
+        expect(removed(configDel).paths).toEqual([UNIT_PATH, ETCDCTL_ENV_PATH, ETCDCTL_WRAPPER_PATH]);
+        expect(leftAlone(configDel)).toEqual(["/etc/etcd (not empty: pki)"]);
+        expect(removed(certsDel).paths).toEqual([...CERT_FILES.map((f) => pki(f.name)), PKI_DIR]);
+        expect(removed(prepareDel).paths).toEqual([STATE_DIR, "/etc/etcd"]);
+        expect(lines(left.stdout)).toEqual([DATA_DIR]);
+    });
+
+    test("deletes never follow a symbolic link: a linked PKI dir, state dir or unit is left alone, with what it points to", () => {
+        const r = runInSandbox([
+            prepare(), // 0
+            {
+                cmd: [
+                    `rmdir ${PKI_DIR} && install -d -m 0700 /var/lib/keys && echo key > /var/lib/keys/server.key && ln -s /var/lib/keys ${PKI_DIR}`,
+                    `rmdir ${STATE_DIR} && install -d -m 0700 /var/lib/elsewhere && echo keep > /var/lib/elsewhere/release && ln -s /var/lib/elsewhere ${STATE_DIR}`,
+                    `echo '[Unit]' > /var/lib/custom.service && ln -s /var/lib/custom.service ${UNIT_PATH}`,
+                ].join(" && "),
+            }, // 1
+            ...deletes(), // 2-5
+            listing(), // 6
+        ]);
+        r.forEach((x, i) => expectOk(x, `command ${i}`));
+        const [certsDel, configDel, binariesDel, prepareDel, left] = r.slice(2);
+        expect(removed(certsDel).paths).toEqual([]);
+        expect(leftAlone(certsDel)).toEqual([`${PKI_DIR} (a symbolic link: not followed)`]);
+        expect(removed(configDel).paths).toEqual([]);
+        expect(leftAlone(configDel)).toEqual([`${UNIT_PATH} (a symbolic link: not followed)`, "/etc/etcd (not empty: pki)"]);
+        expect(configDel.systemctl).toEqual([]);
+        expect(removed(binariesDel).paths).toEqual([]);
+        expect(leftAlone(binariesDel)).toEqual([`${STATE_DIR} (a symbolic link: not followed)`]);
+        expect(removed(prepareDel).paths).toEqual([]);
+        expect(leftAlone(prepareDel)).toEqual([`${STATE_DIR} (a symbolic link: not followed)`, `${PKI_DIR} (a symbolic link: not followed)`, "/etc/etcd (not empty: pki)"]);
+        expect(lines(left.stdout)).toEqual([
+            "/etc/etcd",
+            "/etc/etcd/pki",
+            UNIT_PATH,
+            "/var/lib/custom.service",
+            "/var/lib/elsewhere",
+            "/var/lib/elsewhere/release",
+            DATA_DIR,
+            STATE_DIR,
+            "/var/lib/keys",
+            "/var/lib/keys/server.key",
+        ]);
     });
 
     test("the host is untouched", () => {

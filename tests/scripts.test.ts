@@ -6,14 +6,18 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { MEMBER_SH, turnBounds } from "../components/etcd/rolling";
+import { MEMBER_SH, TEARDOWN_MARKER_TTL_SECONDS, turnBounds } from "../components/etcd/rolling";
 import {
+    binariesRemoveScript,
     binariesScript,
+    certsRemoveScript,
     certsScript,
+    configRemoveScript,
     configScript,
     healthGateScript,
     leaveScript,
     parseCertBundle,
+    prepareRemoveScript,
     prepareScript,
     renderCertBundle,
     renderEtcdctlEnv,
@@ -23,8 +27,10 @@ import {
     wrapScript,
     stagedTarballPath,
     sq,
+    UNINSTALL_SH,
 } from "../components/etcd/scripts";
 import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreStopScript, upgradeSnapshotScript } from "../components/etcd/day2";
+import { teardownScripts } from "../components/etcd/teardown";
 import { fakePem } from "./helpers/tokens";
 import { itLintsClean, runTool } from "./helpers/tools";
 
@@ -81,6 +87,11 @@ const SCRIPTS: [string, string][] = [
         restoreStepScript({ release: { version: "3.5.21", sha256: SHA }, memberName: "etcd1", peerUrl: "https://10.0.0.1:2380", initialCluster: "etcd1=https://10.0.0.1:2380", token: "etcd-restore-abc123", dataDir: "/var/lib/etcd", restoreId: "abc123", sha256: SHA, url }),
     ]),
     ["leave", leaveScript({ name: "etcd2", peerUrl: "https://10.0.0.2:2380", clientUrl: "https://10.0.0.2:2379", dataDir: "/var/lib/etcd", clusterName: "etcd", turn: turnBounds(2) })],
+    ...(["create", "delete"] as const).map((which): [string, string] => [`teardown ${which}`, teardownScripts({ clusterName: "etcd", endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379"] })[which]]),
+    ["certs delete", certsRemoveScript([{ name: "ca.crt" }, { name: "server.crt" }, { name: "server.key" }])],
+    ["config delete", configRemoveScript(["/etc/systemd/system/etcd.service", "/etc/etcd/etcdctl.env", "/usr/local/bin/etcdctl.sh", "/etc/etcd/bootstrap.env"])],
+    ["binaries delete", binariesRemoveScript()],
+    ["prepare delete", prepareRemoveScript({ dataDir: "/var/lib/etcd", snapshotDir: "/var/backups/etcd" })],
     ["health gate", healthGateScript({ members: [{ name: "etcd1", clientUrl: "https://10.0.0.1:2379", peerUrl: "https://10.0.0.1:2380" }, { name: "etcd2", clientUrl: "https://10.0.0.2:2379", peerUrl: "https://10.0.0.2:2380" }], attempts: 60, intervalSeconds: 2, timeoutSeconds: 300 })],
 ];
 
@@ -275,6 +286,195 @@ describe("wipe_data (member.sh): the named removal of a member's data", () => {
         } finally {
             fs.rmSync(d, { recursive: true, force: true });
             fs.rmSync(target, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("kept_on_host (member.sh): the leave's last line", () => {
+    it("names the data dir, the snapshots and the etcd user as kept, and what this member's later deletes remove", () => {
+        const d = fs.mkdtempSync(path.join(os.tmpdir(), "kept-"));
+        try {
+            const p = (x: string) => path.join(d, x);
+            fs.mkdirSync(p("bin"));
+            fs.mkdirSync(p("pki"));
+            fs.mkdirSync(p("state"));
+            for (const f of ["bin/etcd", "bin/etcdctl", "bin/etcdctl.sh", "etcd.service", "etcdctl.env"]) fs.writeFileSync(p(f), "x");
+            const kept = () =>
+                spawnSync(
+                    "bash",
+                    ["-c", 'set -euo pipefail; bin_dir=$2/bin pki_dir=$2/pki; source "$1"; unit_path=$2/etcd.service etcdctl_env=$2/etcdctl.env stamp=$2/state/etcd.started data_dir=/var/lib/etcd; kept_on_host', "_", MEMBER_SH, d],
+                    { encoding: "utf8", timeout: 10_000 },
+                );
+            const r = kept();
+            expect([r.status, r.stderr]).toEqual([0, ""]);
+            expect(r.stdout).toBe(
+                `kept on this host: the data dir /var/lib/etcd, the snapshots and the etcd user; this member's certs, config, binaries and prepare deletes remove the rest: ${[
+                    "etcd.service",
+                    "bin/etcd",
+                    "bin/etcdctl",
+                    "bin/etcdctl.sh",
+                    "pki",
+                    "etcdctl.env",
+                    "state",
+                ]
+                    .map(p)
+                    .join(" ")}\n`,
+            );
+            for (const f of ["bin", "pki", "state", "etcd.service", "etcdctl.env"]) fs.rmSync(p(f), { recursive: true });
+            expect(kept().stdout).toBe("kept on this host: the data dir /var/lib/etcd, the snapshots and the etcd user; this member's certs, config, binaries and prepare deletes remove the rest: nothing left\n");
+        } finally {
+            fs.rmSync(d, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("teardown scripts (teardown.ts)", () => {
+    /** The parameter block of a rendered script, as name → value (each single-quoted, one line). */
+    function params(script: string): Map<string, string> {
+        return new Map([...script.matchAll(/^([a-z_]+)='([^'\n]*)'$/gm)].map((m) => [m[1], m[2]]));
+    }
+    const t = teardownScripts({ clusterName: "prod", endpoints: ["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"] });
+
+    it("both steps carry the cluster's marker key, every member's endpoint and the admin client's paths; each calls its own entry", () => {
+        for (const script of [t.create, t.delete]) {
+            expect(Object.fromEntries(params(script))).toEqual({
+                cluster: "prod",
+                marker: "/etcd-ha/prod/teardown",
+                endpoints: "https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379",
+                marker_ttl: String(TEARDOWN_MARKER_TTL_SECONDS),
+                ack_wait: "30",
+                clear_wait: "300",
+                bin_dir: "/usr/local/bin",
+                pki_dir: "/etc/etcd/pki",
+            });
+            expect(script).toContain('--cert="$pki_dir/admin.crt" --key="$pki_dir/admin.key"');
+        }
+        expect(t.create.trimEnd().split("\n").pop()).toBe("etcd_ha_teardown_clear");
+        expect(t.delete.trimEnd().split("\n").pop()).toBe("etcd_ha_teardown_mark");
+    });
+
+    it("the leave reads the same key the teardown writes", () => {
+        const leave = leaveScript({ name: "etcd2", peerUrl: "https://10.0.0.2:2380", clientUrl: "https://10.0.0.2:2379", dataDir: "/var/lib/etcd", clusterName: "prod", turn: turnBounds(3) });
+        expect(params(leave).get("teardown_marker")).toBe(params(t.delete).get("marker"));
+    });
+
+    it("takes its bounds, and refuses bad bounds and endpoints", () => {
+        const b = params(teardownScripts({ clusterName: "c", endpoints: ["https://10.0.0.1:2379"], markerTtlSeconds: 60, ackWaitSeconds: 5, clearWaitSeconds: 9 }).delete);
+        expect([b.get("marker_ttl"), b.get("ack_wait"), b.get("clear_wait")]).toEqual(["60", "5", "9"]);
+        expect(() => teardownScripts({ clusterName: "c", endpoints: ["https://10.0.0.1:2379"], ackWaitSeconds: 0 })).toThrow(/ackWaitSeconds must be a positive integer/);
+        expect(() => teardownScripts({ clusterName: "c", endpoints: ["https://10.0.0.1:2379,https://x:1"] })).toThrow(/bad endpoint/);
+    });
+});
+
+describe("the install steps' deletes (sh/uninstall.sh)", () => {
+    /** The parameter block of a rendered script, as name → value (each single-quoted, one line). */
+    function params(script: string): Record<string, string> {
+        return Object.fromEntries([...script.matchAll(/^([a-z_]+)='([^'\n]*)'$/gm)].map((m) => [m[1], m[2]]));
+    }
+    const OWNED = "/etc/etcd /etc/etcd/pki /var/lib/etcd-ha /var/lib/etcd-ha/releases /var/tmp/etcd-ha";
+    const entry = (script: string) => script.trimEnd().split("\n").pop();
+
+    it("each carries this program's paths and its step's own (the others' empty), and calls its own entry", () => {
+        const paths = {
+            owned_dirs: OWNED,
+            pki_dir: "/etc/etcd/pki",
+            config_dir: "/etc/etcd",
+            bin_dir: "/usr/local/bin",
+            release_marker: "/var/lib/etcd-ha/release",
+            releases_dir: "/var/lib/etcd-ha/releases",
+            state_dir: "/var/lib/etcd-ha",
+            staging_dir: "/var/tmp/etcd-ha",
+        };
+        const none = { cert_files: "", config_files: "", unit_path: "", data_dir: "", snapshot_dir: "" };
+        const certs = certsRemoveScript([{ name: "ca.crt" }, { name: "peer.crt" }, { name: "peer.key" }]);
+        expect(params(certs)).toEqual({ ...paths, ...none, cert_files: "ca.crt peer.crt peer.key" });
+        expect(entry(certs)).toBe("etcd_ha_uninstall_certs");
+        const config = configRemoveScript(["/etc/systemd/system/etcd.service", "/etc/etcd/etcdctl.env"]);
+        expect(params(config)).toEqual({ ...paths, ...none, config_files: "/etc/systemd/system/etcd.service /etc/etcd/etcdctl.env", unit_path: "/etc/systemd/system/etcd.service" });
+        expect(entry(config)).toBe("etcd_ha_uninstall_config");
+        // Without the unit among its files, the config delete neither disables nor reloads anything.
+        expect(params(configRemoveScript(["/etc/etcd/etcdctl.env"])).unit_path).toBe("");
+        const binaries = binariesRemoveScript();
+        expect(params(binaries)).toEqual({ ...paths, ...none });
+        expect(entry(binaries)).toBe("etcd_ha_uninstall_binaries");
+        const prepare = prepareRemoveScript({ dataDir: "/data/etcd", snapshotDir: "/var/backups/etcd" });
+        expect(params(prepare)).toEqual({ ...paths, ...none, data_dir: "/data/etcd", snapshot_dir: "/var/backups/etcd" });
+        expect(entry(prepare)).toBe("etcd_ha_uninstall_prepare");
+        expect(params(prepareRemoveScript({ dataDir: "/var/lib/etcd" })).snapshot_dir).toBe("");
+    });
+
+    it("refuses unsafe names and paths, and a data or snapshot dir the prepare delete would remove", () => {
+        expect(() => certsRemoveScript([{ name: "../server.key" }])).toThrow(/bad file/);
+        expect(() => certsRemoveScript([{ name: "*.key" }])).toThrow(/bad file/);
+        for (const p of ["etcdctl.env", "/etc/etcd/../passwd", "/etc/etcd/*", "/etc//etcd/x", "/etc/etcd/a b"]) expect(() => configRemoveScript([p])).toThrow(/bad managed file/);
+        expect(() => prepareRemoveScript({ dataDir: "/var/lib/etcd-ha/data" })).toThrow(/overlaps \/var\/lib\/etcd-ha/);
+        expect(() => prepareRemoveScript({ dataDir: "/var/lib/etcd", snapshotDir: "/var/tmp" })).toThrow(/overlaps \/var\/tmp\/etcd-ha/);
+    });
+
+    it("nothing is removed by a glob outside this program's dirs: every rm names one path", () => {
+        const sh = fs.readFileSync(UNINSTALL_SH, "utf8");
+        const rms = sh.split("\n").filter((l) => /\brm(dir)? /.test(l) && !l.trimStart().startsWith("#"));
+        expect(rms.map((l) => l.trim()).sort()).toEqual(['if err=$(rmdir -- "$1" 2>&1); then', 'rm -f -- "$1"', 'rm -rf -- "$1"']);
+        // The one search (for a cut-short certs run's private dir) stays in the PKI dir, one level deep.
+        expect(sh).toContain(`find "$pki_dir" -mindepth 1 -maxdepth 1 -type d -name '.incoming.*' -print0`);
+    });
+
+    /** Runs one delete from uninstall.sh with its paths swapped for scratch ones (as any user). */
+    function run(entryFn: string, vars: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
+        const assign = Object.entries(vars).map(([k, v]) => `${k}=${sq(v)}`).join("\n");
+        const r = spawnSync("bash", ["-c", `set -euo pipefail\n${assign}\nsource ${sq(UNINSTALL_SH)}\n${entryFn}`], { encoding: "utf8", timeout: 10_000 });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    it("binaries: removes only the binaries of the release the marker names (no etcdutl for 3.4), the staged releases and the marker", () => {
+        const d = fs.mkdtempSync(path.join(os.tmpdir(), "uninstall-"));
+        try {
+            const bin = path.join(d, "bin");
+            const state = path.join(d, "state");
+            fs.mkdirSync(bin);
+            fs.mkdirSync(path.join(state, "releases", "etcd-v3.4.23-aaaaaaaaaaaaaaaa"), { recursive: true });
+            for (const b of ["etcd", "etcdctl", "etcdutl", "etcdctl.sh", "kubectl"]) fs.writeFileSync(path.join(bin, b), b);
+            fs.writeFileSync(path.join(state, "release"), `3.4.23 ${SHA}\n`);
+            const vars = { owned_dirs: `${state} ${state}/releases`, bin_dir: bin, release_marker: `${state}/release`, releases_dir: `${state}/releases` };
+            const r = run("etcd_ha_uninstall_binaries", vars);
+            expect([r.status, r.stderr]).toEqual([0, ""]);
+            expect(r.stdout).toBe(`removed (binaries of etcd 3.4.23 and staged releases): ${bin}/etcd ${bin}/etcdctl ${state}/releases ${state}/release\n`);
+            expect(fs.readdirSync(bin).sort()).toEqual(["etcdctl.sh", "etcdutl", "kubectl"]);
+            expect(fs.readdirSync(state)).toEqual([]);
+            // Again: no marker any more, so the binaries left are not this program's: named, kept.
+            const again = run("etcd_ha_uninstall_binaries", vars);
+            expect(again.stdout).toBe(`removed (binaries and staged releases): nothing\nleft alone: ${bin}/etcdutl (no release marker ${state}/release: not installed by this program)\n`);
+            expect(fs.readdirSync(bin).sort()).toEqual(["etcdctl.sh", "etcdutl", "kubectl"]);
+        } finally {
+            fs.rmSync(d, { recursive: true, force: true });
+        }
+    });
+
+    it("certs: a file of someone else's in the PKI dir keeps the dir (named); a linked config dir is never gone through", () => {
+        const d = fs.mkdtempSync(path.join(os.tmpdir(), "uninstall-"));
+        const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "uninstall-elsewhere-"));
+        try {
+            const pkiDir = path.join(d, "etc", "pki");
+            fs.mkdirSync(pkiDir, { recursive: true });
+            for (const f of ["ca.crt", "server.crt", "server.key", "apiserver-etcd-client.key"]) fs.writeFileSync(path.join(pkiDir, f), f);
+            const vars = { owned_dirs: `${d}/etc ${pkiDir}`, pki_dir: pkiDir, cert_files: "ca.crt server.crt server.key" };
+            const r = run("etcd_ha_uninstall_certs", vars);
+            expect([r.status, r.stderr]).toEqual([0, ""]);
+            expect(r.stdout).toBe(`removed (certificates and keys): ${pkiDir}/ca.crt ${pkiDir}/server.crt ${pkiDir}/server.key\nleft alone: ${pkiDir} (not empty: apiserver-etcd-client.key)\n`);
+            expect(fs.readdirSync(pkiDir)).toEqual(["apiserver-etcd-client.key"]);
+
+            // The config dir a link to another dir holding keys of the same names: nothing there is touched.
+            fs.mkdirSync(path.join(elsewhere, "pki"));
+            fs.writeFileSync(path.join(elsewhere, "pki", "server.key"), "k");
+            const linked = path.join(d, "linked");
+            fs.symlinkSync(elsewhere, linked);
+            const l = run("etcd_ha_uninstall_certs", { owned_dirs: `${linked} ${linked}/pki`, pki_dir: `${linked}/pki`, cert_files: "server.key" });
+            expect([l.status, l.stderr]).toEqual([0, ""]);
+            expect(l.stdout).toBe(`removed (certificates and keys): nothing\nleft alone: ${linked} (a symbolic link: not followed)\n`);
+            expect(fs.readFileSync(path.join(elsewhere, "pki", "server.key"), "utf8")).toBe("k");
+        } finally {
+            fs.rmSync(d, { recursive: true, force: true });
+            fs.rmSync(elsewhere, { recursive: true, force: true });
         }
     });
 });

@@ -2,7 +2,10 @@
  * EtcdMember: installs and runs one etcd member on one host, as separate @pulumi/command remote steps with
  * explicit dependencies: prepare → (binaries, certs, config) → start. Scripts come from `scripts.ts`; the
  * unit from `flags.ts`. Members' steps do not wait for each other: a start step that changes a live cluster
- * (restart, join, leave) waits for its turn at run time (`rolling.ts`).
+ * (restart, join, leave) waits for its turn at run time (`rolling.ts`). When the member leaves the program
+ * (scale-in, destroy) the engine deletes its steps in reverse: start's delete (the leave), then those of certs,
+ * config and binaries, then prepare's, each removing what its step wrote (sh/uninstall.sh); the data dir, the
+ * snapshots and the etcd user stay.
  */
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -11,7 +14,21 @@ import * as command from "@pulumi/command";
 import { EtcdHost, sshConnectionArgs } from "../hosts";
 import { SnapshotsConfig } from "../config/schema";
 import { EtcdOptions, resolveEtcdOptions } from "./options";
-import { binariesScript, certsScript, configScript, leaveScript, prepareScript, renderCertBundle, startScript, wrapScript } from "./scripts";
+import {
+    binariesRemoveScript,
+    binariesScript,
+    certsRemoveScript,
+    certsScript,
+    configRemoveScript,
+    configScript,
+    leaveScript,
+    prepareRemoveScript,
+    prepareScript,
+    renderCertBundle,
+    startScript,
+    wrapScript,
+} from "./scripts";
+import { BOOTSTRAP_ENV_PATH } from "./flags";
 import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath } from "./day2";
 import { upgradeGuardShell } from "./upgrade";
 import { TurnBounds } from "./rolling";
@@ -131,7 +148,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         const connection: command.types.input.remote.ConnectionArgs = sshConnectionArgs(host.connection);
         // A replacement re-runs every step: the member's host may be a new, empty machine.
         const marker = args.replace ? `# replace requested for ${host.name}\n` : "";
-        const run = (step: string, body: pulumi.Input<string>, extra: Partial<command.remote.CommandArgs>, deps: pulumi.Resource[]) =>
+        const run = (step: string, body: pulumi.Input<string>, extra: Partial<command.remote.CommandArgs>, deps: pulumi.Resource[], more: pulumi.CustomResourceOptions = {}) =>
             new command.remote.Command(
                 `${name}-${step}`,
                 {
@@ -141,7 +158,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                     logging: "stdoutAndStderr",
                     ...extra,
                 },
-                { parent: this, dependsOn: deps },
+                { parent: this, dependsOn: deps, ...more },
             );
 
         // Everything the steps need, computed once (pure, tested in memberPlan.test.ts).
@@ -157,7 +174,13 @@ export class EtcdMember extends pulumi.ComponentResource {
         const release = plan.release;
 
         const hostReady = host.dependsOn ?? [];
-        const prepare = run("prepare", prepareScript({ dataDir: plan.dataDir }), {}, hostReady);
+        // Each install step's delete removes what the step wrote (wrapped like the creates, through sudo -n). The
+        // program never replaces these steps; a replacement forced by hand (`pulumi up --replace`) deletes first,
+        // so the old step's delete never removes what the new one has just written.
+        const remove = (script: string): Partial<command.remote.CommandArgs> => ({ delete: wrapScript(script, String(user)) });
+        const deleteFirst: pulumi.CustomResourceOptions = { deleteBeforeReplace: true };
+        // The member's last delete: this program's state; the data dir, the snapshot dir and the etcd user stay.
+        const prepare = run("prepare", prepareScript({ dataDir: plan.dataDir }), remove(prepareRemoveScript({ dataDir: plan.dataDir, snapshotDir: args.snapshots?.dir })), hostReady, deleteFirst);
 
         const binaryDeps: pulumi.Resource[] = [prepare, ...(args.versionChecked ?? [])];
         if (plan.source.kind === "push" && plan.pushTarball !== undefined) {
@@ -172,7 +195,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         }
         // This host's own version check, run by the binaries and config steps before they change anything.
         const guard = upgradeGuardShell(release.version);
-        const binaries = run("binaries", binariesScript({ ...release, source: plan.source, guard }), {}, binaryDeps);
+        const binaries = run("binaries", binariesScript({ ...release, source: plan.source, guard }), remove(binariesRemoveScript()), binaryDeps, deleteFirst);
 
         const bundle = pulumi
             .all([args.caCertPem, ...args.certs.map((c) => pulumi.all([c.certPem, c.keyPem]))])
@@ -185,11 +208,19 @@ export class EtcdMember extends pulumi.ComponentResource {
                     ]),
                 ]),
             );
-        const certs = run("certs", certsScript(plan.certFiles), { stdin: pulumi.secret(bundle), logging: "none" }, [prepare]);
+        // Its delete removes this member's certificates and private keys (file names only in its output).
+        const certs = run("certs", certsScript(plan.certFiles), { stdin: pulumi.secret(bundle), logging: "none", ...remove(certsRemoveScript(plan.certFiles)) }, [prepare], deleteFirst);
 
         this.unit = pulumi.output(plan.unit);
         // The unit carries the release's flags: it waits for the same version check as the binaries.
-        const config = run("config", configScript(plan.configFiles, { guard }), {}, [prepare, ...(args.versionChecked ?? [])]);
+        // Its delete removes those files and the unit's environment file (the start step's; its leave removes it).
+        const config = run(
+            "config",
+            configScript(plan.configFiles, { guard }),
+            remove(configRemoveScript([...plan.configFiles.map((f) => f.path), BOOTSTRAP_ENV_PATH])),
+            [prepare, ...(args.versionChecked ?? [])],
+            deleteFirst,
+        );
 
         const self = { name: plan.name, peerUrl: plan.peerUrl, clientUrl: plan.clientUrl, dataDir: plan.dataDir, clusterName: plan.clusterName, turn: plan.turn };
 
@@ -249,7 +280,8 @@ export class EtcdMember extends pulumi.ComponentResource {
                     ...(args.restore ? { restoreId: args.restore.id } : {}),
                 }),
             ),
-            // Leaving the program (scale-in, destroy) removes the member from the cluster first.
+            // Leaving the program: removed from the cluster through the others first (scale-in), or only stopped
+            // when the cluster's teardown step has marked a destroy (every member leaves at once), then wiped.
             { delete: wrapScript(leaveScript(self), String(user)) },
             // No other member's step: members of a live cluster take turns at run time (rolling.ts).
             [binaries, certs, config, ...(restored ? [restored] : [])],

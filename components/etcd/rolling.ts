@@ -19,6 +19,8 @@ export const MEMBER_SH = path.join(SH_DIR, "member.sh");
 export const BINARIES_SH = path.join(SH_DIR, "binaries.sh");
 /** The cluster health gate. */
 export const GATE_SH = path.join(SH_DIR, "gate.sh");
+/** The cluster's teardown step (the destroy marker). */
+export const TEARDOWN_SH = path.join(SH_DIR, "teardown.sh");
 
 const loaded = new Map<string, string>();
 /** A shell file's text (functions only: nothing runs when it is sourced), read once. */
@@ -52,10 +54,29 @@ export function shellParams(params: Readonly<Record<string, string | number | bo
         .join("\n");
 }
 
-/** The etcd key prefix under which a cluster's members coordinate (`<prefix>/rolling` lock, `<prefix>/pending/<member>`). */
+/**
+ * The etcd key prefix under which a cluster's members coordinate (`<prefix>/rolling` lock,
+ * `<prefix>/pending/<member>`, `<prefix>/teardown`).
+ */
 export function coordinationPrefix(clusterName: string): string {
     return `/etcd-ha/${clusterName}`;
 }
+
+/**
+ * The key the teardown step's delete writes when the whole cluster is being destroyed (`pulumi destroy`):
+ * a member's leave that reads it stops etcd and wipes its data without removing the member through the
+ * others in turns (every member is leaving). The teardown step's create deletes it.
+ */
+export function teardownMarkerKey(clusterName: string): string {
+    return `${coordinationPrefix(clusterName)}/teardown`;
+}
+
+/**
+ * How long a teardown marker lives (its lease), seconds: long enough for the resources that depend on the
+ * cluster to be deleted before the members leave; a marker that outlives its destroy (a destroy that
+ * stopped, or a teardown deleted on its own) ends by itself, and until then the next `pulumi up` clears it.
+ */
+export const TEARDOWN_MARKER_TTL_SECONDS = 1800;
 
 /** How long a member waits for its turn and may hold it. */
 export interface TurnBounds {

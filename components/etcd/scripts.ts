@@ -7,12 +7,13 @@
  * user is not root), which leaves the command's stdin free for the one step that needs it: private keys
  * are delivered on stdin only, never in the command text, the environment or the output.
  */
+import * as path from "path";
 import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
 import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
 import { sq } from "./shell";
-import { STAGING_DIR, STATE_DIR } from "./paths";
-import { BINARIES_SH, coordinationPrefix, GATE_SH, MEMBER_SH, rollingHelpers, shellFile, shellParams, TurnBounds } from "./rolling";
+import { CONFIG_DIR, overlaps, STAGING_DIR, STATE_DIR } from "./paths";
+import { BINARIES_SH, coordinationPrefix, GATE_SH, MEMBER_SH, rollingHelpers, SH_DIR, shellFile, shellParams, teardownMarkerKey, TurnBounds } from "./rolling";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
 /** etcdctl environment for admins on each member. */
@@ -371,6 +372,7 @@ function memberParams(o: MemberScriptOptions, defaultAttempts: number): Record<s
         attempts: o.attempts ?? defaultAttempts,
         interval: o.intervalSeconds ?? 2,
         coordination: coordinationPrefix(o.clusterName),
+        teardown_marker: teardownMarkerKey(o.clusterName),
         turn_wait: o.turn.waitSeconds,
         turn_hold: o.turn.holdSeconds,
         bin_dir: BIN_DIR,
@@ -438,14 +440,127 @@ export function startScript(o: StartScriptOptions): string {
 
 /**
  * The start step's delete, run when the member leaves the program (scale-in) or the stack is destroyed:
- * `member remove` of this member through the other members (read from the etcdctl environment, which the
- * config steps keep current), a bounded wait until the remaining cluster is healthy, then etcd stopped and
- * disabled and the data dir wiped (the named removal). When no other member answers, it goes on only if
- * this member's own list holds nobody else (the last member of a destroyed cluster). etcd itself refuses a
- * removal that would leave too few started members for quorum (strict reconfiguration check).
+ * - when the cluster's teardown marker is set (`pulumi destroy`: the teardown step's delete wrote it before
+ *   any member leaves), read locally on this member (or, when it does not answer, on the first other member
+ *   that does): every member is leaving, so none is removed through the others; this one just stops;
+ * - otherwise `member remove` of this member through the other members (read from the etcdctl environment,
+ *   which the config steps keep current), in its turn, taken through this member and the others (the
+ *   others may leave meanwhile); the wait for the turn ends early when this member's own list holds nobody
+ *   else any more (the last member) or the marker appears, and fails when no member answers for 30 s. A
+ *   leader hands over first; then a bounded wait until the remaining cluster is healthy. When no other
+ *   member answers at all, it goes on only if this member's own list holds nobody else.
+ * Then etcd is stopped and disabled and the data dir wiped (the named removal: `member/`), and what stays on
+ * the host is named. etcd itself refuses a removal that would leave too few started members for quorum
+ * (strict reconfiguration check).
  */
 export function leaveScript(o: MemberScriptOptions & { dataDir: string }): string {
-    return memberStep(`\n# etcd-ha leave: member ${o.name} is removed from the cluster.`, { ...memberParams(o, 60), data_dir: o.dataDir, others: "", cluster: "", token: "", replace: false, restore_id: "", restored_marker: "", release: false }, "", "etcd_ha_leave");
+    return memberStep(
+        `\n# etcd-ha leave: member ${o.name} leaves the cluster.`,
+        { ...memberParams(o, 60), data_dir: o.dataDir, others: "", cluster: "", token: "", replace: false, restore_id: "", restored_marker: "", release: false },
+        "",
+        "etcd_ha_leave",
+    );
+}
+
+/** The deletes of the install steps (certs, config, binaries, prepare). */
+export const UNINSTALL_SH = path.join(SH_DIR, "uninstall.sh");
+
+/** This program's own dirs on a member: a delete never follows one that is a symbolic link. */
+const OWNED_DIRS = [CONFIG_DIR, PKI_DIR, STATE_DIR, RELEASES_DIR, STAGING_DIR];
+
+/** What the deletes take besides the paths every one gets (unset: empty). */
+interface UninstallParams {
+    cert_files?: string;
+    config_files?: string;
+    unit_path?: string;
+    data_dir?: string;
+    snapshot_dir?: string;
+}
+
+/**
+ * A delete of an install step: every parameter of sh/uninstall.sh (this program's paths, then the step's own;
+ * the other steps' empty), the file, then the call of its entry function.
+ */
+function uninstallStep(header: string, own: UninstallParams, entry: string): string {
+    const params = {
+        owned_dirs: OWNED_DIRS.join(" "),
+        pki_dir: PKI_DIR,
+        config_dir: CONFIG_DIR,
+        bin_dir: BIN_DIR,
+        release_marker: RELEASE_MARKER,
+        releases_dir: RELEASES_DIR,
+        state_dir: STATE_DIR,
+        staging_dir: STAGING_DIR,
+        cert_files: "",
+        config_files: "",
+        unit_path: "",
+        data_dir: "",
+        snapshot_dir: "",
+        ...own,
+    };
+    // The provider hands a delete the step's stdin too (the certs step's holds the keys): never read.
+    return `
+# etcd-ha ${header}
+exec </dev/null
+${shellParams(params)}
+${shellFile(UNINSTALL_SH).trimEnd()}
+${entry}
+`;
+}
+
+/**
+ * The certs step's delete (`etcd_ha_uninstall_certs` in sh/uninstall.sh): removes exactly the files the step
+ * installs (ca.crt and each `<file>.crt` / `<file>.key` of this member), the private dir of a certs run that
+ * was cut short (`.incoming.*`, which may hold keys), then the PKI dir when nothing else is in it.
+ */
+export function certsRemoveScript(files: readonly { name: string }[]): string {
+    for (const f of files) if (!FILE_NAME.test(f.name)) throw new Error(`bad file ${f.name}`);
+    return uninstallStep("certs delete: this member's certificates and private keys.", { cert_files: files.map((f) => f.name).join(" ") }, "etcd_ha_uninstall_certs");
+}
+
+/**
+ * The config step's delete (`etcd_ha_uninstall_config`): the unit (`systemctl disable --now etcd` first, a
+ * no-op after the leave), then each of `paths` (the files the config step writes, and the unit's environment
+ * file that the start step writes and its leave normally removes), `systemctl daemon-reload` when the unit
+ * went, and the config dir when nothing else is in it.
+ */
+export function configRemoveScript(paths: readonly string[]): string {
+    for (const p of paths) if (!/^\/[A-Za-z0-9._/-]+$/.test(p) || p.split("/").some((s, i) => i > 0 && (s === "" || s === "." || s === ".."))) throw new Error(`bad managed file ${p}`);
+    return uninstallStep(
+        "config delete: the unit, the etcdctl environment and wrapper.",
+        { config_files: paths.join(" "), unit_path: paths.includes(UNIT_PATH) ? UNIT_PATH : "" },
+        "etcd_ha_uninstall_config",
+    );
+}
+
+/**
+ * The binaries step's delete (`etcd_ha_uninstall_binaries`): the binaries the start step installed in BIN_DIR
+ * (etcd, etcdctl, and etcdutl from 3.5), only when RELEASE_MARKER says this program installed them, and
+ * their half-installed copies; the staged releases (RELEASES_DIR); then the marker.
+ */
+export function binariesRemoveScript(): string {
+    return uninstallStep(
+        "binaries delete: the installed etcd binaries and the staged releases.",
+        {},
+        "etcd_ha_uninstall_binaries",
+    );
+}
+
+/**
+ * The prepare step's delete (`etcd_ha_uninstall_prepare`), a member's last: this program's state dir
+ * (STATE_DIR) and staging dir (STAGING_DIR), and the PKI and config dirs when empty (the certs and config
+ * deletes run side by side). Keeps, and names, the data dir, the snapshot dir and the etcd user and group.
+ * Throws when the data or snapshot dir overlaps the state or staging dir (the path rules refuse that first).
+ */
+export function prepareRemoveScript(opts: { dataDir: string; snapshotDir?: string }): string {
+    for (const d of [opts.dataDir, opts.snapshotDir ?? ""].filter((x) => x !== "")) {
+        for (const o of [STATE_DIR, STAGING_DIR]) if (overlaps(d, o)) throw new Error(`prepare delete: ${d} overlaps ${o}, which the delete removes`);
+    }
+    return uninstallStep(
+        "prepare delete: this program's state; the data dir, snapshots and the etcd user stay.",
+        { data_dir: opts.dataDir, snapshot_dir: opts.snapshotDir ?? "" },
+        "etcd_ha_uninstall_prepare",
+    );
 }
 
 /** A member as the health gate checks it. */

@@ -9,6 +9,7 @@
 #   release                              "yes" when the step installs a release (install_release defined)
 #   attempts interval                    bounds of the waits for health and promotion
 #   coordination turn_wait turn_hold     etcd key prefix and bounds of this member's turn (rolling.sh)
+#   teardown_marker                      the key the cluster's teardown step writes on destroy (read by leave)
 #   bin_dir unit_path pki_dir stamp bootstrap_env replaced_marker release_marker etcdctl_env
 #                                        paths
 
@@ -165,7 +166,7 @@ run_member() {
 cluster_listening() {
   local ep hostport
   for ep in ${others//,/ }; do
-    hostport=${ep#https://}
+    hostport=${ep#*://}
     # shellcheck disable=SC2016 # expanded by the inner bash
     if timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${hostport%:*}" "${hostport##*:}" 2>/dev/null; then
       return 0
@@ -286,48 +287,158 @@ etcd_ha_start() {
   fi
 }
 
-# etcd_ha_leave: the start step's delete (see leaveScript in scripts.ts).
-etcd_ha_leave() {
-  local endpoints list="" own line id ok="" i
-  endpoints=$(sed -n 's/^ETCDCTL_ENDPOINTS=//p' "$etcdctl_env" 2>/dev/null || true)
-  others=$(tr ',' '\n' <<<"$endpoints" | grep -vxF "$client_url" | paste -sd, - || true)
+# teardown_marked ENDPOINT…: whether the first of these members that answers holds the teardown marker, in a
+# serializable (local) read: the cluster's teardown step writes it on `pulumi destroy` before any member
+# leaves, and waits until every member has it. Its value is left in `teardown_note`.
+teardown_marked() {
+  local ep value
+  for ep in "$@"; do
+    if value=$(ctl --endpoints="$ep" --dial-timeout=1s --command-timeout=3s get --consistency=s --print-value-only "$teardown_marker" 2>/dev/null </dev/null); then
+      if [ -n "$value" ]; then
+        teardown_note=$(head -n 1 <<<"$value")
+        return 0
+      fi
+      return 1
+    fi
+  done
+  return 1
+}
+
+# last_member: whether this member answers and its own member list holds nobody else (the others have left).
+last_member() {
+  local own
+  own=$(ctl --endpoints="$client_url" --dial-timeout=1s --command-timeout=3s member list 2>/dev/null </dev/null) || return 1
+  [ "$(grep -c . <<<"$own")" = 1 ] && [ -n "$(member_line "$own")" ]
+}
+
+# leave_turn_check: called by etcd_ha_turn_begin while this member waits for its turn to leave (see there):
+# whether it need not wait any more: the cluster is being destroyed, or the others have left meanwhile and
+# it is the last member. Fails the step when no member answers at all for 30 s.
+leave_turn_check() {
+  if teardown_marked "$client_url"; then
+    leave_reason=teardown
+    return 0
+  fi
+  if last_member; then
+    leave_reason=last
+    return 0
+  fi
+  if [ -n "$(etcd_ha_status "$client_url,$others")" ]; then
+    leave_silent_since=""
+    return 1
+  fi
+  leave_silent_since=${leave_silent_since:-$SECONDS}
+  if ((SECONDS - leave_silent_since >= 30)); then
+    echo "$name: no member answers ($client_url,$others) for 30s while waiting to leave: cannot remove it safely. Bring the cluster back, or remove the member by hand (etcdctl member remove) and run pulumi up again" >&2
+    exit 1
+  fi
+  return 1
+}
+
+# leave_cluster: removes this member through the others in its turn (scale-in, or a destroy without the
+# teardown marker); sets leave_reason to what it found instead when there is nothing to remove it from.
+leave_cluster() {
+  local list="" line id ok="" i
   if [ -n "$others" ]; then
     list=$(ctl --endpoints="$others" member list 2>/dev/null) || list=""
   fi
   if [ -z "$list" ]; then
-    own=$(ctl --endpoints="$client_url" member list 2>/dev/null) || own=""
-    if [ -n "$own" ] && [ "$(grep -c . <<<"$own")" = 1 ] && [ -n "$(member_line "$own")" ]; then
-      echo "$name is the last member of its cluster: nothing to remove it from"
-    else
-      echo "no other member answers ($others) and $name is not the last member: cannot remove it safely. Bring the cluster back, or remove the member by hand (etcdctl member remove) and run pulumi up again" >&2
-      exit 1
+    if last_member; then
+      leave_reason=last
+      return 0
     fi
+    echo "no other member answers ($others) and $name is not the last member: cannot remove it safely. Bring the cluster back, or remove the member by hand (etcdctl member remove) and run pulumi up again" >&2
+    exit 1
+  fi
+  line=$(member_line "$list")
+  if [ -z "$line" ]; then
+    leave_reason=gone
+    return 0
+  fi
+  id=${line%%,*}
+  # One removal, join or restart at a time, every other member healthy; a leader hands over first. The turn
+  # is taken through this member too (the others may leave meanwhile), and ends early when the others have
+  # left (this member is the last) or the cluster is being destroyed.
+  # shellcheck disable=SC2034 # read by etcd_ha_turn_begin (rolling.sh)
+  etcd_ha_turn_check=leave_turn_check
+  etcd_ha_turn_begin "$coordination" "$name" "$client_url" "$client_url,$others" "$turn_wait" "$turn_hold"
+  if [ -n "$etcd_ha_turn_abandoned" ]; then
+    return 0
+  fi
+  if last_member; then
+    leave_reason=last
+    return 0
+  fi
+  etcd_ha_handover "$client_url" "$client_url,$others" 30 "$etcd_ha_pending_others"
+  reconfigure member remove "$id"
+  for ((i = 1; i <= attempts; i++)); do
+    if ctl --endpoints="$others" endpoint health --cluster >/dev/null 2>&1; then
+      ok=yes
+      echo "removed $name ($id); the remaining cluster is healthy after $i check(s)"
+      break
+    fi
+    sleep "$interval"
+  done
+  if [ -z "$ok" ]; then
+    echo "removed $name ($id), but the remaining cluster is not healthy after $attempts checks ${interval}s apart" >&2
+    exit 1
+  fi
+  leave_reason=removed
+}
+
+# leader_stops_last: in a destroy every member stops at once. A leader stopping while its followers answer
+# hands leadership over on its way out and, when they stop meanwhile, waits for that up to etcd's request
+# timeout (7 s with the default election timeout); so a leader waits (at most 10 s) until no other member
+# accepts connections any more, and then stops at once.
+leader_stops_last() {
+  local deadline=$((SECONDS + 10))
+  if [ -z "$others" ] || ! etcd_ha_leads "$client_url"; then
+    return 0
+  fi
+  while ((SECONDS < deadline)) && cluster_listening; do
+    sleep 0.2
+  done
+}
+
+# kept_on_host: names what stays on the host once a member has left: the data dir (without etcd's member/),
+# the snapshots and the etcd user that owns them; and what is still there until this member's later deletes
+# (certs, config, binaries, prepare: sh/uninstall.sh) remove it.
+kept_on_host() {
+  local p next=""
+  for p in "$unit_path" "$bin_dir/etcd" "$bin_dir/etcdctl" "$bin_dir/etcdutl" "$bin_dir/etcdctl.sh" "$pki_dir" "$etcdctl_env" "${stamp%/*}"; do
+    if [ -e "$p" ]; then
+      next="$next $p"
+    fi
+  done
+  echo "kept on this host: the data dir $data_dir, the snapshots and the etcd user; this member's certs, config, binaries and prepare deletes remove the rest:${next:- nothing left}"
+}
+
+# etcd_ha_leave: the start step's delete (see leaveScript in scripts.ts).
+etcd_ha_leave() {
+  local endpoints asked
+  leave_reason="" teardown_note="" leave_silent_since=""
+  endpoints=$(sed -n 's/^ETCDCTL_ENDPOINTS=//p' "$etcdctl_env" 2>/dev/null || true)
+  others=$(tr ',' '\n' <<<"$endpoints" | grep -vxF "$client_url" | paste -sd, - || true)
+  # This member first; when it does not answer (stopped), the first other member that does.
+  IFS=, read -r -a asked <<<"$client_url${others:+,$others}"
+  if teardown_marked "${asked[@]}"; then
+    leave_reason=teardown
   else
-    line=$(member_line "$list")
-    if [ -n "$line" ]; then
-      id=${line%%,*}
-      # One removal, join or restart at a time, every other member healthy; a leader hands over first.
-      take_turn
-      etcd_ha_handover "$client_url" "$client_url,$others" 30 "$etcd_ha_pending_others"
-      reconfigure member remove "$id"
-      for ((i = 1; i <= attempts; i++)); do
-        if ctl --endpoints="$others" endpoint health --cluster >/dev/null 2>&1; then
-          ok=yes
-          echo "removed $name ($id); the remaining cluster is healthy after $i check(s)"
-          break
-        fi
-        sleep "$interval"
-      done
-      if [ -z "$ok" ]; then
-        echo "removed $name ($id), but the remaining cluster is not healthy after $attempts checks ${interval}s apart" >&2
-        exit 1
-      fi
-    else
-      echo "$name is not a member of the cluster (any more)"
-    fi
+    leave_cluster
+  fi
+  case "$leave_reason" in
+    teardown) echo "the whole cluster is being destroyed ($teardown_note): $name stops without being removed through the others" ;;
+    last) echo "$name is the last member of its cluster: nothing to remove it from" ;;
+    gone) echo "$name is not a member of the cluster (any more)" ;;
+  esac
+  # The turn ends while this member still answers: its lock and pending marker may live on it.
+  etcd_ha_turn_end
+  if [ "$leave_reason" = teardown ]; then
+    leader_stops_last
   fi
   systemctl disable --now etcd || true
   wipe_data
   rm -f "$stamp" "$bootstrap_env"
   echo "stopped etcd on $name and wiped its data ($data_dir/member)"
+  kept_on_host
 }

@@ -131,9 +131,14 @@ etcd_ha_leads() {
 # holding the lock while other members are pending, it gives the lock back for 2 s and asks again. Sets
 # `trap etcd_ha_turn_end EXIT`; does nothing when this script already has its turn. Afterwards
 # `etcd_ha_pending_others` holds the endpoints of other members still pending (for the handover to avoid).
+# When `etcd_ha_turn_check` names a function, it is called at the start of every round of the wait (never
+# while the lock is held): once it succeeds, the wait ends without a turn (the marker's lease revoked) and
+# `etcd_ha_turn_abandoned` is "yes" (the caller no longer needs the turn: what it waited to change has
+# changed meanwhile). It runs as an `if` condition, so without `set -e`: it checks its own commands.
 etcd_ha_turn_begin() {
   local prefix=$1 name=$2 self=$3 eps=$4 wait=$5 hold=$6 health_wait=${7:-60}
   local deadline=$((SECONDS + wait)) out pending last_pending="" unchanged=0 health unhealthy voters unhealthy_since=""
+  etcd_ha_turn_abandoned=""
   [ -z "${etcd_ha_lock_pid:-}" ] || return 0
   trap etcd_ha_turn_end EXIT
   out=$("${etcd_ha_ctl[@]}" --endpoints="$eps" lease grant "$hold")
@@ -145,6 +150,12 @@ etcd_ha_turn_begin() {
     sleep 3
   fi
   while :; do
+    if [ -n "${etcd_ha_turn_check:-}" ] && "$etcd_ha_turn_check"; then
+      etcd_ha_turn_end
+      # shellcheck disable=SC2034 # read by the caller
+      etcd_ha_turn_abandoned=yes
+      return 0
+    fi
     if ((SECONDS >= deadline)); then
       echo "$name: no turn to change the cluster within ${wait}s: another member's operation holds the lock $prefix/rolling, or the cluster does not answer" >&2
       return 1
