@@ -1,7 +1,9 @@
 /**
- * `npm run preview -- --stack NAME | --config-file FILE [--keep DIR]`: the real `pulumi preview` of a Proxmox
- * stack, offline, as a pull request's reviewer needs it: the real engine and the real proxmoxve, tls, random
- * and command plugins check every input, and the stack outputs that follow from config are shown.
+ * `npm run preview -- --stack NAME | --config-file FILE [--project DIR] [--keep DIR]`: the real `pulumi preview`
+ * of a stack, offline, as a pull request's reviewer needs it: the real engine and the real proxmoxve, tls,
+ * random and command plugins check every input, and the stack outputs that follow from config are shown.
+ * `--project` previews another project's program (default this one), e.g. examples/k8s-stack, which
+ * imports EtcdCluster as a consumer does.
  *
  * Offline: the stack file is copied into a scratch workspace (a file backend and a passphrase of its own);
  * its `secure:` values (encrypted for someone else's secrets provider) are dropped and every secret key gets
@@ -63,13 +65,17 @@ export function offlineStack(doc: Doc): { doc: Doc; notes: string[] } {
     return { doc: out, notes };
 }
 
-/** The secret keys a stack needs and the placeholder for each (SSH keys made in `dir`). */
-function placeholders(doc: Doc, dir: string): Record<string, string> {
+/**
+ * The secret keys a stack needs and the placeholder for each (SSH keys made in `dir`): this project's secret
+ * keys; another project (an example consumer) gets `<project>:sshPrivateKey`.
+ */
+function placeholders(doc: Doc, dir: string, project: string): Record<string, string> {
     const key = (name: string) => {
         const f = path.join(dir, name);
         if (!fs.existsSync(f)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "etcd-ha-preview-placeholder", "-f", f]);
         return fs.readFileSync(f, "utf8");
     };
+    if (project !== "etcd-ha") return { [`${project}:sshPrivateKey`]: key("member_ed25519") };
     const px = doc.config?.["etcd-ha:proxmox"] as { ssh?: { agent?: boolean } } | undefined;
     const values: Partial<Record<SecretKey, string>> = {
         proxmoxApiToken: PLACEHOLDER_API_TOKEN,
@@ -100,7 +106,9 @@ export interface PreviewResult {
 }
 
 /** The offline preview of one stack file (see the file comment). `dir` is the scratch workspace. */
-export async function preview(file: string, opts: { dir?: string; print?: (l: string) => void } = {}): Promise<PreviewResult> {
+export async function preview(file: string, opts: { dir?: string; print?: (l: string) => void; project?: string } = {}): Promise<PreviewResult> {
+    const projectDir = opts.project ?? PROJECT_ROOT;
+    const project = (YAML.parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { name: string }).name;
     const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-preview-"));
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const stack = path.basename(file).replace(/^Pulumi\.(.+)\.yaml$/, "$1");
@@ -109,9 +117,9 @@ export async function preview(file: string, opts: { dir?: string; print?: (l: st
     fs.writeFileSync(configFile, YAML.stringify(doc, { lineWidth: 0 }));
     const env = pulumiEnv(dir);
     const stackArgs = ["--stack", stack, "--config-file", configFile];
-    stackInit(dir, stack, env);
-    for (const [k, v] of Object.entries(placeholders(doc, dir))) {
-        pulumiOk(["config", "set", "--secret", k, ...stackArgs], env, { input: v });
+    stackInit(dir, stack, env, project);
+    for (const [k, v] of Object.entries(placeholders(doc, dir, project))) {
+        pulumiOk(["config", "set", "--secret", k, ...stackArgs], env, { input: v, cwd: projectDir });
         notes.push(`${k}: placeholder`);
     }
     const isolated = canIsolate();
@@ -123,9 +131,9 @@ export async function preview(file: string, opts: { dir?: string; print?: (l: st
         const pulumiBin = path.join(engine().bin, "pulumi");
         const wrapper = path.join(dir, "pulumi-netns");
         fs.writeFileSync(wrapper, `#!/bin/sh\nexec unshare --net sh -c 'ip link set lo up && exec "$0" "$@"' ${JSON.stringify(pulumiBin)} "$@"\n`, { mode: 0o755 });
-        run = await pulumiRun(args, env, { print: opts.print, eventLog, timeoutMs: 10 * 60_000, bin: wrapper });
+        run = await pulumiRun(args, env, { print: opts.print, eventLog, timeoutMs: 10 * 60_000, bin: wrapper, cwd: projectDir });
     } else {
-        run = await pulumiRun(args, env, { print: opts.print, eventLog, timeoutMs: 10 * 60_000 });
+        run = await pulumiRun(args, env, { print: opts.print, eventLog, timeoutMs: 10 * 60_000, cwd: projectDir });
     }
     const outputs = run.stackOutputs ?? {};
     return { ok: run.status === 0 && run.errors.length === 0, run, notes, outputs, isolated };
@@ -136,14 +144,15 @@ async function main(argv: string[]): Promise<void> {
     const stack = at("--stack");
     const configFile = at("--config-file");
     if ((stack === undefined) === (configFile === undefined)) {
-        console.error("usage: npm run preview -- --stack NAME | --config-file FILE [--keep DIR]");
+        console.error("usage: npm run preview -- --stack NAME | --config-file FILE [--project DIR] [--keep DIR]");
         process.exit(2);
     }
     const file = configFile !== undefined ? path.resolve(configFile) : resolveStackFile(stack!);
     const keep = at("--keep");
     const dir = keep !== undefined ? path.resolve(keep) : fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-preview-"));
     try {
-        const r = await preview(file, { dir });
+        const project = at("--project");
+        const r = await preview(file, { dir, ...(project !== undefined ? { project: path.resolve(project) } : {}) });
         for (const n of r.notes) console.log(`preview: ${n}`);
         console.log(`preview: ${path.relative(PROJECT_ROOT, file) || file}: ${r.ok ? "ok" : "FAILED"} in ${(r.run.ms / 1000).toFixed(1)}s${r.isolated ? " (network namespace with loopback only)" : ""}`);
         if (!r.ok) {

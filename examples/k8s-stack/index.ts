@@ -5,7 +5,7 @@
  * `kubeadm init` and kube-apiserver need.
  *
  * A consumer imports from the package (`import { EtcdCluster, EtcdHost } from "etcd-ha"`); this file
- * imports from ../components so the repository type-checks it (`npx tsc --noEmit -p .`). It is a Pulumi
+ * imports from ../../components so the repository type-checks it (`npx tsc --noEmit -p .`). It is a Pulumi
  * program, not a module to import: run it as the `main` of a project.
  *
  * Config: `sshPrivateKey` (secret), `hostKeys` (each node's public SSH host key by name, read on the node:
@@ -16,7 +16,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { parse, stringify } from "yaml";
-import { EtcdCluster, EtcdHost, KUBEADM_ETCD_FILES, SshConnection, sshConnectionArgs } from "../components";
+import { EtcdCluster, EtcdHost, KUBEADM_ETCD_FILES, SshConnection, sshConnectionArgs } from "../../components";
 
 const config = new pulumi.Config();
 const hostKeys = config.requireObject<Record<string, string>>("hostKeys");

@@ -88,12 +88,12 @@ export function pulumiOk(args: string[], env: Record<string, string>, opts: { in
  * folder of `dir` with a project file of the same name: nothing is written into the repository. The stack's
  * config file (passed to every later command with `--config-file`) gets its own salt from `config set`.
  */
-export function stackInit(dir: string, stack: string, env: Record<string, string>): void {
+export function stackInit(dir: string, stack: string, env: Record<string, string>, project = "etcd-ha"): void {
     const backend = (env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
-    if (fs.existsSync(path.join(backend, ".pulumi", "stacks", "etcd-ha", `${stack}.json`))) return;
+    if (fs.existsSync(path.join(backend, ".pulumi", "stacks", project, `${stack}.json`))) return;
     const scratch = fs.mkdtempSync(path.join(dir, ".init-"));
     try {
-        fs.writeFileSync(path.join(scratch, "Pulumi.yaml"), "name: etcd-ha\nruntime: nodejs\n");
+        fs.writeFileSync(path.join(scratch, "Pulumi.yaml"), `name: ${project}\nruntime: nodejs\n`);
         pulumiOk(["stack", "init", stack, "--secrets-provider", "passphrase", "--no-select"], env, { cwd: scratch });
     } finally {
         fs.rmSync(scratch, { recursive: true, force: true });
@@ -136,7 +136,7 @@ export interface RunResult {
     stackOutputs?: Record<string, unknown>;
     /** Every line the run printed (the CLI's progress and the command output lines). */
     lines: string[];
-    /** The engine's error diagnostics. */
+    /** The engine's error diagnostics (`<resource>: <message>` for a resource's). */
     errors: string[];
     ms: number;
 }
@@ -253,7 +253,7 @@ export async function pulumiRun(
             } else if (ev.diagnosticEvent) {
                 const d = ev.diagnosticEvent;
                 const msg = d.message.replace(/\u001b\[[0-9;]*m|<\{%[^%]*%\}>/g, "").replace(/\n$/, "");
-                if (d.severity === "error") errors.push(msg);
+                if (d.severity === "error") errors.push(d.urn ? `${urnName(d.urn)}: ${msg}` : msg);
                 if (d.ephemeral && d.urn && d.severity === "info") for (const l of msg.split("\n")) emit(`${urnName(d.urn)} | ${l}`);
             } else if (ev.summaryEvent) {
                 changes = ev.summaryEvent.resourceChanges ?? {};
