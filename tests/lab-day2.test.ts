@@ -86,10 +86,8 @@ describe("day-2 as config changes", () => {
         const five = ["etcd1", "etcd2", "etcd3", "etcd4", "etcd5"];
         const eps = hosts().map(endpointOf);
         expect(eps).toHaveLength(5);
-        // Leaves last 8760 h and renew in their last 720 h: move the engine's clock 8064 h on.
-        const later = () => Date.now() + (8760 - 720 + 24) * 3_600_000;
         const changes: [string, () => ReturnType<typeof up>][] = [
-            ["renewal, 5 members (5 rolling restarts)", () => up({ members: 5, now: later })],
+            ["renewal, 5 members (5 rolling restarts)", () => up({ members: 5, renew: "renewal-5-members" })],
             ["same-version upgrade, 5 members (5 rolling restarts)", () => ((build = "rebuild-5"), up({ members: 5 }))],
         ];
         for (const [scenario, change] of changes) {
@@ -151,11 +149,14 @@ describe("day-2 as config changes", () => {
             timeout: 240_000,
         });
         const runSeconds = (Date.now() - tRun) / 1000;
-        expect([run.status, run.stderr.trim().split("\n").pop()]).toEqual([1, "lab: after 10 failed attempts: ssh: handshake failed: ssh: host key mismatch"]);
+        // The real provider's own words, through the engine.
+        expect(run.status).toBe(1);
+        expect(run.stderr).toMatch(/^lab: pulumi up failed/m);
+        expect(run.stderr).toMatch(/after 10 failed attempts: ssh: handshake failed: ssh: host key mismatch/);
         // Every step on etcd2 was refused at the handshake: none ran, no file was copied.
         const lines = run.stdout.split("\n");
-        expect(lines.filter((l) => / (created|updated|replaced) on 127\.66\.4\.12 /.test(l))).toEqual([]);
-        expect(lines.some((l) => /etcd-etcd2-prepare: Dial 1\/10 failed: retrying/.test(l))).toBe(true);
+        expect(lines.filter((l) => /^ [+~-]{1,2}\s+\S+ etcd-etcd2-\S+ (created|updated|replaced) /.test(l))).toEqual([]);
+        expect(lines.some((l) => /etcd-etcd2-prepare.*Dial 1\/10 failed: retrying/.test(l))).toBe(true);
         // Nothing of the cluster's arrived on the machine: no etcd user, PKI, config, binaries, staged tarball,
         // nothing on its (empty, freshly attached) etcd disk, and its sshd accepted no login at all.
         const probe = inHost(h, [

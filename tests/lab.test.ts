@@ -16,11 +16,10 @@ import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
 import { Etcd3 } from "etcd3";
-import { isSecretCiphertext, SIG_KEY } from "../tools/lab/engine/secrets";
 import { heal, isolate, CHAIN } from "../tools/lab/faults/partition";
 import { ClientTls, ContinuousWriter, findLeader, formatFigures, nowMs, verifyAcknowledged, waitForNewLeader, WriterReport } from "../tools/lab/faults/writer";
 import { httpGet } from "./helpers/http";
-import { labCli } from "./helpers/labSuite";
+import { expectNoChanges, isCiphertext, labCli, LabPulumi, labPulumiCli, stackExport } from "./helpers/labSuite";
 import { alive, CGROUP_ROOT, hostProcesses, inHost, initPid, LabHost, LabRecord, nsPids, preflight } from "../tools/lab/hosts";
 import { powerCut, powerOnHosts, rebootHost } from "../tools/lab/lab";
 
@@ -33,6 +32,7 @@ interface Status {
     members: { name: string; clientUrl: string; pid: number | null; healthy: boolean; leader: boolean }[];
     endpoints: string[];
     client: { cacert: string; cert: string; key: string };
+    pulumi: LabPulumi;
 }
 
 function cli(args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
@@ -45,14 +45,8 @@ function statusJson(): Status {
     return JSON.parse(r.stdout) as Status;
 }
 
-interface StateEntry {
-    type: string;
-    name: string;
-    custom: boolean;
-    inputs: Record<string, unknown>;
-    outputs: Record<string, unknown>;
-}
-const stateResources = (): StateEntry[] => (JSON.parse(fs.readFileSync(path.join(LAB, "state.json"), "utf8")) as { resources: StateEntry[] }).resources;
+/** The lab stack's resources as the real engine keeps them (`pulumi stack export`, run as `status --json` says). */
+const stateResources = () => stackExport(statusJson().pulumi).resources.filter((r) => r.type !== "pulumi:pulumi:Stack");
 
 const lab = (): LabRecord => JSON.parse(fs.readFileSync(path.join(LAB, "lab.json"), "utf8")) as LabRecord;
 const hostOf = (name: string): LabHost => lab().hosts.find((h) => h.name === name)!;
@@ -214,15 +208,21 @@ describe("bootstrap", () => {
         }
     });
 
-    test("up ran the program: every resource created with progress lines, the health gate passed, a bootstrap time", () => {
+    test("up ran the program on the real engine: every resource created with progress lines, the health gate passed, a bootstrap time", () => {
         const out = upOutput[0];
-        expect(out).toMatch(/\+ command:remote:Command etcd-etcd1-prepare created on 127\.66\.2\.11 \(\d+\.\d+s\)/);
-        expect(out).toMatch(/\+ command:remote:CopyToRemote etcd-etcd3-tarball created on 127\.66\.2\.13/);
-        expect(out).toMatch(/\+ tls:index\/locallySignedCert:LocallySignedCert etcd-pki-etcd2-peer created/);
-        expect(out).toMatch(/\+ command:remote:Command etcd-health created on 127\.66\.2\.11/);
-        const custom = stateResources().filter((r) => r.custom).length;
+        // The CLI's own progress (non-interactive display), then each command's output lines as `<resource> | <line>`.
+        expect(out).toMatch(/^Updating \(lab\):$/m);
+        expect(out).toMatch(/^ \+ {2}command:remote:Command etcd-etcd1-prepare created \(\d+(\.\d+)?s\)/m);
+        expect(out).toMatch(/^ \+ {2}command:remote:CopyToRemote etcd-etcd3-tarball created \(/m);
+        expect(out).toMatch(/^ \+ {2}tls:index:LocallySignedCert etcd-pki-etcd2-peer created \(/m);
+        expect(out).toMatch(/^ \+ {2}command:remote:Command etcd-health created \(/m);
+        expect(out).toMatch(/^etcd-etcd2-start \| started etcd: bootstrapping a new cluster/m);
+        const all = stateResources().filter((r) => !r.type.startsWith("pulumi:providers:"));
+        const custom = all.filter((r) => r.custom).length;
         expect(custom).toBeGreaterThan(40);
-        expect(out).toContain(`lab: ${custom} created, 0 updated, 0 replaced, 0 deleted, 0 re-run, 0 unchanged; program `);
+        // The engine's own count: every resource but the default providers, the stack included.
+        expect(out).toMatch(new RegExp(`^ {4}\\+ ${all.length + 1} created$`, "m"));
+        expect(out).toContain(`lab: ${custom} created, 0 updated, 0 replaced, 0 deleted, 0 re-run, 0 unchanged; pulumi up `);
         expect(out).toMatch(/bootstrap \(up start → health gate passed\) \d+\.\ds/);
         expect(out).toMatch(/lab: health gate: healthy: 3\/3 members/);
     });
@@ -346,24 +346,26 @@ describe("CIS (kube-bench section 2 and the file checks), read from the running 
 });
 
 describe("secrets", () => {
-    test("no private key material in command texts, environment, output, the lab log or the state file", () => {
-        const state = fs.readFileSync(path.join(LAB, "state.json"), "utf8");
+    test("no private key material in the stack's state (`pulumi stack export`), the lab log or the output; keys, stdin and connections are ciphertexts", () => {
+        const exported = stackExport(statusJson().pulumi);
         const log = fs.readFileSync(path.join(LAB, "lab.log"), "utf8");
-        for (const text of [state, log, upOutput[0], upOutput[1]]) {
+        for (const text of [exported.text, log, upOutput[0], upOutput[1]]) {
             expect(text).not.toMatch(/PRIVATE KEY/);
             expect(text).not.toMatch(/MHcCAQEE|MIGHAgEA|MIIE[a-zA-Z0-9+/]{20}/); // DER prefixes of EC/PKCS#8/RSA keys in base64
         }
-        const parsed = JSON.parse(state) as { resources: StateEntry[] };
-        const byName = new Map(parsed.resources.map((r) => [r.name, r]));
-        // Key-bearing fields are sealed ciphertexts, never plain.
-        expect(isSecretCiphertext(byName.get("etcd-pki-ca-key")!.outputs.privateKeyPem)).toBe(true);
-        expect(isSecretCiphertext(byName.get("etcd-etcd1-certs")!.inputs.stdin)).toBe(true);
-        expect(isSecretCiphertext(byName.get("etcd-etcd1-certs")!.inputs.connection)).toBe(true);
-        expect(state).toContain(SIG_KEY);
-        for (const r of parsed.resources.filter((x) => x.type === "command:remote:Command")) {
-            expect(typeof r.inputs.create).toBe("string");
-            expect(String(r.inputs.create)).not.toMatch(/PRIVATE KEY/);
-            expect(r.inputs.environment).toBeUndefined();
+        // The real engine wrote it.
+        expect(exported.version).toBe("v3.248.0");
+        const byName = new Map(exported.resources.map((r) => [r.name, r]));
+        // Key-bearing fields are the secrets provider's ciphertexts, never plain.
+        expect(isCiphertext(byName.get("etcd-pki-ca-key")!.outputs!.privateKeyPem)).toBe(true);
+        expect(isCiphertext(byName.get("etcd-etcd1-certs")!.inputs!.stdin)).toBe(true);
+        expect(isCiphertext(byName.get("etcd-etcd1-certs")!.inputs!.connection)).toBe(true);
+        // The check can fail: a certificate (public) is plain text.
+        expect(String(byName.get("etcd-pki-ca")!.outputs!.certPem)).toMatch(/^-----BEGIN CERTIFICATE-----/);
+        for (const r of exported.resources.filter((x) => x.type === "command:remote:Command")) {
+            expect(typeof r.inputs!.create).toBe("string");
+            expect(String(r.inputs!.create)).not.toMatch(/PRIVATE KEY/);
+            expect(r.inputs!.environment).toBeUndefined();
         }
     });
 });
@@ -372,11 +374,12 @@ describe("re-run against the live cluster", () => {
     const pids = () => statusJson().members.map((m) => m.pid);
     const memberIds = () => ctl(st.endpoints, ["member", "list", "-w", "json"]).stdout;
 
-    test("a second up changes nothing: no step runs, PIDs unchanged", () => {
+    test("`pulumi preview --expect-no-changes` finds nothing to do; a second up changes nothing: no step runs, PIDs unchanged", () => {
         const before = pids();
+        expectNoChanges(statusJson().pulumi);
         const r = cli(["up"]);
         expect(r.status).toBe(0);
-        expect(r.stdout).toContain(`lab: 0 created, 0 updated, 0 replaced, 0 deleted, 0 re-run, ${stateResources().filter((x) => x.custom).length} unchanged`);
+        expect(r.stdout).toContain(`lab: 0 created, 0 updated, 0 replaced, 0 deleted, 0 re-run, ${stateResources().filter((x) => x.custom && !x.type.startsWith("pulumi:providers:")).length} unchanged`);
         expect(r.stdout).toContain("health gate not run (nothing changed)");
         expect(pids()).toEqual(before);
     }, 120_000);
@@ -386,10 +389,10 @@ describe("re-run against the live cluster", () => {
         const ids = (JSON.parse(memberIds()) as { members: { ID: string }[] }).members.map((m) => String(m.ID)).sort();
         const r = cli(["up", "--rerun-commands"]);
         expect(r.status).toBe(0);
-        const all = stateResources().filter((x) => x.custom);
+        const all = stateResources().filter((x) => x.custom && !x.type.startsWith("pulumi:providers:"));
         const commands = all.filter((x) => x.type === "command:remote:Command").length;
-        // Six steps per member, the pre-upgrade snapshot and the gate.
-        expect(commands).toBe(3 * 6 + 2);
+        // Six steps per member, the pre-upgrade snapshot, the gate and the teardown step.
+        expect(commands).toBe(3 * 6 + 3);
         expect(r.stdout).toContain(`lab: 0 created, 0 updated, 0 replaced, 0 deleted, ${commands} re-run, ${all.length - commands} unchanged`);
         expect(r.stdout).toMatch(/etcd-etcd2-start \| etcd is running with this configuration: nothing to do/);
         expect(r.stdout).toMatch(/etcd-etcd3-binaries \| etcd 3\.5\.\d+ \(this release\) already installed/);
@@ -398,6 +401,7 @@ describe("re-run against the live cluster", () => {
         expect(pids()).toEqual(before);
         expect((JSON.parse(memberIds()) as { members: { ID: string }[] }).members.map((m) => String(m.ID)).sort()).toEqual(ids);
         expect(ctl(st.endpoints, ["get", "/lab/hello", "--print-value-only"]).stdout.trim()).toBe("world");
+        expectNoChanges(statusJson().pulumi);
     }, 180_000);
 });
 
@@ -595,10 +599,37 @@ describe("faults, with a continuous writer", () => {
 });
 
 describe("down", () => {
+    test("pulumi destroy (run by hand as `status --json` says) ends in seconds and leaves each host without etcd but its data dir and snapshots", () => {
+        const p = statusJson().pulumi;
+        const t0 = Date.now();
+        const r = labPulumiCli(p, ["destroy", "--yes", "--skip-preview", "--non-interactive", "--color", "never"], 300_000);
+        const seconds = (Date.now() - t0) / 1000;
+        expect([r.status, r.stderr]).toEqual([0, ""]);
+        console.log(`pulumi destroy of the 3-member lab stack: ${seconds.toFixed(1)}s`);
+        expect(seconds).toBeLessThanOrEqual(30);
+        expect(r.stdout).toMatch(/^ {4}- \d+ deleted$/m);
+        // The members were not removed one by one through each other: the teardown step marked the destroy.
+        expect(r.stdout).not.toMatch(/removed etcd\d \([0-9a-f]+\)/);
+        expect(stackExport(p).resources.filter((x) => x.type !== "pulumi:pulumi:Stack")).toEqual([]);
+        for (const h of lab().hosts) {
+            const probe = inHost(h, [
+                "sh",
+                "-c",
+                "systemctl is-active etcd || true; ls -A /var/lib/etcd; ls /etc/etcd/pki 2>/dev/null | grep -c '[.]key$' || true; ls /etc/systemd/system/etcd.service /usr/local/bin/etcd 2>&1 | grep -c 'No such file' || true",
+            ]);
+            const [active, ...rest] = probe.trim().split("\n");
+            expect([h.name, active]).toEqual([h.name, "inactive"]);
+            // No member/ dir left in the data dir, no private key, neither the unit nor the binary.
+            expect(rest).toEqual(["0", "2"]);
+        }
+    }, 120_000);
+
     test("stops every host (clean shutdown) and removes its cgroups, the iptables chain and the lab dir; nothing of the machine changes", () => {
         const hosts = lab().hosts;
         const r = cli(["down"], 120_000);
         expect(r.status).toBe(0);
+        // Its own `pulumi destroy` finds nothing left (the previous test destroyed the stack).
+        expect(r.stdout).toMatch(/^lab: pulumi destroy: 0 deleted in \d+\.\ds$/m);
         expect(r.stdout).toMatch(/lab: stopped \d+ processes of 3 hosts \(clean shutdown\)/);
         for (const h of hosts) {
             expect(alive(h.runPid)).toBe(false);

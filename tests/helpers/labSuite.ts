@@ -150,3 +150,51 @@ export function expectRolling(log: string[], members: string[]): Turn[] {
     if (handed.length === 1) expect(handed[0]).toBe(turns[turns.length - 1].member);
     return turns;
 }
+
+/** The `pulumi` block of `lab status --json`: how to run any pulumi command against the lab stack. */
+export interface LabPulumi {
+    bin: string;
+    cwd: string;
+    stack: string;
+    configFile?: string;
+    env: Record<string, string>;
+}
+
+/** `pulumi ARGS --stack … --config-file …` against a lab stack, exactly as `status --json` says to run it (bounded). */
+export function labPulumiCli(p: LabPulumi, args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
+    return spawnSync(p.bin, [...args, "--stack", p.stack, ...(p.configFile ? ["--config-file", p.configFile] : [])], {
+        cwd: p.cwd,
+        env: { ...process.env, ...p.env },
+        encoding: "utf8",
+        timeout: timeoutMs,
+        maxBuffer: 256 * 1024 * 1024,
+    });
+}
+
+/** One resource of `pulumi stack export`. */
+export interface ExportedResource {
+    urn: string;
+    type: string;
+    custom: boolean;
+    inputs?: Record<string, unknown>;
+    outputs?: Record<string, unknown>;
+}
+
+/** `pulumi stack export` of a lab stack: the raw text and its resources (named by their URN's last part). */
+export function stackExport(p: LabPulumi): { text: string; version: string; resources: (ExportedResource & { name: string })[] } {
+    const r = labPulumiCli({ ...p, configFile: undefined }, ["stack", "export"], 60_000);
+    if (r.status !== 0) throw new Error(`pulumi stack export failed: ${r.stderr}`);
+    const d = JSON.parse(r.stdout) as { deployment: { manifest: { version: string }; resources?: ExportedResource[] } };
+    return { text: r.stdout, version: d.deployment.manifest.version, resources: (d.deployment.resources ?? []).map((x) => ({ ...x, name: x.urn.slice(x.urn.lastIndexOf("::") + 2) })) };
+}
+
+/** `pulumi preview --expect-no-changes` of a lab stack: the run after an `up` must find nothing to do. */
+export function expectNoChanges(p: LabPulumi): void {
+    const r = labPulumiCli(p, ["preview", "--expect-no-changes", "--non-interactive", "--color", "never"], 300_000);
+    if (r.status !== 0) throw new Error(`pulumi preview --expect-no-changes after up found changes or failed (exit ${r.status}):\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`);
+}
+
+/** Whether a value of `pulumi stack export` is a secret's ciphertext (never plain text). */
+export function isCiphertext(v: unknown): boolean {
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" && typeof (v as { ciphertext?: unknown }).ciphertext === "string";
+}
