@@ -6,4 +6,7 @@ module.exports = {
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json", isolatedModules: false }] },
   testPathIgnorePatterns: ["/node_modules/", "/bin/"],
   testTimeout: 60000,
+  // Two test files at a time (jest's default on 2 cores is one): the lab suites spend most of their time
+  // waiting on real hosts and the real engine, and each has its own lab dir, address range and iptables chain.
+  maxWorkers: 2,
 };

@@ -1,5 +1,5 @@
 /**
- * Day-2 operations as config changes, part 2, applied by the lab engine's second runs against real etcd:
+ * Day-2 operations as config changes, part 2, applied by later real `pulumi up` runs against real etcd:
  * - certificate renewal: a new `etcd.pki.renew` value re-issues every leaf through the real tls provider (as
  *   `kubeadm certs renew` does); new files are pushed and members restart one at a time, under a continuous
  *   writer; a client holding the files from before the renewal keeps working;
@@ -160,7 +160,7 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
             const bin = result.steps.find((s) => s.name === `etcd-${m}-binaries`)!;
             expect(bin.op).toBe("update");
             expect(bin.startMs).toBeGreaterThanOrEqual(snap.endMs);
-            expect(log.some((l) => l.startsWith(`    etcd-${m}-start | installed etcd 3.5.`))).toBe(true);
+            expect(log.some((l) => l.startsWith(`etcd-${m}-start | installed etcd 3.5.`))).toBe(true);
         }
         const turns = expectRolling(log.slice(logFrom), ["etcd1", "etcd2", "etcd3"]);
         expect(order[order.length - 1]).toBe("etcd-health");

@@ -16,7 +16,7 @@ import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
 import { Etcd3 } from "etcd3";
-import { heal, isolate, CHAIN } from "../tools/lab/faults/partition";
+import { chainOf, heal, isolate } from "../tools/lab/faults/partition";
 import { ClientTls, ContinuousWriter, findLeader, formatFigures, nowMs, verifyAcknowledged, waitForNewLeader, WriterReport } from "../tools/lab/faults/writer";
 import { httpGet } from "./helpers/http";
 import { expectNoChanges, isCiphertext, labCli, LabPulumi, labPulumiCli, stackExport } from "./helpers/labSuite";
@@ -158,7 +158,7 @@ beforeAll(() => {
 }, 420_000);
 
 afterAll(() => {
-    heal();
+    heal(PREFIX);
     const r = cli(["down"], 120_000);
     if (r.status !== 0) console.error(`lab down failed: ${r.stderr}`);
     fs.rmSync(LAB, { recursive: true, force: true });
@@ -506,7 +506,7 @@ describe("faults, with a continuous writer", () => {
         w.start();
         await sleep(1000);
         const isolatedAt = nowMs();
-        isolate({ uid, address: isolatedHost.address, peerPort: 2380, index: isolatedHost.index });
+        isolate(PREFIX, { uid, address: isolatedHost.address, peerPort: 2380, index: isolatedHost.index });
         try {
             const next = await waitForNewLeader(majority, tls, leader.memberId, 15_000);
             await sleep(3000);
@@ -518,7 +518,7 @@ describe("faults, with a continuous writer", () => {
             expect(w.acknowledgedSoFar).toBeGreaterThan(during);
             figures.push(`scenario=partition-election leader_election_ms=${Math.round(next.elapsedMs)}`);
         } finally {
-            heal();
+            heal(PREFIX);
         }
         const healMs = await waitHealthy(st.endpoints, 30_000);
         const report = await w.stop();
@@ -638,7 +638,7 @@ describe("down", () => {
         }
         for (const hier of ["systemd", "unified"]) expect(fs.existsSync(`/sys/fs/cgroup/${hier}/${CGROUP_ROOT}/${PREFIX.replace(/\./g, "-")}`)).toBe(false);
         expect(fs.existsSync(path.join(LAB, "lab.json"))).toBe(false);
-        expect(spawnSync("iptables", ["-L", CHAIN, "-n"]).status).not.toBe(0);
+        expect(spawnSync("iptables", ["-L", chainOf(PREFIX), "-n"]).status).not.toBe(0);
         expect(spawnSync("ss", ["-ltnH"], { encoding: "utf8" }).stdout).not.toContain(`${PREFIX}.`);
         // The overlays lived in each power switch's own mount namespace; nspawn's state in a tmpfs there.
         expect(spawnSync("findmnt", ["-rn", "-o", "SOURCE"], { encoding: "utf8" }).stdout).not.toMatch(/etcd-ha-lab-/);

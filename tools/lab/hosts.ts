@@ -466,10 +466,32 @@ export async function waitBooted(h: LabHost, opts: { timeoutMs?: number; allowSt
 }
 
 /** Creates one host (its dir and files), turns it on and waits until it has booted. */
-export async function createHost(opts: { dir: string; index: number; prefix: string; pubkeyFile: string; rootfs: string }): Promise<LabHost> {
+/**
+ * A new host, not yet booted: its name, address and dirs, and its SSH host key, made by the lab and put into
+ * the host's overlay before its first boot — as cloud-init's `ssh_keys` gives a Proxmox VM the key the
+ * program generated for it. The host's first-boot unit then makes no key of its own. The stack can pin the
+ * key before the host answers, so `pulumi up` starts while the hosts boot.
+ */
+export function prepareHost(opts: { dir: string; index: number; prefix: string; rootfs: string }): LabHost {
     const name = hostName(opts.index);
     const h: LabHost = { name, address: hostAddress(opts.index, opts.prefix), index: opts.index, dir: path.join(opts.dir, "hosts", name), ...hostIds(opts.prefix, name), runPid: 0 };
     fs.mkdirSync(h.dir, { recursive: true, mode: 0o700 });
+    const upper = path.join(h.dir, "upper");
+    fs.mkdirSync(upper, { recursive: true, mode: 0o755 });
+    const rel = "/etc/ssh/ssh_host_ed25519_key";
+    mkdirsLike(upper, opts.rootfs, rel, { uid: 0, gid: 0 });
+    const key = path.join(upper, rel);
+    if (!fs.existsSync(key)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `root@${name}`, "-f", key]);
+    fs.chmodSync(key, 0o600);
+    fs.chmodSync(`${key}.pub`, 0o644);
+    const pub = normalizeHostKey(fs.readFileSync(`${key}.pub`, "utf8"));
+    if (!/^ssh-ed25519 \S+$/.test(pub)) throw new Error(`lab host ${name}: unexpected host key line ${JSON.stringify(pub)}`);
+    h.hostKey = pub;
+    return h;
+}
+
+/** Boots a prepared host (prepareHost) for the first time and waits until it is up; a host that fails to boot is cut. */
+export async function bootNewHost(h: LabHost, opts: { pubkeyFile: string; rootfs: string }): Promise<LabHost> {
     powerOn(h, opts.rootfs, opts.pubkeyFile);
     try {
         await waitBooted(h);
@@ -477,8 +499,12 @@ export async function createHost(opts: { dir: string; index: number; prefix: str
         await powerOff([h], "cut").catch(() => undefined);
         throw e;
     }
-    h.hostKey = readHostKey(h);
     return h;
+}
+
+/** A new host, booted (prepareHost, then bootNewHost). */
+export async function createHost(opts: { dir: string; index: number; prefix: string; pubkeyFile: string; rootfs: string }): Promise<LabHost> {
+    return bootNewHost(prepareHost(opts), opts);
 }
 
 /**

@@ -22,6 +22,7 @@ import {
     PROJECT_ROOT,
     alive,
     checkRangeFree,
+    bootNewHost,
     createHost,
     ensureRootfs,
     inHost,
@@ -31,6 +32,7 @@ import {
     powerOff,
     powerOn,
     preflight,
+    prepareHost,
     readHostKey,
     readLab,
     stopHosts,
@@ -343,6 +345,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     // Scaling a live lab: new hosts ("VMs") come up before the run; hosts leaving the stack are stopped
     // after a successful run, once their members' delete steps have removed them from the cluster.
     let leaving: LabHost[] = [];
+    /** A new lab's hosts booting (resolves to the first boot failure, if any). */
+    let booting: Promise<unknown> = Promise.resolve(undefined);
     if (lab && lab.hosts.length > 0 && fs.existsSync(lab.rootfs)) {
         // Hosts that are off (a power cut, or this machine restarted) are booted, as Proxmox starts a
         // stopped VM: their overlays and etcd disks are kept, so their members come back with their data.
@@ -376,17 +380,18 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         if (!fs.existsSync(p.sshKey)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "etcd-ha-lab", "-f", p.sshKey]);
         const rootfs = ensureRootfs();
         lab = { version: 2, createdAt: new Date().toISOString(), prefix, admin: ADMIN_USER, rootfs, hosts: [] };
-        writeLab(lab);
+        // The hosts boot while the stack is written and the engine starts: their keys are known before they
+        // answer (prepareHost), and the provider's dial retries wait for their sshd.
+        lab.hosts = Array.from({ length: members }, (_, i) => prepareHost({ dir: p.dir, index: i, prefix, rootfs }));
         const tHosts = Date.now();
-        const hosts = await Promise.allSettled(Array.from({ length: members }, (_, i) => createHost({ dir: p.dir, index: i, prefix, pubkeyFile: `${p.sshKey}.pub`, rootfs })));
-        lab.hosts = hosts.filter((h): h is PromiseFulfilledResult<LabHost> => h.status === "fulfilled").map((h) => h.value).sort((a, b) => a.index - b.index);
+        const all = lab.hosts;
+        booting = Promise.allSettled(all.map((h) => bootNewHost(h, { pubkeyFile: `${p.sshKey}.pub`, rootfs }))).then((r) => {
+            const failed = r.find((x): x is PromiseRejectedResult => x.status === "rejected");
+            if (!failed) logStream(`lab: ${members} hosts booted (systemd-nspawn, real systemd) in ${((Date.now() - tHosts) / 1000).toFixed(1)}s: ${all.map((h) => `${h.name}=${h.address}`).join(" ")}`);
+            return failed?.reason as unknown;
+        });
         writeLab(lab);
-        const failed = hosts.find((h): h is PromiseRejectedResult => h.status === "rejected");
-        if (failed) throw failed.reason;
         hostsCreated = true;
-        logStream(
-            `lab: ${members} hosts booted (systemd-nspawn, real systemd) in ${((Date.now() - tHosts) / 1000).toFixed(1)}s: ${lab.hosts.map((h) => `${h.name}=${h.address}`).join(" ")}`,
-        );
     }
     const release = opts.version ?? lab.release ?? DEFAULT_RELEASE;
     const { version, tarball, sha256 } = packTarball(p.dir, release, opts.build);
@@ -404,8 +409,18 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     if (opts.rerunCommands) logStream(`lab: ${rerun} commands marked to run their create again (stack state edited)`);
     const tProgram = Date.now();
     const run = await pulumiRun(["up", "--yes", "--skip-preview", ...stackArgs], env, { cwd, print: logStream, eventLog: p.eventLog, timeoutMs: 14 * 60_000 });
+    const bootError = await booting;
+    writeLab(lab);
+    if (bootError !== undefined) throw bootError;
     if (run.status !== 0) throw runError("pulumi up", run);
-    const o = JSON.parse(pulumiOk(["stack", "output", "--json", "--show-secrets", "--stack", STACK], env, { cwd })) as Record<string, unknown>;
+    // The stack's outputs as the engine reported them in its events (secrets masked there); the secret ones
+    // (the admin client's key) are read with `stack output --show-secrets` only when the client files change.
+    const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined);
+    let o: Record<string, unknown> = run.stackOutputs ?? {};
+    const clientChanged = o.caCertPem !== read(p.client.cacert) || o.adminClientCertPem !== read(p.client.cert) || !fs.existsSync(p.client.key);
+    if (clientChanged || typeof o.health !== "string") {
+        o = JSON.parse(pulumiOk(["stack", "output", "--json", "--show-secrets", "--stack", STACK], env, { cwd })) as Record<string, unknown>;
+    }
     if (lab.release !== release || lab.renew !== renew) {
         lab.release = release;
         lab.renew = renew;
@@ -417,10 +432,12 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         writeLab(lab);
         logStream(`lab: stopped ${leaving.map((h) => h.name).join(" ")}`);
     }
-    fs.mkdirSync(path.dirname(p.client.cacert), { recursive: true, mode: 0o755 });
-    fs.writeFileSync(p.client.cacert, String(o.caCertPem), { mode: 0o644 });
-    fs.writeFileSync(p.client.cert, String(o.adminClientCertPem), { mode: 0o644 });
-    fs.writeFileSync(p.client.key, String(o.adminClientKeyPem), { mode: 0o600 });
+    if (clientChanged) {
+        fs.mkdirSync(path.dirname(p.client.cacert), { recursive: true, mode: 0o755 });
+        fs.writeFileSync(p.client.cacert, String(o.caCertPem), { mode: 0o644 });
+        fs.writeFileSync(p.client.cert, String(o.adminClientCertPem), { mode: 0o644 });
+        fs.writeFileSync(p.client.key, String(o.adminClientKeyPem), { mode: 0o600 });
+    }
     const steps = run.steps.filter((s) => s.op !== "component");
     const health = steps.find((s) => s.name === `${CLUSTER_NAME}-health` && s.op !== "same" && s.op !== "delete");
     const gateMs = health ? tProgram - t0 + health.endMs : Date.now() - t0;
@@ -620,7 +637,7 @@ export async function down(opts: { print?: (line: string) => void } = {}): Promi
         stopped = pids.length;
         print(`lab: stopped ${pids.length} processes of ${lab.hosts.length} hosts (clean shutdown)`);
     }
-    removeChain();
+    if (lab) removeChain(lab.prefix);
     fs.rmSync(p.dir, { recursive: true, force: true });
     print(`lab: removed ${p.dir}`);
     return { stopped, destroySeconds, destroyError };

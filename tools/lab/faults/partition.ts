@@ -6,12 +6,17 @@
  *   2. everything on a marked connection is dropped, both ways (CONNMARK),
  *   3. connections to its peer port, and its answers from it, are dropped.
  * Client traffic (2379) and metrics (2381) are untouched, so clients still reach the isolated member and
- * see it refuse linearizable requests. The rules live in a chain of the lab's own, jumped to from
- * OUTPUT (loopback packets traverse OUTPUT in both directions); `heal` flushes it, `removeChain` drops it.
+ * see it refuse linearizable requests. The rules live in a chain of the lab's own (one per address range,
+ * so labs side by side never touch each other's), jumped to from OUTPUT (loopback packets traverse OUTPUT
+ * in both directions); `heal` flushes it, `removeChain` drops it.
  */
 import { execFileSync, spawnSync } from "child_process";
 
-export const CHAIN = "ETCD-HA-LAB";
+/** The chain of the lab in the range `prefix` (127.x.y): `ETCD-HA-LAB-x-y`. */
+export function chainOf(prefix: string): string {
+    if (!/^127\.\d{1,3}\.\d{1,3}$/.test(prefix)) throw new Error(`a lab range is 127.x.y, got ${prefix}`);
+    return `ETCD-HA-LAB-${prefix.split(".").slice(1).join("-")}`;
+}
 
 function ipt(args: string[]): void {
     execFileSync("iptables", ["-w", "5", ...args], { stdio: ["ignore", "ignore", "pipe"] });
@@ -21,10 +26,11 @@ function exists(args: string[]): boolean {
     return spawnSync("iptables", ["-w", "5", ...args], { stdio: "ignore" }).status === 0;
 }
 
-/** Creates the lab chain and the OUTPUT jump to it (once). */
-export function ensureChain(): void {
-    if (!exists(["-L", CHAIN, "-n"])) ipt(["-N", CHAIN]);
-    if (!exists(["-C", "OUTPUT", "-j", CHAIN])) ipt(["-I", "OUTPUT", "1", "-j", CHAIN]);
+/** Creates the lab's chain and the OUTPUT jump to it (once). */
+export function ensureChain(prefix: string): void {
+    const chain = chainOf(prefix);
+    if (!exists(["-L", chain, "-n"])) ipt(["-N", chain]);
+    if (!exists(["-C", "OUTPUT", "-j", chain])) ipt(["-I", "OUTPUT", "1", "-j", chain]);
 }
 
 /** The iptables rules (arguments after `-A <chain>`) that cut one member off from its peers. */
@@ -39,22 +45,23 @@ export function partitionRules(m: { uid: number; address: string; peerPort: numb
     ];
 }
 
-/** Isolates one member from its peers (see the module comment). */
-export function isolate(m: { uid: number; address: string; peerPort: number; index: number }): void {
-    ensureChain();
-    for (const r of partitionRules({ ...m, mark: 0x6600 + m.index + 1 })) ipt(["-A", CHAIN, ...r]);
+/** Isolates one member of the lab in `prefix` from its peers (see the module comment). */
+export function isolate(prefix: string, m: { uid: number; address: string; peerPort: number; index: number }): void {
+    ensureChain(prefix);
+    for (const r of partitionRules({ ...m, mark: 0x6600 + m.index + 1 })) ipt(["-A", chainOf(prefix), ...r]);
 }
 
-/** Lifts every partition. */
-export function heal(): void {
-    if (exists(["-L", CHAIN, "-n"])) ipt(["-F", CHAIN]);
+/** Lifts every partition of the lab in `prefix`. */
+export function heal(prefix: string): void {
+    if (exists(["-L", chainOf(prefix), "-n"])) ipt(["-F", chainOf(prefix)]);
 }
 
-/** Removes the chain and its jump (lab down). */
-export function removeChain(): void {
-    for (let i = 0; i < 10 && exists(["-C", "OUTPUT", "-j", CHAIN]); i++) ipt(["-D", "OUTPUT", "-j", CHAIN]);
-    if (exists(["-L", CHAIN, "-n"])) {
-        ipt(["-F", CHAIN]);
-        ipt(["-X", CHAIN]);
+/** Removes the lab's chain and its jump (lab down). */
+export function removeChain(prefix: string): void {
+    const chain = chainOf(prefix);
+    for (let i = 0; i < 10 && exists(["-C", "OUTPUT", "-j", chain]); i++) ipt(["-D", "OUTPUT", "-j", chain]);
+    if (exists(["-L", chain, "-n"])) {
+        ipt(["-F", chain]);
+        ipt(["-X", chain]);
     }
 }
