@@ -15,7 +15,7 @@ import { RecordedResource, runProgram } from "../tools/engine/mockHost";
 import { planNewResource } from "../tools/engine/planOutputs";
 import { IMAGE_SHA256, PUBKEY, testHostKey } from "./helpers/configs";
 import { PROGRAM, stackRun } from "./helpers/stacks";
-import { fakePem, isSecretInput, plain, SECRET_SIG, T } from "./helpers/tokens";
+import { fakePem, isSecretInput, plain, SECRET_SIG, SECRET_VALUE, T } from "./helpers/tokens";
 
 
 const MEMBERS3 = [
@@ -455,7 +455,7 @@ describe("Pulumi.dev.yaml: the Proxmox resources' inputs", () => {
         const leaks = rs.flatMap((r) => plainLeaks(r.inputs, secrets).map((p) => `${r.name}${p}`));
         expect(leaks).toEqual([]);
         // The walker finds a leak when there is one.
-        const wrapped = { [SECRET_SIG]: "1b47061264138c4ac30d75fd1eb44270", value: SECRETS["etcd-ha:proxmoxApiToken"] };
+        const wrapped = { [SECRET_SIG]: SECRET_VALUE, value: SECRETS["etcd-ha:proxmoxApiToken"] };
         expect(isSecretInput(wrapped)).toBe(true);
         expect(plainLeaks({ a: [{ b: `x ${SECRETS["etcd-ha:proxmoxApiToken"]} y` }], c: wrapped, d: "member-key-body" }, secrets)).toEqual([".a[0].b", ".d"]);
         // The test can fail: the key does travel, wrapped, to every remote command.

@@ -38,21 +38,17 @@ export interface TeardownScripts {
 
 function teardownStep(o: TeardownOptions, header: string, entry: string): string {
     for (const e of o.endpoints) if (!/^https?:\/\/[^\s,]+$/.test(e)) throw new Error(`teardown: bad endpoint ${e}`);
-    const bounds: [string, number][] = [
-        ["markerTtlSeconds", o.markerTtlSeconds ?? TEARDOWN_MARKER_TTL_SECONDS],
-        ["ackWaitSeconds", o.ackWaitSeconds ?? 30],
-        ["clearWaitSeconds", o.clearWaitSeconds ?? 300],
-    ];
-    for (const [k, v] of bounds) if (!Number.isInteger(v) || v < 1) throw new Error(`teardown: ${k} must be a positive integer (got ${v})`);
+    const bounds = { markerTtlSeconds: o.markerTtlSeconds ?? TEARDOWN_MARKER_TTL_SECONDS, ackWaitSeconds: o.ackWaitSeconds ?? 30, clearWaitSeconds: o.clearWaitSeconds ?? 300 };
+    for (const [k, v] of Object.entries(bounds)) if (!Number.isInteger(v) || v < 1) throw new Error(`teardown: ${k} must be a positive integer (got ${v})`);
     return `
 # etcd-ha teardown: cluster ${o.clusterName}, ${header}
 ${shellParams({
     cluster: o.clusterName,
     marker: teardownMarkerKey(o.clusterName),
     endpoints: o.endpoints.join(","),
-    marker_ttl: bounds[0][1],
-    ack_wait: bounds[1][1],
-    clear_wait: bounds[2][1],
+    marker_ttl: bounds.markerTtlSeconds,
+    ack_wait: bounds.ackWaitSeconds,
+    clear_wait: bounds.clearWaitSeconds,
     bin_dir: BIN_DIR,
     pki_dir: PKI_DIR,
 })}

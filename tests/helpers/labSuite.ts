@@ -10,6 +10,8 @@ import * as os from "os";
 import * as path from "path";
 import { ClientTls, ContinuousWriter, WriterOptions, WriterReport } from "../../tools/lab/faults/writer";
 import { GoWriter, GoWriterReport } from "../../tools/lab/faults/goWriter";
+import { urnName } from "../../tools/lab/pulumi";
+import { isSecretInput } from "./tokens";
 import { LabHost, preflight, PROJECT_ROOT, readLab } from "../../tools/lab/hosts";
 
 type Lab = typeof import("../../tools/lab/lab");
@@ -185,7 +187,7 @@ export function stackExport(p: LabPulumi): { text: string; version: string; reso
     const r = labPulumiCli({ ...p, configFile: undefined }, ["stack", "export"], 60_000);
     if (r.status !== 0) throw new Error(`pulumi stack export failed: ${r.stderr}`);
     const d = JSON.parse(r.stdout) as { deployment: { manifest: { version: string }; resources?: ExportedResource[] } };
-    return { text: r.stdout, version: d.deployment.manifest.version, resources: (d.deployment.resources ?? []).map((x) => ({ ...x, name: x.urn.slice(x.urn.lastIndexOf("::") + 2) })) };
+    return { text: r.stdout, version: d.deployment.manifest.version, resources: (d.deployment.resources ?? []).map((x) => ({ ...x, name: urnName(x.urn) })) };
 }
 
 /** `pulumi preview --expect-no-changes` of a lab stack: the run after an `up` must find nothing to do. */
@@ -196,5 +198,5 @@ export function expectNoChanges(p: LabPulumi): void {
 
 /** Whether a value of `pulumi stack export` is a secret's ciphertext (never plain text). */
 export function isCiphertext(v: unknown): boolean {
-    return typeof v === "object" && v !== null && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" && typeof (v as { ciphertext?: unknown }).ciphertext === "string";
+    return isSecretInput(v) && typeof (v as { ciphertext?: unknown }).ciphertext === "string";
 }

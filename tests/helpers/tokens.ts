@@ -26,12 +26,13 @@ export const T = {
     haGroup: "proxmoxve:index/hagroup:Hagroup",
 } as const;
 
-/** The wrapper the SDK puts around secret values it sends to the engine (and so to mocks). */
+/** The wrapper the SDK puts around secret values it sends to the engine (and so to mocks): SECRET_SIG: SECRET_VALUE. */
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+export const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
 /** True when a recorded input is a secret wrapper. */
 export function isSecretInput(v: unknown): v is { value: unknown } {
-    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270";
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE;
 }
 
 /** A recorded input's value, unwrapping a secret. */

@@ -11,7 +11,7 @@ import * as path from "path";
 import YAML from "yaml";
 import { SECRET_KEYS } from "../../components/config/schema";
 import { removeChain } from "./faults/partition";
-import { engine, pulumiEnv, pulumiOk, pulumiRun, RunResult, stackInit, StepRecord } from "./pulumi";
+import { engine, pulumiEnv, pulumiOk, pulumiRun, RunResult, stackExists, stackInit, StepRecord } from "./pulumi";
 import {
     ADMIN_USER,
     DEFAULT_PREFIX,
@@ -266,11 +266,6 @@ export function labPulumi(p = labPaths()) {
     return { env: pulumiEnv(p.dir), stackArgs: ["--stack", STACK, "--config-file", p.stackFile], cwd: PROJECT_ROOT };
 }
 
-/** Whether the lab stack exists in the lab's backend. */
-function stackExists(p = labPaths()): boolean {
-    return fs.existsSync(path.join(p.backend, ".pulumi", "stacks", "etcd-ha", `${STACK}.json`));
-}
-
 /** What `pulumi` keeps in the stack file (salt, secure values), to carry over when the lab writes it again. */
 function keptByPulumi(file: string): { encryptionsalt?: string; secure?: Record<string, unknown> } {
     if (!fs.existsSync(file)) return {};
@@ -301,7 +296,7 @@ function writeStack(p: ReturnType<typeof labPaths>, render: (keep: ReturnType<ty
  * again (its stored `create` no longer matches the program's), as after a state restored from an old backup.
  */
 function markCommandsForRerun(p: ReturnType<typeof labPaths>): number {
-    const { env, stackArgs, cwd } = labPulumi(p);
+    const { env, cwd } = labPulumi(p);
     const state = JSON.parse(pulumiOk(["stack", "export", "--stack", STACK], env, { cwd })) as {
         deployment: { resources?: { type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[] };
     };
@@ -315,7 +310,7 @@ function markCommandsForRerun(p: ReturnType<typeof labPaths>): number {
     const file = path.join(p.dir, "rerun-state.json");
     fs.writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
     try {
-        pulumiOk(["stack", "import", "--file", file, ...stackArgs.slice(0, 2)], env, { cwd });
+        pulumiOk(["stack", "import", "--file", file, "--stack", STACK], env, { cwd });
     } finally {
         fs.rmSync(file, { force: true });
     }
@@ -617,7 +612,7 @@ export async function down(opts: { print?: (line: string) => void } = {}): Promi
     let stopped = 0;
     let destroySeconds: number | undefined;
     let destroyError: string | undefined;
-    if (lab && stackExists(p) && fs.existsSync(p.stackFile)) {
+    if (lab && fs.existsSync(p.stackFile) && stackExists(labPulumi(p).env, STACK)) {
         const off = lab.hosts.filter((h) => !alive(h.runPid)).map((h) => h.name);
         if (off.length > 0) {
             print(`lab: ${off.join(" ")} off: not destroying the stack (its steps would wait for them); the hosts go with their state`);

@@ -82,6 +82,12 @@ export function pulumiOk(args: string[], env: Record<string, string>, opts: { in
     return r.stdout;
 }
 
+/** Whether STACK of PROJECT exists in the file backend of `env` (pulumiEnv). */
+export function stackExists(env: Record<string, string>, stack: string, project = "etcd-ha"): boolean {
+    const backend = (env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
+    return fs.existsSync(path.join(backend, ".pulumi", "stacks", project, `${stack}.json`));
+}
+
 /**
  * `pulumi stack init STACK` (passphrase secrets) in the backend of `env`, unless the stack exists. `stack init`
  * has no `--config-file` and writes `Pulumi.<stack>.yaml` beside the project file, so it runs in a scratch
@@ -89,8 +95,7 @@ export function pulumiOk(args: string[], env: Record<string, string>, opts: { in
  * config file (passed to every later command with `--config-file`) gets its own salt from `config set`.
  */
 export function stackInit(dir: string, stack: string, env: Record<string, string>, project = "etcd-ha"): void {
-    const backend = (env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
-    if (fs.existsSync(path.join(backend, ".pulumi", "stacks", project, `${stack}.json`))) return;
+    if (stackExists(env, stack, project)) return;
     const scratch = fs.mkdtempSync(path.join(dir, ".init-"));
     try {
         fs.writeFileSync(path.join(scratch, "Pulumi.yaml"), `name: ${project}\nruntime: nodejs\n`);
