@@ -6,7 +6,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { MEMBER_SH, TEARDOWN_MARKER_TTL_SECONDS, turnBounds } from "../components/etcd/rolling";
+import { MEMBER_SH, TEARDOWN_MARKER_TTL_SECONDS, turnBounds, UNINSTALL_SH } from "../components/etcd/rolling";
 import {
     binariesRemoveScript,
     binariesScript,
@@ -27,7 +27,6 @@ import {
     wrapScript,
     stagedTarballPath,
     sq,
-    UNINSTALL_SH,
 } from "../components/etcd/scripts";
 import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreStopScript, upgradeSnapshotScript } from "../components/etcd/day2";
 import { teardownScripts } from "../components/etcd/teardown";

@@ -21,6 +21,8 @@ export const BINARIES_SH = path.join(SH_DIR, "binaries.sh");
 export const GATE_SH = path.join(SH_DIR, "gate.sh");
 /** The cluster's teardown step (the destroy marker). */
 export const TEARDOWN_SH = path.join(SH_DIR, "teardown.sh");
+/** The deletes of the install steps (certs, config, binaries, prepare). */
+export const UNINSTALL_SH = path.join(SH_DIR, "uninstall.sh");
 
 const loaded = new Map<string, string>();
 /** A shell file's text (functions only: nothing runs when it is sourced), read once. */

@@ -7,13 +7,12 @@
  * user is not root), which leaves the command's stdin free for the one step that needs it: private keys
  * are delivered on stdin only, never in the command text, the environment or the output.
  */
-import * as path from "path";
 import { PKI_DIR } from "../pki/certTable";
 import { EtcdArch } from "./releases";
 import { BIN_DIR, BOOTSTRAP_ENV_PATH, UNIT_PATH } from "./flags";
 import { sq } from "./shell";
 import { CONFIG_DIR, overlaps, STAGING_DIR, STATE_DIR } from "./paths";
-import { BINARIES_SH, coordinationPrefix, GATE_SH, MEMBER_SH, rollingHelpers, SH_DIR, shellFile, shellParams, teardownMarkerKey, TurnBounds } from "./rolling";
+import { BINARIES_SH, coordinationPrefix, GATE_SH, MEMBER_SH, rollingHelpers, shellFile, shellParams, teardownMarkerKey, TurnBounds, UNINSTALL_SH } from "./rolling";
 import { tarballDir, tarballName, versionFeatures } from "./version";
 
 /** etcdctl environment for admins on each member. */
@@ -462,11 +461,12 @@ export function leaveScript(o: MemberScriptOptions & { dataDir: string }): strin
     );
 }
 
-/** The deletes of the install steps (certs, config, binaries, prepare). */
-export const UNINSTALL_SH = path.join(SH_DIR, "uninstall.sh");
-
-/** This program's own dirs on a member: a delete never follows one that is a symbolic link. */
-const OWNED_DIRS = [CONFIG_DIR, PKI_DIR, STATE_DIR, RELEASES_DIR, STAGING_DIR];
+/**
+ * The dirs a delete never follows when one is a symbolic link: paths.ts OWNED_DIRS but the binaries dir
+ * (/usr/local/bin is shared: a delete removes only the files this program installed there), plus the
+ * staged releases.
+ */
+const NO_LINK_DIRS = [CONFIG_DIR, PKI_DIR, STATE_DIR, RELEASES_DIR, STAGING_DIR];
 
 /** What the deletes take besides the paths every one gets (unset: empty). */
 interface UninstallParams {
@@ -483,7 +483,7 @@ interface UninstallParams {
  */
 function uninstallStep(header: string, own: UninstallParams, entry: string): string {
     const params = {
-        owned_dirs: OWNED_DIRS.join(" "),
+        owned_dirs: NO_LINK_DIRS.join(" "),
         pki_dir: PKI_DIR,
         config_dir: CONFIG_DIR,
         bin_dir: BIN_DIR,
