@@ -249,6 +249,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         // Members' steps run in parallel: a new cluster's members bootstrap at once, and a start step that
         // changes a live cluster (restart, join, leave) takes its turn at run time through an etcd lock.
+        // The gate waits for every member's start step; each member's maintenance step waits for the gate.
+        let gateMade!: (gate: pulumi.Resource) => void;
+        const healthGate = new Promise<pulumi.Resource>((resolve) => (gateMade = resolve));
         const members: EtcdMember[] = [];
         for (const host of args.hosts) {
             members.push(
@@ -266,6 +269,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         replace: (args.replace ?? []).includes(host.name),
                         versionChecked: [upgradeSnapshot],
                         snapshots,
+                        healthGate,
                         ...(restore ? { restore: { id: restoreId!, token: `${name}-restore-${restoreId}`, sha256: restore.sha256, fromSnapshot: restore.fromSnapshot, stopped } } : {}),
                     },
                     { parent: this },
@@ -295,12 +299,14 @@ export class EtcdCluster extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: members.map((m) => m.started) },
         );
+        gateMade(gate);
         this.health = gate.stdout;
 
         // On destroy, before any member leaves (it depends on every start step): marks the whole cluster as
         // being destroyed, so each member's leave just stops and wipes it instead of removing it through the
-        // others in turns (which all leave at once). Its create clears the marker. Never replaced: no
-        // triggers, and a forced replacement deletes first (see etcd/teardown.ts). On the gate's member.
+        // others in turns (which all leave at once). Its create clears the marker, after the gate (it has no
+        // part in a bootstrap). Never replaced: no triggers, and a forced replacement deletes first (see
+        // etcd/teardown.ts). On the gate's member.
         const teardown = teardownScripts({ clusterName: name, endpoints: plan.clientEndpoints, clearWaitSeconds: args.healthGate?.timeoutSeconds ?? 300 });
         new command.remote.Command(
             `${name}-teardown`,
@@ -311,7 +317,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 addPreviousOutputInEnv: false,
                 logging: "stdoutAndStderr",
             },
-            { parent: this, dependsOn: members.map((m) => m.started), deleteBeforeReplace: true },
+            { parent: this, dependsOn: [...members.map((m) => m.started), gate], deleteBeforeReplace: true },
         );
         /**
          * Values consumers use wait for the gate: they resolve only once the engine has answered the gate's

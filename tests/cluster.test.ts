@@ -501,11 +501,11 @@ describe("EtcdCluster day-2 steps", () => {
         expect(script(run, "prod-health")).toContain("etcd1 https://10.0.0.11:2379 https://10.0.0.11:2380");
     });
 
-    it("installs the snapshot timer on every member after its start; off: the timer is removed, the script stays", async () => {
+    it("installs the snapshot timer on every member after its start and the health gate; off: the timer is removed, the script stays", async () => {
         const on = await runCluster("prod", { hosts: hosts(3), snapshots: { retain: 7, schedule: "hourly", dir: "/srv/etcd-snapshots" } });
         for (const m of ["etcd1", "etcd2", "etcd3"]) {
             const mt = on.byName.get(`prod-${m}-maintenance`)!;
-            expect(mt.dependencies).toEqual([urnOf(on, `prod-${m}-start`)]);
+            expect([...mt.dependencies].sort()).toEqual([urnOf(on, `prod-${m}-start`), urnOf(on, "prod-health")].sort());
             const body = script(on, `prod-${m}-maintenance`);
             expect(body).toContain("OnCalendar=hourly");
             expect(body).toContain("retain=7");
@@ -582,11 +582,11 @@ describe("EtcdCluster teardown step", () => {
     const teardown = () => run.byName.get("prod-teardown")!;
     const script = (which: "create" | "delete") => unwrapScript(String(plain(teardown().inputs[which])));
 
-    it("is a command child of the cluster that depends on every member's start step (so destroy deletes it before any member leaves)", () => {
+    it("is a command child of the cluster that depends on every member's start step and the gate (so destroy deletes it before any member leaves)", () => {
         const t = teardown();
         expect(t.type).toBe(T.command);
         expect(t.parent).toBe(run.byName.get("prod")!.urn);
-        expect([...t.dependencies].sort()).toEqual(["etcd1", "etcd2", "etcd3"].map((m) => run.byName.get(`prod-${m}-start`)!.urn).sort());
+        expect([...t.dependencies].sort()).toEqual([...["etcd1", "etcd2", "etcd3"].map((m) => run.byName.get(`prod-${m}-start`)!.urn), run.byName.get("prod-health")!.urn].sort());
         // Nothing depends on it: it is not in the way of the gate or the outputs.
         expect(run.resources.filter((r) => r.dependencies.includes(t.urn))).toEqual([]);
     });

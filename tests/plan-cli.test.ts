@@ -37,11 +37,11 @@ describe("npm run plan", () => {
         expect(lines).toContain("   ├─ etcd-ha:index:EtcdPki  etcd-pki");
         expect(lines).toContain("   ├─ etcd-ha:index:EtcdMember  etcd-etcd3");
         expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd3-start  ← etcd-etcd3-binaries, etcd-etcd3-certs, etcd-etcd3-config, etcd-pki-ca, etcd-pki-etcd3-peer, etcd-pki-etcd3-server, etcd-token, etcd-vms-etcd3-host-key");
-        expect(lines).toContain("   │  └─ command:remote:Command  etcd-etcd3-maintenance  ← etcd-etcd3-start, etcd-vms-etcd3-host-key");
+        expect(lines).toContain("   │  └─ command:remote:Command  etcd-etcd3-maintenance  ← etcd-etcd3-start, etcd-health, etcd-vms-etcd3-host-key");
         expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd3-binaries  ← etcd-etcd3-prepare, etcd-upgrade-snapshot, etcd-vms-etcd3-host-key");
         expect(lines).toContain("   ├─ command:remote:Command  etcd-upgrade-snapshot  ← etcd-vms-etcd1-host-key, etcd-vms-etcd1-ready");
         expect(lines).toContain("   ├─ command:remote:Command  etcd-health  ← etcd-etcd1-start, etcd-etcd2-start, etcd-etcd3-start, etcd-vms-etcd1-host-key");
-        expect(lines).toContain("   └─ command:remote:Command  etcd-teardown  ← etcd-etcd1-start, etcd-etcd2-start, etcd-etcd3-start, etcd-vms-etcd1-host-key");
+        expect(lines).toContain("   └─ command:remote:Command  etcd-teardown  ← etcd-etcd1-start, etcd-etcd2-start, etcd-etcd3-start, etcd-health, etcd-vms-etcd1-host-key");
         // The Proxmox layer, with its parents and dependencies: the VM after its node's image, snippet and
         // bridge; the readiness check after the VM and its firewall; the first etcd step after the check.
         expect(lines).toContain("├─ etcd-ha:index:ProxmoxHosts  etcd-vms");
@@ -56,7 +56,7 @@ describe("npm run plan", () => {
             "│  └─ proxmoxve:index/harule:Harule  etcd-vms-anti-affinity-1  ← etcd-vms-etcd1-ha, etcd-vms-etcd1-vm, etcd-vms-etcd2-ha, etcd-vms-etcd2-vm, etcd-vms-etcd3-ha, etcd-vms-etcd3-vm",
         );
         expect(lines).toContain("   │  ├─ command:remote:Command  etcd-etcd1-prepare  ← etcd-vms-etcd1-host-key, etcd-vms-etcd1-ready");
-        expect(lines).toContain("Resources: 93, longest dependency chain: 9");
+        expect(lines).toContain("Resources: 93, longest dependency chain: 10");
         // progress and notes go to stderr, never into the plan
         expect(r.stderr).toMatch(/plan: evaluating Pulumi\.dev\.yaml/);
         expect(r.stdout).not.toMatch(/plan: /);
@@ -90,9 +90,9 @@ describe("npm run plan", () => {
             if (res.parent !== null) expect(names.has(res.parent)).toBe(true);
             for (const d of res.dependsOn) expect(names.has(d)).toBe(true);
         }
-        // host key → snippet → VM → firewall → readiness → prepare → binaries → start → health gate, whatever
-        // the size (members take turns at run time, not in the graph)
-        expect(j.depth).toBe(9);
+        // host key → snippet → VM → firewall → readiness → prepare → binaries → start → health gate →
+        // maintenance, whatever the size (members take turns at run time, not in the graph)
+        expect(j.depth).toBe(10);
         // The Proxmox tree: a VM per member under its EtcdVm, after an image; its readiness check after it;
         // the member's first etcd step after the check.
         type R = { type: string; name: string; parent: string | null; dependsOn: string[] };

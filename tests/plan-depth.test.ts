@@ -13,11 +13,12 @@ function poolStack(n: number) {
 }
 
 describe("plan depth", () => {
-    it.each([3, 5, 7, 15, 51])("%i members: depth 6 whatever the size, 6 steps per member, no start waiting for another, one gate depending on every start", async (n) => {
+    it.each([3, 5, 7, 15, 51])("%i members: depth 7 whatever the size, 6 steps per member, no start waiting for another, one gate depending on every start", async (n) => {
         const p = await computePlan(poolStack(n));
         if (!p.ok) throw new Error(JSON.stringify(p.errors));
-        // stack → prepare | upgrade snapshot → binaries → start → health gate | maintenance, as resource levels.
-        expect(p.plan.depth).toBe(6);
+        // stack → prepare | upgrade snapshot → binaries → start → health gate → maintenance | teardown, as
+        // resource levels.
+        expect(p.plan.depth).toBe(7);
         const starts = p.plan.resources.filter((r) => r.name.endsWith("-start"));
         starts.forEach((st, i) => {
             const want = [`depth-m${i + 1}-binaries`, `depth-m${i + 1}-certs`, `depth-m${i + 1}-config`];
@@ -27,11 +28,11 @@ describe("plan depth", () => {
         });
         const gate = p.plan.resources.find((r) => r.name === "depth-health")!;
         expect(gate.dependsOn).toEqual(Array.from({ length: n }, (_, i) => `depth-m${i + 1}-start`).sort());
-        // Every member's binaries wait for the pre-upgrade snapshot; its maintenance step for its start.
+        // Every member's binaries wait for the pre-upgrade snapshot; its maintenance step for its start and the gate.
         p.plan.resources.filter((r) => r.name.endsWith("-binaries")).forEach((b, i) => expect(b.dependsOn.sort()).toEqual([`depth-m${i + 1}-prepare`, "depth-upgrade-snapshot"]));
         // So does its config step (the unit carries the release's flags).
         p.plan.resources.filter((r) => r.name.endsWith("-config")).forEach((c, i) => expect(c.dependsOn.sort()).toEqual([`depth-m${i + 1}-prepare`, "depth-upgrade-snapshot"]));
-        p.plan.resources.filter((r) => r.name.endsWith("-maintenance")).forEach((mt, i) => expect(mt.dependsOn).toEqual([`depth-m${i + 1}-start`]));
+        p.plan.resources.filter((r) => r.name.endsWith("-maintenance")).forEach((mt, i) => expect(mt.dependsOn.sort()).toEqual(["depth-health", `depth-m${i + 1}-start`]));
         expect(p.plan.resources.filter((r) => r.type === "command:remote:Command")).toHaveLength(6 * n + 3);
     });
 });

@@ -1,6 +1,7 @@
 /**
  * EtcdMember: installs and runs one etcd member on one host, as separate @pulumi/command remote steps with
- * explicit dependencies: prepare → (binaries, certs, config) → start. Scripts come from `scripts.ts`; the
+ * explicit dependencies: prepare → (binaries, certs, config) → start (→ maintenance, after the cluster's health
+ * gate). Scripts come from `scripts.ts`; the
  * unit from `flags.ts`. Members' steps do not wait for each other: a start step that changes a live cluster
  * (restart, join, leave) waits for its turn at run time (`rolling.ts`). When the member leaves the program
  * (scale-in, destroy) the engine deletes its steps in reverse: start's delete (the leave), then those of certs,
@@ -79,6 +80,12 @@ export interface EtcdMemberArgs {
     versionChecked?: pulumi.Resource[];
     /** Scheduled snapshots on this member (the maintenance step); unset: no maintenance step. */
     snapshots?: MemberSnapshotOptions;
+    /**
+     * The cluster's health gate. The maintenance step waits for it as well as for this member's start: snapshot
+     * timers go onto a cluster that has passed its gate, and the gate does not share the hosts with them. A
+     * promise when the gate is made after the members (it waits for their start steps).
+     */
+    healthGate?: pulumi.Input<pulumi.Resource>;
     /** A restore in this run: the member is stopped (by the cluster), restored, then started without waiting. */
     restore?: MemberRestoreOptions;
 }
@@ -148,7 +155,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         const connection: command.types.input.remote.ConnectionArgs = sshConnectionArgs(host.connection);
         // A replacement re-runs every step: the member's host may be a new, empty machine.
         const marker = args.replace ? `# replace requested for ${host.name}\n` : "";
-        const run = (step: string, body: pulumi.Input<string>, extra: Partial<command.remote.CommandArgs>, deps: pulumi.Resource[], more: pulumi.CustomResourceOptions = {}) =>
+        const run = (step: string, body: pulumi.Input<string>, extra: Partial<command.remote.CommandArgs>, deps: pulumi.Input<pulumi.Resource>[], more: pulumi.CustomResourceOptions = {}) =>
             new command.remote.Command(
                 `${name}-${step}`,
                 {
@@ -306,7 +313,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                     endpoints: args.clientEndpoints,
                 }),
                 { delete: wrapScript(maintenanceRemoveScript(), String(user)) },
-                [this.started],
+                [this.started, ...(args.healthGate !== undefined ? [args.healthGate] : [])],
             );
         }
         this.registerOutputs({ unit: this.unit, startOutput: this.startOutput });

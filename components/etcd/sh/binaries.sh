@@ -38,14 +38,16 @@ etcd_ha_binaries() {
     exit 0
   fi
   install -d -m 0700 -o root -g root "$releases_dir"
-  work=$(mktemp -d /var/tmp/etcd-ha-install.XXXXXX)
-  trap 'rm -rf "$work"' EXIT
+  rm -rf "$staged.new"
+  install -d -m 0700 -o root -g root "$staged.new"
+  trap 'rm -rf "$staged.new"' EXIT
   if [ "$source_kind" = download ]; then
     if ! command -v curl >/dev/null; then
       echo "curl is needed to download etcd: install curl, or set etcd-ha:etcd.install.method to push" >&2
       exit 1
     fi
-    src="$work/$tarball"
+    # Downloaded into the staging dir of its own (root-only), removed with it.
+    src="$staged.new/$tarball"
     curl --fail --silent --show-error --location --retry 3 --connect-timeout 20 --max-time 900 -o "$src" "$source"
   else
     src=$source
@@ -61,11 +63,12 @@ etcd_ha_binaries() {
   for b in $bins; do
     members+=("$tarball_dir/$b")
   done
-  tar -xzf "$src" -C "$work" --no-same-owner "${members[@]}"
-  rm -rf "$staged.new"
-  install -d -m 0700 -o root -g root "$staged.new"
+  # Straight into the staging dir: only the named binaries, root-owned, no copy in between.
+  tar -xzf "$src" -C "$staged.new" --no-same-owner --no-same-permissions --strip-components=1 "${members[@]}"
+  [ "$source_kind" != download ] || rm -f "$src"
   for b in $bins; do
-    install -m 0755 -o root -g root "$work/$tarball_dir/$b" "$staged.new/$b"
+    chown root:root "$staged.new/$b"
+    chmod 0755 "$staged.new/$b"
   done
   if ! etcd_ha_reports "$staged.new"; then
     echo "the binaries in $tarball do not report version $want" >&2
@@ -74,5 +77,6 @@ etcd_ha_binaries() {
   printf '%s\n' "$release_id" > "$staged.new/release"
   rm -rf "$staged"
   mv -T "$staged.new" "$staged"
+  trap - EXIT
   echo "staged etcd $want ($arch) from $tarball, sha256 verified, in $staged: each member's start step installs it in its turn"
 }
