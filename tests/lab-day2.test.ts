@@ -2,8 +2,10 @@
  * Day-2 operations as config changes, applied by later real `pulumi up` runs against real etcd, with a
  * continuous writer on the three original members throughout:
  * - scale out 3 → 5: learner join + promote, one at a time; untouched members keep their PID and ID;
- * - 5 members: a same-version upgrade, restarting every member in its turn (one at a time, the leader last
- *   after a handover), under a writer on all five (a renewal rolls the same way: lab-day2-ops);
+ * - 5 members: a same-version upgrade (the same binaries repacked, so another tarball sha256): the pre-upgrade
+ *   snapshot first, then every member restarted in its turn (one at a time, the leader last after a handover),
+ *   under a writer on all five (a renewal rolls the same way: lab-day2-ops; upgrades across versions:
+ *   lab-upgrade);
  * - scale in 5 → 3: each removed member's delete step leaves the cluster (dependents first), then its
  *   host goes away; the outputs follow;
  * - a rebuilt host whose SSH host key the stack does not trust yet: every step on it is refused at the
@@ -94,6 +96,19 @@ describe("day-2 as config changes", () => {
             const logFrom = log.length;
             const { report, result } = await underWriter(eps, `/day2/rolling-5/${figures.length}/`, change);
             for (const n of five) expect(pids([n])[n]).not.toBe(pidsBefore[n]);
+            // The guard's verdict and the pre-upgrade snapshot come first; every member stages the new tarball
+            // after it, and installs it in its turn.
+            const snap = result.steps.find((s) => s.name === "etcd-upgrade-snapshot")!;
+            expect(snap.op).toBe("update");
+            expect(log.slice(logFrom).some((l) => l.includes("etcd-upgrade-snapshot | upgrade check: etcd 3.5.") && l.includes("installed, same version"))).toBe(true);
+            expect(log.slice(logFrom).some((l) => /etcd-upgrade-snapshot \| snapshot \/var\/backups\/etcd\/etcd_etcd1_pre-upgrade_\d{8}T\d{6}Z\.db revision [1-9]/.test(l))).toBe(true);
+            for (const n of five) {
+                const bin = result.steps.find((s) => s.name === `etcd-${n}-binaries`)!;
+                expect(bin.op).toBe("update");
+                expect(bin.startMs).toBeGreaterThanOrEqual(snap.endMs);
+                expect(log.slice(logFrom).some((l) => l.startsWith(`etcd-${n}-start | installed etcd 3.5.`))).toBe(true);
+                expect(inHost(hosts().find((h) => h.name === n)!, ["cat", "/var/lib/etcd-ha/release"]).trim()).toMatch(/^3\.5\.\d+ [0-9a-f]{64}$/);
+            }
             const turns = expectRolling(log.slice(logFrom), five);
             const v = await verifyAcknowledged(report, eps, suite.tls(), `/day2/rolling-5/${figures.length}/`);
             const handovers = turns.filter((t) => t.handedOver).length;

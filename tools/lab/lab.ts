@@ -95,7 +95,7 @@ export function releaseBinaries(release: string): { version: string; files: stri
  * (`etcd-v<v>-linux-amd64/{etcd,etcdctl[,etcdutl]}`) in the lab dir, reproducibly (sorted, owner 0, mtime 0,
  * gzip -n), and returns its path and sha256: the program's air-gapped install path then verifies and installs
  * it exactly as it would an upstream release. `build` marks a repack of the same binaries (another sha256: a
- * same-version upgrade).
+ * same-version upgrade). A tarball packed before from the same files is used again.
  */
 export function packTarball(dir: string, release: string, build?: string): { version: string; tarball: string; sha256: string } {
     if (build !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(build)) throw new Error(`--build must be 1-64 of [A-Za-z0-9._-], got ${build}`);
@@ -105,6 +105,13 @@ export function packTarball(dir: string, release: string, build?: string): { ver
         return { version, tarball: built, sha256: fs.readFileSync(`${built}.sha256`, "utf8").split(" ")[0] };
     }
     const top = `etcd-v${version}-linux-amd64`;
+    const tarball = path.join(dir, build ? `${top}-${build}.tar.gz` : `${top}.tar.gz`);
+    // Packed before, from these very files (its .sha256 is written last, after the tarball): used as it is, so
+    // each later run of a lab does not gzip 60-90 MB again.
+    const packed = `${tarball}.sha256`;
+    if (fs.existsSync(packed) && files.every((f) => fs.statSync(f).mtimeMs <= fs.statSync(packed).mtimeMs)) {
+        return { version, tarball, sha256: fs.readFileSync(packed, "utf8").split(" ")[0] };
+    }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-lab-tar-"));
     try {
         fs.mkdirSync(path.join(work, top));
@@ -116,10 +123,10 @@ export function packTarball(dir: string, release: string, build?: string): { ver
             path.join(work, top, "README-etcd-ha-lab.txt"),
             `etcd ${version} binaries from ${origin}, packed by the etcd-ha lab in the upstream release layout.\n${build ? `Build ${build}: the same binaries as another tarball, for a same-version upgrade.\n` : ""}`,
         );
-        const tarball = path.join(dir, build ? `${top}-${build}.tar.gz` : `${top}.tar.gz`);
+        fs.rmSync(packed, { force: true });
         execFileSync("sh", ["-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$1" -cf - "$2" | gzip -n > "$3"`, "sh", work, top, tarball]);
         const sha256 = createHash("sha256").update(fs.readFileSync(tarball)).digest("hex");
-        fs.writeFileSync(`${tarball}.sha256`, `${sha256}  ${path.basename(tarball)}\n`);
+        fs.writeFileSync(packed, `${sha256}  ${path.basename(tarball)}\n`);
         return { version, tarball, sha256 };
     } finally {
         fs.rmSync(work, { recursive: true, force: true });
