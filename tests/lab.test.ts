@@ -19,7 +19,7 @@ import { Etcd3 } from "etcd3";
 import { chainOf, heal, isolate } from "../tools/lab/faults/partition";
 import { ClientTls, ContinuousWriter, findLeader, formatFigures, nowMs, verifyAcknowledged, waitForNewLeader, WriterReport } from "../tools/lab/faults/writer";
 import { httpGet } from "./helpers/http";
-import { expectNoChanges, isCiphertext, labCli, LabPulumi, labPulumiCli, stackExport } from "./helpers/labSuite";
+import { expectNoChanges, isCiphertext, labCli, LabPulumi, labPulumiCli, stackExport, WRITER_PAUSE_MS } from "./helpers/labSuite";
 import { alive, CGROUP_ROOT, hostProcesses, inHost, initPid, LabHost, LabRecord, nsPids, preflight } from "../tools/lab/hosts";
 import { powerCut, powerOnHosts, rebootHost } from "../tools/lab/lab";
 
@@ -412,7 +412,7 @@ describe("faults, with a continuous writer", () => {
     test("kill -9 the leader: a new leader, writes resume, every acknowledged write on every member", async () => {
         const leader = await findLeader(st.endpoints, tls);
         const pid = statusJson().members.find((m) => m.clientUrl === leader.endpoint)!.pid!;
-        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/leader-kill/", opTimeoutMs: 1000 });
+        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/leader-kill/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
         w.start();
         await sleep(1500);
         const killedAt = nowMs();
@@ -437,7 +437,7 @@ describe("faults, with a continuous writer", () => {
     test("kill -9 a follower: no failed writes", async () => {
         const leader = await findLeader(st.endpoints, tls);
         const follower = statusJson().members.find((m) => m.clientUrl !== leader.endpoint)!;
-        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== follower.clientUrl), tls, prefix: "/faults/follower-kill/", opTimeoutMs: 1000 });
+        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== follower.clientUrl), tls, prefix: "/faults/follower-kill/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
         w.start();
         await sleep(1000);
         const killedAt = nowMs();
@@ -474,7 +474,7 @@ describe("faults, with a continuous writer", () => {
     test("SIGSTOP the leader past the election timeout, then SIGCONT: a new leader, no acknowledged write lost", async () => {
         const leader = await findLeader(st.endpoints, tls);
         const pid = statusJson().members.find((m) => m.clientUrl === leader.endpoint)!.pid!;
-        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== leader.endpoint), tls, prefix: "/faults/pause/", opTimeoutMs: 1000 });
+        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== leader.endpoint), tls, prefix: "/faults/pause/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
         w.start();
         await sleep(1000);
         const stoppedAt = nowMs();
@@ -502,7 +502,7 @@ describe("faults, with a continuous writer", () => {
         const isolatedHost = lab().hosts.find((h) => leader.endpoint === `https://${h.address}:2379`)!;
         const uid = Number(inHost(isolatedHost, ["id", "-u", "etcd"]).trim());
         const majority = st.endpoints.filter((e) => e !== leader.endpoint);
-        const w = new ContinuousWriter({ endpoints: majority, tls, prefix: "/faults/partition/", opTimeoutMs: 1000 });
+        const w = new ContinuousWriter({ endpoints: majority, tls, prefix: "/faults/partition/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
         w.start();
         await sleep(1000);
         const isolatedAt = nowMs();
@@ -537,7 +537,7 @@ describe("faults, with a continuous writer", () => {
         const pidBefore = statusJson().members.find((m) => m.name === h.name)!.pid!;
         const initBefore = initPid(h)!;
         const others = st.endpoints.filter((e) => e !== leader.endpoint);
-        const w = new ContinuousWriter({ endpoints: others, tls, prefix: "/faults/reboot/", opTimeoutMs: 1000 });
+        const w = new ContinuousWriter({ endpoints: others, tls, prefix: "/faults/reboot/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
         w.start();
         await sleep(1000);
         const rebootAt = nowMs();
@@ -562,7 +562,7 @@ describe("faults, with a continuous writer", () => {
     }, 120_000);
 
     test("power cut of every member at once, then all booted: the cluster is healthy and every acknowledged write is there", async () => {
-        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/power/", opTimeoutMs: 1000, pauseMs: 5 });
+        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/power/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
         w.start();
         await sleep(1500);
         const hosts = lab().hosts;

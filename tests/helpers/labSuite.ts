@@ -40,6 +40,13 @@ export interface LabSuite {
     underGoWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>): Promise<{ report: GoWriterReport; result: T }>;
 }
 
+/**
+ * The writers' pause between puts: about 40 puts a second, so every stretch without an acknowledged write
+ * longer than 20 ms shows. A put costs about 5 ms of CPU across three members here (raft, fsync, TLS): a
+ * writer without a pause took most of a core from the 2-core machine the lab runs on.
+ */
+export const WRITER_PAUSE_MS = 20;
+
 export function labSuite(opts: { name: string; prefix: string; defaults?: () => UpOptions; figuresTitle: string }): LabSuite {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `etcd-ha-lab-${opts.name}-`));
     process.env.ETCD_HA_LAB_DIR = dir;
@@ -97,10 +104,10 @@ export function labSuite(opts: { name: string; prefix: string; defaults?: () => 
         hosts: () => readLab()!.hosts,
         up,
         underWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>, writer: Partial<WriterOptions> = {}) {
-            return around(new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5, ...writer }), change);
+            return around(new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: WRITER_PAUSE_MS, ...writer }), change);
         },
         underGoWriter<T>(endpoints: string[], prefix: string, change: () => Promise<T>) {
-            return around(new GoWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: 5 }), change);
+            return around(new GoWriter({ endpoints, tls, prefix, opTimeoutMs: 2000, pauseMs: WRITER_PAUSE_MS }), change);
         },
     };
 }
