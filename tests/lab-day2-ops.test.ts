@@ -2,11 +2,11 @@
  * Day-2 operations as config changes, part 2, applied by later real `pulumi up` runs against real etcd:
  * - certificate renewal: a new `etcd.pki.renew` value re-issues every leaf through the real tls provider (as
  *   `kubeadm certs renew` does); new files are pushed and members restart one at a time, under a continuous
- *   writer; a client holding the files from before the renewal keeps working;
+ *   writer; a client holding the files from before the renewal keeps working. In the same run, a same-version
+ *   "upgrade" (the same binaries repacked, so another tarball sha256): the pre-upgrade snapshot comes first,
+ *   and each member restarts once for both changes;
  * - scheduled snapshots: the timer, fired by the host's real systemd on a 3 s schedule (and the service
  *   started by hand), produces verified snapshots, pruned to the retention count;
- * - upgrade path with the versions the lab has: a same-version "upgrade" (the same binaries repacked, so
- *   another tarball sha256) takes the pre-upgrade snapshot, then installs and restarts member by member;
  * - restore: 1,000 keys, a snapshot, every data dir destroyed, `etcd-ha:restore` → every key back on every
  *   member, a new cluster ID; removing the key afterwards changes nothing on the members;
  * - replace in place: a member replaced on its own machine loses only etcd's member/ dir; a file of the
@@ -22,7 +22,7 @@ import { inHost, LabHost } from "../tools/lab/hosts";
 import { expectRolling, failedErrors, labSuite } from "./helpers/labSuite";
 
 const SNAPSHOTS = { retain: 2, schedule: "daily", randomizedDelaySec: 0 };
-/** Set once the same-version upgrade ran: every later run keeps that tarball. */
+/** Set by the renewal test (a same-version upgrade in the same run): every later run keeps that tarball. */
 let build: string | undefined;
 const suite = labSuite({ name: "day2-ops", prefix: "127.66.5", figuresTitle: "day-2 figures (renewal, upgrade, restore):", defaults: () => ({ snapshots: SNAPSHOTS, build }) });
 const { lab, figures, log, hosts, up } = suite;
@@ -57,7 +57,7 @@ const underWriter = <T>(prefix: string, change: () => Promise<T>) => suite.under
 const pids = () => Object.fromEntries(hosts().map((h) => [h.name, lab.etcdPid(h)]));
 
 describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
-    test("renewal (`etcd.pki.renew` changed): every leaf is re-issued, pushed, and the members restart one at a time", async () => {
+    test("renewal and a same-version upgrade in one run (`etcd.pki.renew` changed, the release repacked): every leaf re-issued and pushed, the pre-upgrade snapshot first, then one restart per member, in turns", async () => {
         const before = Object.fromEntries(hosts().map((h) => [h.name, { server: certInfo(h, "server.crt"), peer: certInfo(h, "peer.crt") }]));
         const tls = suite.tls();
         const caBefore = fs.readFileSync(tls.cacert, "utf8");
@@ -69,7 +69,22 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         fs.copyFileSync(tls.key, oldTls.key);
         const pidsBefore = pids();
         const logFrom = log.length;
+        build = "rebuild-1";
         const { report, result } = await underWriter("/ops/renewal/", () => up({ renew: "renewal-test-1" }));
+
+        // The upgrade: the guard's verdict and the pre-upgrade snapshot first; every member stages the repacked
+        // tarball after it and installs it in its turn, with the new certificates: one restart for both changes.
+        const snap = result.steps.find((s) => s.name === "etcd-upgrade-snapshot")!;
+        expect(snap.op).toBe("update");
+        expect(log.slice(logFrom).some((l) => l.includes("etcd-upgrade-snapshot | upgrade check: etcd 3.5.") && l.includes("installed, same version"))).toBe(true);
+        expect(log.slice(logFrom).some((l) => /etcd-upgrade-snapshot \| snapshot \/var\/backups\/etcd\/etcd_etcd1_pre-upgrade_\d{8}T\d{6}Z\.db revision [1-9]/.test(l))).toBe(true);
+        for (const h of hosts()) {
+            const bin = result.steps.find((s) => s.name === `etcd-${h.name}-binaries`)!;
+            expect(bin.op).toBe("update");
+            expect(bin.startMs).toBeGreaterThanOrEqual(snap.endMs);
+            expect(log.slice(logFrom).some((l) => l.startsWith(`etcd-${h.name}-start | installed etcd 3.5.`))).toBe(true);
+            expect(inHost(h, ["cat", "/var/lib/etcd-ha/release"]).trim()).toMatch(/^3\.5\.\d+ [0-9a-f]{64}$/);
+        }
 
         const renewed = result.steps.filter((s) => s.op === "replace" && s.name.startsWith("etcd-pki-") && !s.name.endsWith("-csr") && !s.name.endsWith("-key"));
         // 2 per member (server, peer) + 3 client certificates; not the CA.
@@ -95,7 +110,7 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         for (const ep of endpoints()) expect(etcdctl(["endpoint", "health"], { tls: oldTls, endpoints: [ep] })).toContain("is healthy");
         etcdctl(["put", "/ops/renewal-old-client", "ok"], { tls: oldTls });
         const v = await verifyAcknowledged(report, endpoints(), suite.tls(), "/ops/renewal/");
-        figures.push(formatFigures("renewal (3 rolling restarts)", report, { lost: v.lost.length, leader_changes: report.leaderChanges, handovers: turns.filter((t) => t.handedOver).length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
+        figures.push(formatFigures("renewal + same-version upgrade (3 rolling restarts)", report, { lost: v.lost.length, leader_changes: report.leaderChanges, handovers: turns.filter((t) => t.handedOver).length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
         expect(v.lost).toEqual([]);
         expect(report.acknowledged).toBeGreaterThan(50);
         // At most one leader election per restart.
@@ -144,36 +159,6 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         expect(inHost(h, ["systemctl", "show", "etcd-ha-snapshot.timer", "-p", "TimersCalendar", "--value"])).toContain("OnCalendar=*-*-* 00:00:00 ;");
         figures.push(`snapshot timer (real systemd, every 3 s): ${fired} runs fired by the timer in ${((Date.now() - t0) / 1000).toFixed(1)} s + 1 by systemctl start, ${snaps.length} kept (retain 2), every .sha256 verified`);
     }, 180_000);
-
-    test("same-version upgrade: pre-upgrade snapshot first, then per member install + restart + health, writes go on", async () => {
-        const pidsBefore = pids();
-        const logFrom = log.length;
-        build = "rebuild-1";
-        const { report, result } = await underWriter("/ops/upgrade/", () => up());
-        const order = result.steps.filter((s) => s.op !== "same").map((s) => s.name);
-        const snap = result.steps.find((s) => s.name === "etcd-upgrade-snapshot")!;
-        expect(snap.op).toBe("update");
-        expect(log.some((l) => l.includes("etcd-upgrade-snapshot | upgrade check: etcd 3.5.") && l.includes("installed, same version"))).toBe(true);
-        expect(log.some((l) => /etcd-upgrade-snapshot \| snapshot \/var\/backups\/etcd\/etcd_etcd1_pre-upgrade_\d{8}T\d{6}Z\.db revision [1-9]/.test(l))).toBe(true);
-        // Every binaries step (the release staged) after the snapshot, every start after its binaries.
-        for (const m of ["etcd1", "etcd2", "etcd3"]) {
-            const bin = result.steps.find((s) => s.name === `etcd-${m}-binaries`)!;
-            expect(bin.op).toBe("update");
-            expect(bin.startMs).toBeGreaterThanOrEqual(snap.endMs);
-            expect(log.some((l) => l.startsWith(`etcd-${m}-start | installed etcd 3.5.`))).toBe(true);
-        }
-        const turns = expectRolling(log.slice(logFrom), ["etcd1", "etcd2", "etcd3"]);
-        expect(order[order.length - 1]).toBe("etcd-health");
-        for (const h of hosts()) expect(lab.etcdPid(h)).not.toBe(pidsBefore[h.name]);
-        const marker = inHost(hosts()[0], ["cat", "/var/lib/etcd-ha/release"]).trim();
-        expect(marker).toMatch(/^3\.5\.\d+ [0-9a-f]{64}$/);
-        const v = await verifyAcknowledged(report, endpoints(), suite.tls(), "/ops/upgrade/");
-        figures.push(formatFigures("same-version upgrade (3 rolling restarts)", report, { lost: v.lost.length, leader_changes: report.leaderChanges, handovers: turns.filter((t) => t.handedOver).length, run_s: result.programSeconds.toFixed(1) }), `  failed puts: ${failedErrors(report)}`);
-        expect(v.lost).toEqual([]);
-        expect(report.failed).toBeLessThanOrEqual(3);
-        // Planned restarts cause no election: the only leader change is the leader's own handover.
-        expect(report.leaderChanges).toBeLessThanOrEqual(turns.filter((t) => t.handedOver).length);
-    }, 300_000);
 
     test("restore: 1,000 keys, snapshot, every data dir destroyed → restored everywhere with a new cluster ID", async () => {
         const w = new ContinuousWriter({ endpoints: endpoints(), tls: suite.tls(), prefix: "/ops/restore/", opTimeoutMs: 5000, maxOps: 1000 });

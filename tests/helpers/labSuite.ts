@@ -68,7 +68,8 @@ export function labSuite(opts: { name: string; prefix: string; defaults?: () => 
     }, 240_000);
 
     afterAll(async () => {
-        await lab.down({ print: () => undefined }).catch(() => undefined);
+        // The lab goes whole (hosts, lab dir): no destroy first (tests/lab.test.ts proves the destroy).
+        await lab.down({ print: () => undefined, destroy: false }).catch(() => undefined);
         fs.rmSync(dir, { recursive: true, force: true });
         if (figures.length > 0) console.log([opts.figuresTitle, ...figures].join("\n"));
     });

@@ -610,16 +610,18 @@ export function status(): LabStatus {
 /**
  * `lab down`: `pulumi destroy` of the lab stack while its hosts run (each member leaves: etcd stopped and its
  * data wiped, as on any stack), then ends every process of every lab host (by PID, namespace by namespace)
- * and removes the lab dir. A failed destroy is reported, and the hosts go all the same.
+ * and removes the lab dir. A failed destroy is reported, and the hosts go all the same. `destroy: false` skips
+ * the destroy (the hosts go with their state, as when one is off): for a test suite's teardown, whose lab is
+ * removed whole; `tests/lab.test.ts` proves the destroy itself.
  */
-export async function down(opts: { print?: (line: string) => void } = {}): Promise<{ stopped: number; destroySeconds?: number; destroyError?: string }> {
+export async function down(opts: { print?: (line: string) => void; destroy?: boolean } = {}): Promise<{ stopped: number; destroySeconds?: number; destroyError?: string }> {
     const print = opts.print ?? console.log;
     const p = labPaths();
     const lab = readLab();
     let stopped = 0;
     let destroySeconds: number | undefined;
     let destroyError: string | undefined;
-    if (lab && fs.existsSync(p.stackFile) && stackExists(labPulumi(p).env, STACK)) {
+    if (lab && opts.destroy !== false && fs.existsSync(p.stackFile) && stackExists(labPulumi(p).env, STACK)) {
         const off = lab.hosts.filter((h) => !alive(h.runPid)).map((h) => h.name);
         if (off.length > 0) {
             print(`lab: ${off.join(" ")} off: not destroying the stack (its steps would wait for them); the hosts go with their state`);
