@@ -22,6 +22,28 @@ etcd_ha_status() {
   ' || true)
 }
 
+# etcd_ha_status_with SELF_ENDPOINT ENDPOINTS: etcd_ha_status ENDPOINTS, asked again (at most 3 more times,
+# 1 s apart) while SELF_ENDPOINT is missing from the answers but its port accepts connections. A running member
+# on a loaded machine can miss the 2 s bound; taking it for a stopped one would restart a leader without a
+# handover, which costs an election. A member whose port is closed (stopped, its host rebuilt) is not asked again.
+etcd_ha_status_with() {
+  local self=$1 eps=$2 status="" i hostport
+  hostport=${self#*://}
+  hostport=${hostport%%/*}
+  for ((i = 1; i <= 4; i++)); do
+    status=$(etcd_ha_status "$eps")
+    if awk -v s="$self" '$1 == s { found = 1 } END { exit !found }' <<<"$status"; then
+      break
+    fi
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    if ((i == 4)) || ! timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${hostport%:*}" "${hostport##*:}" 2>/dev/null; then
+      break
+    fi
+    sleep 1
+  done
+  [ -z "$status" ] || printf '%s\n' "$status"
+}
+
 # etcd_ha_lock_acquire NAME ENDPOINTS WAIT_SECONDS HOLD_SECONDS: takes the etcd lock NAME (a key prefix)
 # through ENDPOINTS, waiting at most WAIT_SECONDS. The lock lives in a background `etcdctl lock` whose session
 # lease (10 s) keeps it only while that process runs: etcd_ha_lock_release ends it (call it from the EXIT
@@ -56,10 +78,11 @@ etcd_ha_lock_release() {
 # leadership to the voting member with the highest raft applied index among the other ENDPOINTS that answer,
 # preferring members whose endpoint is not in AVOID (comma-separated: members about to restart themselves),
 # then waits (at most WAIT_SECONDS) until every answering member names that member as leader. Does nothing
-# when SELF_ENDPOINT does not lead. Fails when no other voting member answers.
+# when SELF_ENDPOINT does not lead, or does not answer while its port stays closed (etcd_ha_status_with).
+# Fails when no other voting member answers.
 etcd_ha_handover() {
   local self=$1 eps=$2 wait=$3 avoid=",${4:-}," status self_id leader target="" target_ep="" best=-1 best_applied="" rank ep id applied learner i
-  status=$(etcd_ha_status "$eps")
+  status=$(etcd_ha_status_with "$self" "$eps")
   # A member that does not answer (stopped, or its host rebuilt) has nothing to hand over.
   read -r _ self_id leader _ _ < <(awk -v s="$self" '$1 == s' <<<"$status") || true
   if [ -z "${self_id:-}" ] || [ "$self_id" != "$leader" ]; then
@@ -116,10 +139,11 @@ etcd_ha_caught_up() {
   return 1
 }
 
-# etcd_ha_leads SELF_ENDPOINT: whether the member at SELF_ENDPOINT answers and leads.
+# etcd_ha_leads SELF_ENDPOINT: whether the member at SELF_ENDPOINT answers and leads (asked again while it
+# listens: etcd_ha_status_with).
 etcd_ha_leads() {
   local id="" leader=""
-  read -r _ id leader _ _ < <(etcd_ha_status "$1") || true
+  read -r _ id leader _ _ < <(etcd_ha_status_with "$1" "$1") || true
   [ -n "$id" ] && [ "$id" = "$leader" ]
 }
 
