@@ -12,7 +12,7 @@ import { ClientTls, ContinuousWriter, WriterOptions, WriterReport } from "../../
 import { GoWriter, GoWriterReport } from "../../tools/lab/faults/goWriter";
 import { urnName } from "../../tools/lab/pulumi";
 import { isSecretInput } from "./tokens";
-import { LabHost, preflight, PROJECT_ROOT, readLab } from "../../tools/lab/hosts";
+import { inHost, LabHost, preflight, PROJECT_ROOT, readLab } from "../../tools/lab/hosts";
 
 type Lab = typeof import("../../tools/lab/lab");
 type UpOptions = NonNullable<Parameters<Lab["up"]>[0]>;
@@ -68,6 +68,14 @@ export function labSuite(opts: { name: string; prefix: string; defaults?: () => 
     }, 240_000);
 
     afterAll(async () => {
+        // Each member's etcd journal (its last 900 kB), kept beside the progress log for a failure's post-mortem.
+        for (const h of readLab()?.hosts ?? []) {
+            try {
+                fs.writeFileSync(path.join(os.tmpdir(), `etcd-ha-lab-${opts.name}-${h.name}.journal`), inHost(h, ["sh", "-c", "journalctl -u etcd --no-pager -o short-iso-precise | tail -c 900000"]));
+            } catch {
+                // A host that is off has nothing to read.
+            }
+        }
         // The lab goes whole (hosts, lab dir): no destroy first (tests/lab.test.ts proves the destroy).
         await lab.down({ print: () => undefined, destroy: false }).catch(() => undefined);
         fs.rmSync(dir, { recursive: true, force: true });
