@@ -164,11 +164,9 @@ run_member() {
 # cluster_listening: whether another member accepts connections (nobody listening: no cluster, and no
 # etcdctl timeout to wait for).
 cluster_listening() {
-  local ep hostport
+  local ep
   for ep in ${others//,/ }; do
-    hostport=${ep#*://}
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    if timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${hostport%:*}" "${hostport##*:}" 2>/dev/null; then
+    if etcd_ha_listening "$ep"; then
       return 0
     fi
   done

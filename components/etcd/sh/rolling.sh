@@ -22,21 +22,26 @@ etcd_ha_status() {
   ' || true)
 }
 
+# etcd_ha_listening ENDPOINT: whether something accepts TCP connections at ENDPOINT's host and port (1 s).
+etcd_ha_listening() {
+  local hostport=${1#*://}
+  hostport=${hostport%%/*}
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${hostport%:*}" "${hostport##*:}" 2>/dev/null
+}
+
 # etcd_ha_status_with SELF_ENDPOINT ENDPOINTS: etcd_ha_status ENDPOINTS, asked again (at most 3 more times,
 # 1 s apart) while SELF_ENDPOINT is missing from the answers but its port accepts connections. A running member
 # on a loaded machine can miss the 2 s bound; taking it for a stopped one would restart a leader without a
 # handover, which costs an election. A member whose port is closed (stopped, its host rebuilt) is not asked again.
 etcd_ha_status_with() {
-  local self=$1 eps=$2 status="" i hostport
-  hostport=${self#*://}
-  hostport=${hostport%%/*}
+  local self=$1 eps=$2 status="" i
   for ((i = 1; i <= 4; i++)); do
     status=$(etcd_ha_status "$eps")
     if awk -v s="$self" '$1 == s { found = 1 } END { exit !found }' <<<"$status"; then
       break
     fi
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    if ((i == 4)) || ! timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${hostport%:*}" "${hostport##*:}" 2>/dev/null; then
+    if ((i == 4)) || ! etcd_ha_listening "$self"; then
       break
     fi
     sleep 1
