@@ -400,8 +400,6 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const stackHosts = lab.hosts.filter((h) => !leaving.includes(h));
     const unknownKeys = stackHosts.filter((h) => h.hostKey === undefined).map((h) => h.name);
     if (unknownKeys.length > 0) throw new Error(`lab: no recorded host key for ${unknownKeys.join(", ")} (a lab from before host-key pinning): run \`npm run lab -- trust ${unknownKeys.join(" ")}\` to read them on the hosts`);
-    fs.writeFileSync(p.stackFile, renderLabStack({ hosts: stackHosts.map((h) => ({ ...h, hostKey: h.hostKey! })), version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore }));
-
     const renew = opts.renew ?? lab.renew;
     writeStack(p, (keep) =>
         renderLabStack({ hosts: stackHosts.map((h) => ({ ...h, hostKey: h.hostKey! })), version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore, renew, keep }),
