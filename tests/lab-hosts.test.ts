@@ -6,6 +6,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { partitionMark, partitionRules } from "../tools/lab/faults/partition";
 import { CGROUP_ROOT, ensureRootfs, hostIds, renderHostFiles } from "../tools/lab/hosts";
 import { itLintsClean } from "./helpers/tools";
 
@@ -83,6 +84,41 @@ describe("hostIds: machine and cgroup names unique per lab range", () => {
         expect(hostIds("127.66.3", "etcd1").machine).not.toBe(hostIds("127.66.2", "etcd1").machine);
         // A machine name is a host name: at most 64 characters.
         expect(hostIds("127.255.255", "etcd9").machine.length).toBeLessThanOrEqual(64);
+    });
+});
+
+describe("partitionRules: cut one member off, and nothing of a lab beside it", () => {
+    // Host 1 of every lab has the same system uid range (renderHostFiles): the uid alone names a member of
+    // each lab running side by side.
+    const member = (prefix: string) => ({ uid: 910, address: `${prefix}.11`, peerPort: 2380, mark: partitionMark(prefix, 0) });
+    const arg = (rule: string[], flag: string) => (rule.includes(flag) ? rule[rule.indexOf(flag) + 1] : undefined);
+
+    it("every rule names the member's lab: its range, its address or a mark of its own", () => {
+        const rules = partitionRules("127.66.2", member("127.66.2"));
+        for (const r of rules) {
+            const scoped = arg(r, "-d") === "127.66.2.0/24" || arg(r, "-d") === "127.66.2.11" || arg(r, "-s") === "127.66.2.11" || arg(r, "--mark") === "0x420201";
+            expect(scoped).toBe(true);
+        }
+        // The uid rule marks only connections to this lab's peers.
+        const byUid = rules.filter((r) => r.includes("--uid-owner"));
+        expect(byUid).toHaveLength(1);
+        expect(arg(byUid[0], "-d")).toBe("127.66.2.0/24");
+        expect(arg(byUid[0], "--set-mark")).toBe("0x420201");
+    });
+
+    it("two labs' rules for the same host index share no destination range and no mark", () => {
+        const a = partitionRules("127.66.2", member("127.66.2"));
+        const b = partitionRules("127.66.6", member("127.66.6"));
+        const dests = (rules: string[][]) => new Set(rules.map((r) => arg(r, "-d")).filter(Boolean));
+        const marks = (rules: string[][]) => new Set(rules.map((r) => arg(r, "--mark") ?? arg(r, "--set-mark")).filter(Boolean));
+        expect([...dests(a)].filter((d) => dests(b).has(d))).toEqual([]);
+        expect([...marks(a)].filter((m) => marks(b).has(m))).toEqual([]);
+        expect(partitionMark("127.66.2", 0)).not.toBe(partitionMark("127.66.2", 1));
+    });
+
+    it("refuses a member outside the lab's range, and a range that is not 127.x.y", () => {
+        expect(() => partitionRules("127.66.2", member("127.66.6"))).toThrow(/not in the lab's range 127\.66\.2\.0\/24/);
+        expect(() => partitionRules("10.0.0", member("10.0.0"))).toThrow(/a lab range is 127\.x\.y/);
     });
 });
 
