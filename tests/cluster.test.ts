@@ -511,7 +511,7 @@ describe("EtcdCluster day-2 steps", () => {
             expect(body).toContain("retain=7");
             expect(body).toContain("dir='/srv/etcd-snapshots'");
             expect(body).toContain(`member='${m}'`);
-            expect(body).toContain("systemctl enable etcd-ha-snapshot.timer");
+            expect(body).toContain("systemctl --no-reload enable etcd-ha-snapshot.timer");
             expect(String(plain(mt.inputs.delete))).toContain("systemctl disable --now etcd-ha-snapshot.timer");
         }
         const off = await runCluster("prod", { hosts: hosts(3), snapshots: { enabled: false } });

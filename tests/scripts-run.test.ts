@@ -144,6 +144,13 @@ if [ "\${1-}" = is-active ]; then
   [ -f '${scratch}/etcd-active' ] && exit 0
   exit 3
 fi
+# As systemd: a reload reads the unit; NeedDaemonReload is "yes" while the unit on disk differs from what was read.
+if [ "\${1-}" = daemon-reload ]; then
+  cat '${UNIT_PATH}' > '${scratch}/loaded-unit' 2>/dev/null || rm -f '${scratch}/loaded-unit'
+fi
+if [ "$*" = "show -p NeedDaemonReload --value etcd" ]; then
+  if [ -f '${UNIT_PATH}' ] && ! cmp -s '${UNIT_PATH}' '${scratch}/loaded-unit'; then echo yes; else echo no; fi
+fi
 exit 0
 `,
         { mode: 0o755 },
@@ -629,19 +636,21 @@ describe("the member scripts, run for real in a private mount namespace", () => 
             dummyCerts("2"), // 11
             start(UNIT_2), // 12: certificates renewed -> restart
             { cmd: `cat ${STATE_DIR}/etcd.started; sha256sum ${UNIT_PATH} /usr/local/bin/etcd; cat ${PKI_DIR}/ca.crt ${PKI_DIR}/server.crt ${PKI_DIR}/peer.crt | sha256sum` }, // 13
+            { cmd: `printf '# edited by hand\\n' >> ${UNIT_PATH}` }, // 14: a unit systemd has not read
+            start(UNIT_2), // 15: reload, then restart
         ]);
         r.forEach((x, i) => expectOk(x, `command ${i}`));
-        const [, , , first, env, unchanged, , afterUnit, again, , afterBinary, , afterCerts, stamp] = r;
+        const [, , , first, env, unchanged, , afterUnit, again, , afterBinary, , afterCerts, stamp, , afterEdit] = r;
 
-        expect(first.systemctl).toEqual(["daemon-reload", "enable etcd", "start --no-block etcd"]);
+        expect(first.systemctl).toEqual(["show -p NeedDaemonReload --value etcd", "--no-reload enable etcd", "start --no-block etcd"]);
         expect(lines(first.stdout)).toEqual([`started etcd: bootstrapping a new cluster (${INITIAL_CLUSTER})`]);
         // The bootstrap settings went to the env file, not the unit.
         expect(lines(env.stdout).slice(1)).toEqual([`ETCD_INITIAL_CLUSTER=${INITIAL_CLUSTER}`, "ETCD_INITIAL_CLUSTER_STATE=new", "ETCD_INITIAL_CLUSTER_TOKEN=etcd-ha-token-one"]);
 
-        expect(unchanged.systemctl).toEqual(["daemon-reload", "is-active --quiet etcd", "enable etcd"]);
+        expect(unchanged.systemctl).toEqual(["show -p NeedDaemonReload --value etcd", "is-active --quiet etcd", "--no-reload enable etcd"]);
         expect(lines(unchanged.stdout)).toEqual(["etcd is running with this configuration: nothing to do", "member etcd1 healthy after 1 check(s)"]);
 
-        expect(afterUnit.systemctl).toEqual(["daemon-reload", "is-active --quiet etcd", "restart etcd", "enable etcd"]);
+        expect(afterUnit.systemctl).toEqual(["show -p NeedDaemonReload --value etcd", "is-active --quiet etcd", "restart etcd", "--no-reload enable etcd"]);
         // The restart waits for its turn and for the member to have caught up, not only to answer.
         expect(lines(afterUnit.stdout)).toEqual([
             "unit, binary or certificates changed since etcd was started: restarting member etcd1 in its turn",
@@ -654,6 +663,10 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         expect(again.systemctl).not.toContain("restart etcd");
         expect(afterBinary.systemctl).toContain("restart etcd");
         expect(afterCerts.systemctl).toContain("restart etcd");
+        // systemd re-reads units only when one changed since it last did: the config step reloads when it writes
+        // the unit (none above after a config step), the start step when the unit changed otherwise.
+        for (const x of [first, unchanged, afterUnit, again, afterBinary, afterCerts]) expect(x.systemctl).not.toContain("daemon-reload");
+        expect(afterEdit.systemctl).toEqual(["show -p NeedDaemonReload --value etcd", "daemon-reload", "is-active --quiet etcd", "restart etcd", "--no-reload enable etcd"]);
 
         // The stamp records what etcd was last started with.
         const [stampLine, unitSum, etcdSum, certsSum] = lines(stamp.stdout);

@@ -49,7 +49,7 @@ export function maintenanceScript(o: MaintenanceOptions): string {
         ? `case "$changed" in
   *.service* | *.timer*) systemctl daemon-reload ;;
 esac
-systemctl enable ${SNAPSHOT_TIMER}
+systemctl --no-reload enable ${SNAPSHOT_TIMER}
 if [[ $changed == *.timer* ]] || ! systemctl is-active --quiet ${SNAPSHOT_TIMER}; then
   systemctl restart ${SNAPSHOT_TIMER}
 fi

@@ -153,7 +153,9 @@ run_member() {
     logs
     exit 1
   fi
-  systemctl enable etcd
+  # Enabled for the next boot, which reads the symlink; etcd runs already, so systemd need not re-read every
+  # unit now (--no-reload: a reload costs it about 0.2 s of CPU).
+  systemctl --no-reload enable etcd
   wait_healthy
   if [ -n "$restarted" ]; then
     etcd_ha_caught_up "$client_url" "$all" $((attempts * interval))
@@ -202,7 +204,11 @@ etcd_ha_start() {
   fi
   # What etcd is (re)started with; computed first, so a missing unit, binary or certificate fails before anything is done.
   want=$(fingerprint)
-  systemctl daemon-reload
+  # systemd reads the unit again only when it changed on disk since it last did (the config step reloads when it
+  # writes it; a reload costs systemd about 0.2 s of CPU and this runs on every member).
+  if [ "$(systemctl show -p NeedDaemonReload --value etcd)" = yes ]; then
+    systemctl daemon-reload
+  fi
   if [ -n "$replace" ]; then
     replace_member
   else
@@ -210,7 +216,7 @@ etcd_ha_start() {
   fi
   if [ -n "$restore_id" ] && [ -d "$data_dir/member" ] && [ -f "$restored_marker" ] && ! systemctl is-active --quiet etcd; then
     # The restored cluster has no quorum until enough members run: start without waiting; the gate waits.
-    systemctl enable etcd
+    systemctl --no-reload enable etcd
     systemctl start --no-block etcd
     printf '%s\n' "$want" > "$stamp"
     echo "started restored member $name (restore $restore_id): the new cluster forms once a quorum of members has started"
@@ -264,7 +270,7 @@ etcd_ha_start() {
     exit 1
   fi
   write_bootstrap "$state" "$cluster"
-  systemctl enable etcd
+  systemctl --no-reload enable etcd
   if [ "$state" = new ]; then
     # A new cluster is ready only once a quorum of members has started: do not wait here.
     systemctl start --no-block etcd
