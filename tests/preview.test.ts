@@ -100,14 +100,19 @@ describe("the real pulumi preview, offline", () => {
             doc.config["etcd-ha:clusterName"] = "Not_A_Label";
             const file = path.join(dir, "Pulumi.bad.yaml");
             fs.writeFileSync(file, YAML.stringify(doc));
+            // Its own temporary dir, to see that the failed preview removes its scratch workspace too.
+            const tmp = path.join(dir, "tmp");
+            fs.mkdirSync(tmp);
             const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(ROOT, "tools", "preview.ts"), "--config-file", file], {
                 cwd: ROOT,
                 encoding: "utf8",
                 timeout: 180_000,
+                env: { ...process.env, TMPDIR: tmp },
             });
             expect(r.status).toBe(1);
             expect(r.stdout + r.stderr).toContain("etcd-ha:clusterName");
             expect(r.stdout).toMatch(/Pulumi\.bad\.yaml: FAILED/);
+            expect(fs.readdirSync(tmp).filter((f) => f.startsWith("etcd-ha-preview-"))).toEqual([]);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }

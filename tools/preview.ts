@@ -157,7 +157,8 @@ async function main(argv: string[]): Promise<void> {
         console.log(`preview: ${path.relative(PROJECT_ROOT, file) || file}: ${r.ok ? "ok" : "FAILED"} in ${(r.run.ms / 1000).toFixed(1)}s${r.isolated ? " (network namespace with loopback only)" : ""}`);
         if (!r.ok) {
             for (const e of r.run.errors) console.error(`preview: error: ${e}`);
-            process.exit(1);
+            // Not process.exit: the scratch dir below goes first.
+            process.exitCode = 1;
         }
     } finally {
         if (keep === undefined) fs.rmSync(dir, { recursive: true, force: true });
