@@ -83,6 +83,18 @@ const source = z
     .refine((s) => isCidr4(s) || isIPv4(s), "must be an IPv4 address or CIDR such as 10.103.0.0/24")
     .refine(noLeadingZero, LEADING_ZERO_MESSAGE);
 const port = z.number().int().min(1).max(65535);
+/** A firewall rule's `N` or `LOW:HIGH` (already matched as digits): every port 1-65535, LOW ≤ HIGH. Digits that fail the pattern pass here (the pattern reports them). */
+function portRangeOk(v: string): boolean {
+    if (!/^\d{1,5}(:\d{1,5})?$/.test(v)) return true;
+    const [lo, hi = lo] = v.split(":").map(Number);
+    return lo >= 1 && hi <= 65535 && lo <= hi;
+}
+/**
+ * A Proxmox storage ID as PVE accepts it (`pve-storage-id`: a letter first, then letters, digits, '-', '_' or
+ * '.', ending in a letter or digit), e.g. `local`, `local-lvm`, `ceph_vm.1`.
+ */
+export const STORAGE_ID = /^[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]$/;
+const storageId = z.string().regex(STORAGE_ID, "must be a Proxmox storage ID such as local or local-lvm: a letter first, then letters, digits, '-', '_' or '.', ending in a letter or digit");
 /**
  * A Linux user name as `useradd` accepts it by default (Debian and Ubuntu): a lower-case letter or '_' first,
  * then lower-case letters, digits, '_' or '-', at most 32 characters. It is put into commands (sudo, chown).
@@ -170,7 +182,10 @@ export const ProxmoxSchema = z.strictObject({
                 .array(
                     z.strictObject({
                         /** Port or range, e.g. `6443` or `30000:32767`. */
-                        port: z.string().regex(/^\d{1,5}(:\d{1,5})?$/, "must be a port such as 6443 or a range such as 30000:32767"),
+                        port: z
+                            .string()
+                            .regex(/^\d{1,5}(:\d{1,5})?$/, "must be a port such as 6443 or a range such as 30000:32767")
+                            .refine((v) => portRangeOk(v), "must be ports 1-65535, a range low:high with low at most high, such as 30000:32767"),
                         /** `tcp` or `udp`. Default tcp. */
                         proto: z.enum(["tcp", "udp"]).default("tcp"),
                         /** Allowed sources (CIDRs). Default: network.cidr. */
@@ -220,14 +235,14 @@ export const HypervisorSchema = z.strictObject({
     datastores: z
         .strictObject({
             /** VM disks and the cloud-init drive. Default `local-lvm`. */
-            disk: z.string().min(1).default("local-lvm"),
+            disk: storageId.default("local-lvm"),
             /** Cloud images (`import` content type must be enabled). Default `local`. */
-            images: z.string().min(1).default("local"),
+            images: storageId.default("local"),
             /**
              * Cloud-init snippets (`snippets` content type). Required on nodes that host members: the snippet carries the
              * VM's generated SSH host key. Unset only with `ssh.insecureIgnoreHostKeys` (the built-in user account, host keys unchecked).
              */
-            snippets: z.string().min(1).optional(),
+            snippets: storageId.optional(),
         })
         .default({ disk: "local-lvm", images: "local" }),
 });

@@ -224,6 +224,30 @@ export const MALFORMED: Malformed[] = [
         message: `must be a port such as 6443 or a range such as 30000:32767 (got "https")`,
     },
     {
+        label: "firewall extra rule with port 0",
+        raw: mutate(P(), (c) => (c.proxmox.firewall = { extraRules: [{ port: "0" }] })),
+        path: "etcd-ha:proxmox.firewall.extraRules[0].port",
+        message: `must be ports 1-65535, a range low:high with low at most high, such as 30000:32767 (got "0")`,
+    },
+    {
+        label: "firewall extra rule with a port above 65535",
+        raw: mutate(P(), (c) => (c.proxmox.firewall = { extraRules: [{ port: "30000:70000" }] })),
+        path: "etcd-ha:proxmox.firewall.extraRules[0].port",
+        message: `must be ports 1-65535, a range low:high with low at most high, such as 30000:32767 (got "30000:70000")`,
+    },
+    {
+        label: "firewall extra rule with a range high to low",
+        raw: mutate(P(), (c) => (c.proxmox.firewall = { extraRules: [{ port: "32767:30000" }] })),
+        path: "etcd-ha:proxmox.firewall.extraRules[0].port",
+        message: `must be ports 1-65535, a range low:high with low at most high, such as 30000:32767 (got "32767:30000")`,
+    },
+    {
+        label: "datastore name Proxmox refuses",
+        raw: mutate(P(), (c) => (c.hypervisors[0].datastores = { disk: "local lvm", snippets: "local" })),
+        path: "etcd-ha:hypervisors[0].datastores.disk",
+        message: `must be a Proxmox storage ID such as local or local-lvm: a letter first, then letters, digits, '-', '_' or '.', ending in a letter or digit (got "local lvm")`,
+    },
+    {
         label: "member name not a DNS label",
         raw: mutate(P(), (c) => (c.members[0].name = "Etcd_1")),
         path: "etcd-ha:members[0].name",
