@@ -19,7 +19,7 @@ import { formatFigures, verifyAcknowledged } from "../tools/lab/faults/writer";
 import { inHost, LabHost } from "../tools/lab/hosts";
 import { MIN_35_FOR_36 } from "../components/etcd/upgrade";
 import { versionFeatures } from "../components/etcd/version";
-import { expectRolling, failedErrors, labCli, labSuite } from "./helpers/labSuite";
+import { expectRolling, expectSnapshotFirst, failedErrors, labCli, labSuite } from "./helpers/labSuite";
 
 /** The release the suite's runs ask for (what the cluster should be on after the last successful run). */
 let current = "3.4";
@@ -122,16 +122,8 @@ async function upgrade(release: string, kind: "minor" | "patch", prefix: string)
     else expect(to.startsWith(`${release}.`)).toBe(true);
 
     // The guard's verdict and the pre-upgrade snapshot, before any member stages the release.
-    expect(lines.some((l) => l.includes(`etcd-upgrade-snapshot | upgrade check: etcd ${from} installed, ${kind} upgrade to ${to}`))).toBe(true);
-    expect(lines.some((l) => /etcd-upgrade-snapshot \| snapshot \/var\/backups\/etcd\/etcd_etcd1_pre-upgrade_\d{8}T\d{6}Z\.db revision [1-9]/.test(l))).toBe(true);
-    const snap = result.steps.find((s) => s.name === "etcd-upgrade-snapshot" && s.op === "update")!;
-    expect(snap).toBeDefined();
-    for (const h of hosts()) {
-        for (const step of ["binaries", "config"]) {
-            const s = result.steps.find((x) => x.name === `etcd-${h.name}-${step}` && x.op === "update")!;
-            expect(s.startMs).toBeGreaterThanOrEqual(snap.endMs);
-        }
-    }
+    const dots = (v: string) => v.replace(/\./g, "\\.");
+    expectSnapshotFirst({ steps: result.steps, lines }, hosts().map((h) => h.name), new RegExp(`^etcd ${dots(from)} installed, ${kind} upgrade to ${dots(to)}$`), ["binaries", "config"]);
     // One member at a time (turns taken at run time), the leader last, handing over first.
     const turns = expectRolling(lines, hosts().map((h) => h.name));
     expect(String(result.outputs.health)).toMatch(/^healthy: 3\/3 members/);

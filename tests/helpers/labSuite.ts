@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { ClientTls, ContinuousWriter, WriterOptions, WriterReport } from "../../tools/lab/faults/writer";
 import { GoWriter, GoWriterReport } from "../../tools/lab/faults/goWriter";
-import { urnName } from "../../tools/lab/pulumi";
+import { StepRecord, urnName } from "../../tools/lab/pulumi";
 import { isSecretInput } from "./tokens";
 import { inHost, LabHost, preflight, PROJECT_ROOT, readLab } from "../../tools/lab/hosts";
 
@@ -167,6 +167,27 @@ export function expectRolling(log: string[], members: string[]): Turn[] {
     expect(handed.length).toBeLessThanOrEqual(1);
     if (handed.length === 1) expect(handed[0]).toBe(turns[turns.length - 1].member);
     return turns;
+}
+
+/**
+ * An upgrade's first step, from a run's steps and log lines: `etcd-upgrade-snapshot` updated, its guard's
+ * verdict (`upgrade check: <verdict>`), a pre-upgrade snapshot with a revision taken, and every member's `steps`
+ * (`binaries`, and whatever else stages the release) updated and started only after it ended. Returns the step.
+ */
+export function expectSnapshotFirst(run: { steps: StepRecord[]; lines: string[] }, members: string[], verdict: RegExp, steps: string[] = ["binaries"]): StepRecord {
+    const snap = run.steps.find((s) => s.name === "etcd-upgrade-snapshot" && s.op === "update");
+    expect(snap).toBeDefined();
+    const said = run.lines.filter((l) => l.includes("etcd-upgrade-snapshot | ")).map((l) => l.slice(l.indexOf("etcd-upgrade-snapshot | ") + 24));
+    expect(said.some((l) => l.startsWith("upgrade check: ") && verdict.test(l.slice(15)))).toBe(true);
+    expect(said.some((l) => /^snapshot \/var\/backups\/etcd\/etcd_etcd1_pre-upgrade_\d{8}T\d{6}Z\.db revision [1-9]/.test(l))).toBe(true);
+    for (const m of members) {
+        for (const step of steps) {
+            const s = run.steps.find((x) => x.name === `etcd-${m}-${step}` && x.op === "update");
+            expect({ step: `etcd-${m}-${step}`, updated: s !== undefined }).toEqual({ step: `etcd-${m}-${step}`, updated: true });
+            expect(s!.startMs).toBeGreaterThanOrEqual(snap!.endMs);
+        }
+    }
+    return snap!;
 }
 
 /** The `pulumi` block of `lab status --json`: how to run any pulumi command against the lab stack. */
