@@ -53,6 +53,8 @@ const hostOf = (name: string): LabHost => lab().hosts.find((h) => h.name === nam
 
 let st: Status;
 let tls: ClientTls;
+/** The faults' writer: the lab's client TLS, a 1 s deadline per put and the lab suites' pause between puts. */
+const faultWriter = (endpoints: string[], prefix: string) => new ContinuousWriter({ endpoints, tls, prefix, opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
 const upOutput: string[] = [];
 
 /** etcdctl from this machine with the admin client (or other credentials). */
@@ -412,7 +414,7 @@ describe("faults, with a continuous writer", () => {
     test("kill -9 the leader: a new leader, writes resume, every acknowledged write on every member", async () => {
         const leader = await findLeader(st.endpoints, tls);
         const pid = statusJson().members.find((m) => m.clientUrl === leader.endpoint)!.pid!;
-        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/leader-kill/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
+        const w = faultWriter(st.endpoints, "/faults/leader-kill/");
         w.start();
         await sleep(1500);
         const killedAt = nowMs();
@@ -437,7 +439,7 @@ describe("faults, with a continuous writer", () => {
     test("kill -9 a follower: no failed writes", async () => {
         const leader = await findLeader(st.endpoints, tls);
         const follower = statusJson().members.find((m) => m.clientUrl !== leader.endpoint)!;
-        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== follower.clientUrl), tls, prefix: "/faults/follower-kill/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
+        const w = faultWriter(st.endpoints.filter((e) => e !== follower.clientUrl), "/faults/follower-kill/");
         w.start();
         await sleep(1000);
         const killedAt = nowMs();
@@ -474,7 +476,7 @@ describe("faults, with a continuous writer", () => {
     test("SIGSTOP the leader past the election timeout, then SIGCONT: a new leader, no acknowledged write lost", async () => {
         const leader = await findLeader(st.endpoints, tls);
         const pid = statusJson().members.find((m) => m.clientUrl === leader.endpoint)!.pid!;
-        const w = new ContinuousWriter({ endpoints: st.endpoints.filter((e) => e !== leader.endpoint), tls, prefix: "/faults/pause/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
+        const w = faultWriter(st.endpoints.filter((e) => e !== leader.endpoint), "/faults/pause/");
         w.start();
         await sleep(1000);
         const stoppedAt = nowMs();
@@ -502,7 +504,7 @@ describe("faults, with a continuous writer", () => {
         const isolatedHost = lab().hosts.find((h) => leader.endpoint === `https://${h.address}:2379`)!;
         const uid = Number(inHost(isolatedHost, ["id", "-u", "etcd"]).trim());
         const majority = st.endpoints.filter((e) => e !== leader.endpoint);
-        const w = new ContinuousWriter({ endpoints: majority, tls, prefix: "/faults/partition/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
+        const w = faultWriter(majority, "/faults/partition/");
         w.start();
         await sleep(1000);
         const isolatedAt = nowMs();
@@ -537,7 +539,7 @@ describe("faults, with a continuous writer", () => {
         const pidBefore = statusJson().members.find((m) => m.name === h.name)!.pid!;
         const initBefore = initPid(h)!;
         const others = st.endpoints.filter((e) => e !== leader.endpoint);
-        const w = new ContinuousWriter({ endpoints: others, tls, prefix: "/faults/reboot/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
+        const w = faultWriter(others, "/faults/reboot/");
         w.start();
         await sleep(1000);
         const rebootAt = nowMs();
@@ -562,7 +564,7 @@ describe("faults, with a continuous writer", () => {
     }, 120_000);
 
     test("power cut of every member at once, then all booted: the cluster is healthy and every acknowledged write is there", async () => {
-        const w = new ContinuousWriter({ endpoints: st.endpoints, tls, prefix: "/faults/power/", opTimeoutMs: 1000, pauseMs: WRITER_PAUSE_MS });
+        const w = faultWriter(st.endpoints, "/faults/power/");
         w.start();
         await sleep(1500);
         const hosts = lab().hosts;
