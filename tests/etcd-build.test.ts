@@ -112,7 +112,7 @@ describe("tools/etcd-build.sh", () => {
     it.each([["3.x"], ["v3.5.1"], ["3.5.1; rm -rf /"]])("refuses the release %s, naming the accepted forms", (bad) => {
         const r = build([bad]);
         expect(r.status).toBe(1);
-        expect(r.stderr).toContain("a release is a minor line (3.5), a version (3.5.36) or 'writer'");
+        expect(r.stderr).toContain("a release is a minor line (3.5), a version (3.5.36), 'writer' or 'objectstore'");
         expect(r.stdout).toBe("");
     });
 

@@ -2,9 +2,10 @@
 # etcd-ha: builds etcd, etcdctl and etcdutl releases from the Go module proxy and packs each in the upstream
 # release layout, for the program's air-gapped install path (etcd.install.method: push) and the lab.
 #
-#   bash tools/etcd-build.sh [RELEASE | writer ...]        (default: 3.5 3.6)
+#   bash tools/etcd-build.sh [RELEASE | writer | objectstore ...]        (default: 3.5 3.6)
 #
-# `writer` builds the lab's continuous writer (tools/lab/gowriter, on etcd's Go client) instead.
+# `writer` builds the lab's continuous writer (tools/lab/gowriter, on etcd's Go client) instead, and
+# `objectstore` the lab's S3-compatible object store (versitygw, Apache-2.0, pinned in tools/lab/objectstore).
 #
 # A RELEASE is a minor line (3.5: the newest patch the Go module proxy serves) or an exact version (3.5.36).
 # For each it prints one line: `<version> <tarball> <sha256>`; progress goes to stderr.
@@ -125,10 +126,31 @@ build_writer() { # prints "writer <binary>"
   echo "writer $cache/writer-$h/etcd-ha-writer"
 }
 
+# objectstore_into TMP: versitygw (an S3 gateway over a directory) at the version tools/lab/objectstore pins.
+objectstore_into() {
+  local tmp=$1
+  if ! (cd "$store_src" && GOFLAGS=-mod=readonly timeout 1200 go build -trimpath -ldflags="-s -w" -o "$tmp/versitygw" github.com/versity/versitygw/cmd/versitygw) >"$tmp/build.log" 2>&1; then
+    tail -n 20 "$tmp/build.log" >&2
+    fail "building the object store failed (cd tools/lab/objectstore && go build github.com/versity/versitygw/cmd/versitygw; log: $tmp/build.log)"
+  fi
+}
+
+build_objectstore() { # prints "objectstore <binary>"
+  local store_src h
+  store_src="$(dirname "$recipe")/lab/objectstore"
+  h="$(cat "$recipe" "$store_src/go.mod" "$store_src/go.sum" | sha256sum | cut -c1-16)"
+  cached "$cache/objectstore-$h" "the object store (versitygw $(sed -n 's|^require github.com/versity/versitygw ||p' "$store_src/go.mod"))" objectstore_into
+  echo "objectstore $cache/objectstore-$h/versitygw"
+}
+
 [ "$#" -gt 0 ] || set -- 3.5 3.6
 for r in "$@"; do
   if [ "$r" = writer ]; then
     build_writer
+    continue
+  fi
+  if [ "$r" = objectstore ]; then
+    build_objectstore
     continue
   fi
   if [[ $r =~ ^3\.[0-9]+$ ]]; then
@@ -137,7 +159,7 @@ for r in "$@"; do
   elif [[ $r =~ ^3\.[0-9]+\.[0-9]+$ ]]; then
     v=$r
   else
-    fail "a release is a minor line (3.5), a version (3.5.36) or 'writer', got '$r'"
+    fail "a release is a minor line (3.5), a version (3.5.36), 'writer' or 'objectstore', got '$r'"
   fi
   build "$v"
 done
