@@ -28,8 +28,10 @@ import {
     SNAPSHOT_SCRIPT_PATH,
     SNAPSHOT_SERVICE,
     SNAPSHOT_TIMER,
+    S3Target,
     SnapshotSettings,
 } from "../components/etcd/maintenance";
+import { ObjectStore, removeObjectStore, startObjectStore } from "./helpers/objectStore";
 import { itLintsClean, needTool, runTool } from "./helpers/tools";
 import { cleanEnv, ETCDCTL, LocalEtcd } from "./helpers/localEtcd";
 
@@ -38,6 +40,8 @@ const B = "127.77.9.2";
 const UNREACHABLE = "http://127.77.9.3:2379";
 const EP_A = `http://${A}:2379`;
 const EP_B = `http://${B}:2379`;
+/** The snapshot script's summary line: the snapshot's path first. */
+const SNAPSHOT_LINE = /^snapshot (\S+) revision \d+ keys \d+ bytes \d+ sha256 [0-9a-f]{64}$/m;
 
 
 
@@ -80,6 +84,14 @@ const SCRIPTS: [string, string][] = [
     ["snapshot 3.5 defaults", renderSnapshotScript(SNAP_BASE)],
     ["snapshot 3.4 off-host", renderSnapshotScript({ ...SNAP_BASE, version: "3.4.23", dir: "/srv/etcd-backups", retain: 1, offHostCommand: `rsync -a "$1" "$2" 'backup@vault:/etcd/'\nlogger -t etcd-ha "copied $1"` })],
     ["snapshot 3.6 plain http", renderSnapshotScript({ ...SNAP_BASE, version: "3.6.4", endpoint: "http://127.0.0.1:2379", tls: null, retain: 1000 })],
+    [
+        "snapshot 3.6 with an S3 store",
+        renderSnapshotScript({
+            ...SNAP_BASE,
+            version: "3.6.4",
+            s3: { endpoint: "https://s3.kloud.lan:9000", bucket: "etcd-backups", prefix: "k8s/etcd/", region: "us-east-1", authFile: "/etc/etcd-ha/s3.curlrc", caFile: "/etc/etcd-ha/s3-ca.crt", retainCount: 120, retainDays: 30, attempts: 4, backoffSeconds: 5, requestTimeoutSeconds: 600, budgetSeconds: 3600 },
+        }),
+    ],
     ["defrag 3 members", renderDefragScript(DEFRAG_BASE)],
     ["defrag 1 member plain http", renderDefragScript({ endpoints: ["http://127.0.0.1:2379"], tls: null, etcdctl: "/usr/bin/etcdctl" })],
 ];
@@ -193,6 +205,8 @@ describe("snapshot units", () => {
 // Bad input
 // ---------------------------------------------------------------------------------------------------------
 
+const S3_OK: S3Target = { endpoint: "https://s3.lan:9000", bucket: "etcd-backups", prefix: "etcd/", region: "us-east-1", authFile: "/etc/etcd-ha/s3.curlrc", retainCount: 120, retainDays: 30, attempts: 4, backoffSeconds: 5, requestTimeoutSeconds: 600, budgetSeconds: 3600 };
+
 describe("bad settings throw, naming the setting", () => {
     const snap: [string, Partial<SnapshotSettings> & Record<string, unknown>, RegExp][] = [
         ["retain 0", { retain: 0 }, /snapshot\.retain must be an integer from 1 to 1000/],
@@ -224,6 +238,16 @@ describe("bad settings throw, naming the setting", () => {
         ["lock in a relative path", { lockFile: "lock" }, /snapshot\.lockFile/],
         ["negative lock wait", { lockWaitSeconds: -1 }, /snapshot\.lockWaitSeconds/],
         ["zero snapshot timeout", { snapshotTimeoutSeconds: 0 }, /snapshot\.snapshotTimeoutSeconds/],
+        ["S3 over http", { s3: { ...S3_OK, endpoint: "http://s3.lan:9000" } }, /snapshot\.s3\.endpoint must be https:\/\/host\[:port\] without a path/],
+        ["S3 endpoint with a path", { s3: { ...S3_OK, endpoint: "https://s3.lan/bucket" } }, /snapshot\.s3\.endpoint/],
+        ["S3 bucket upper-case", { s3: { ...S3_OK, bucket: "Backups" } }, /snapshot\.s3\.bucket must be an S3 bucket name/],
+        ["S3 bucket with ..", { s3: { ...S3_OK, bucket: "a..b" } }, /snapshot\.s3\.bucket/],
+        ["S3 prefix without a trailing /", { s3: { ...S3_OK, prefix: "etcd" } }, /snapshot\.s3\.prefix must be empty or path segments/],
+        ["S3 prefix with //", { s3: { ...S3_OK, prefix: "a//b/" } }, /snapshot\.s3\.prefix/],
+        ["S3 region with a space", { s3: { ...S3_OK, region: "us east" } }, /snapshot\.s3\.region/],
+        ["S3 relative auth file", { s3: { ...S3_OK, authFile: "s3.curlrc" } }, /snapshot\.s3\.authFile/],
+        ["S3 0 attempts", { s3: { ...S3_OK, attempts: 0 } }, /snapshot\.s3\.attempts must be an integer from 1 to 10/],
+        ["S3 retainCount 0", { s3: { ...S3_OK, retainCount: 0 } }, /snapshot\.s3\.retainCount/],
     ];
     it.each(snap)("snapshot: %s", (_label, patch, message) => {
         const s = { ...SNAP_BASE, ...patch } as SnapshotSettings;
@@ -558,6 +582,144 @@ describe("against a real etcd", () => {
         it("left the other files alone through every run", () => {
             expect(fingerprint()).toEqual(before);
         });
+    });
+
+    describe("snapshot script with an S3 store (a real versitygw over TLS)", () => {
+        let dir: string;
+        let store: ObjectStore;
+        const BUCKET = "etcd-backups";
+        const s3 = (over: Partial<S3Target> = {}): S3Target => ({
+            endpoint: store.endpoint,
+            bucket: BUCKET,
+            prefix: "etcd/",
+            region: store.region,
+            authFile: store.authFile,
+            caFile: store.caFile,
+            retainCount: 3,
+            retainDays: 30,
+            attempts: 2,
+            backoffSeconds: 1,
+            requestTimeoutSeconds: 10,
+            budgetSeconds: 120,
+            ...over,
+        });
+        const settings = (over: Partial<S3Target> = {}): SnapshotSettings => ({
+            clusterName: "prod",
+            memberName: "etcd1",
+            version: "3.4.23",
+            endpoint: EP_A,
+            dir,
+            retain: 5,
+            etcdctl: ETCDCTL,
+            tls: null,
+            lockFile: path.join(tmp, "s3-snapshot.lock"),
+            lockWaitSeconds: 5,
+            s3: s3(over),
+        });
+        const run = (over: Partial<S3Target> = {}) => runScript(path.join(tmp, "snap-s3.sh"), renderSnapshotScript(settings(over)), [], 120_000);
+        /** The bucket's objects under `etcd/` (the store keeps each as a file), sorted. */
+        const objects = () => {
+            const root = path.join(store.dataDir, BUCKET);
+            const out: string[] = [];
+            const walk = (d: string) => {
+                for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                    const p = path.join(d, e.name);
+                    if (e.isDirectory()) walk(p);
+                    else out.push(path.relative(root, p));
+                }
+            };
+            walk(root);
+            return out.sort();
+        };
+        const mine = () => objects().filter((o) => /^etcd\/prod\/prod_etcd1_\d{8}T\d{6}Z\.db$/.test(o));
+        const UPLOADED = /^uploaded s3:\/\/etcd-backups\/(etcd\/prod\/prod_etcd1_\d{8}T\d{6}Z\.db) sha256 ([0-9a-f]{64}) \(read back\)$/gm;
+
+        beforeAll(async () => {
+            dir = path.join(tmp, "backups-s3");
+            fs.mkdirSync(dir, { mode: 0o700 });
+            store = await startObjectStore("127.66.8.2", 9443, BUCKET);
+        }, 1_500_000);
+        afterAll(() => removeObjectStore(store));
+
+        it("uploads the new snapshot, reads it back, and marks it: the store holds the same bytes", () => {
+            const r = run();
+            expect(r.stderr).toBe("");
+            expect(r.status).toBe(0);
+            const up = [...r.stdout.matchAll(UPLOADED)];
+            expect(up).toHaveLength(1);
+            const [, key, sum] = up[0];
+            const local = path.join(dir, path.basename(key));
+            expect(sha256(local)).toBe(sum);
+            expect(sha256(path.join(store.dataDir, BUCKET, key))).toBe(sum);
+            expect(fs.readFileSync(`${local}.s3`, "utf8")).toBe(`s3://${BUCKET}/${key} ${sum}\n`);
+            expect(r.stdout).toMatch(/^off-host: 1 uploaded, 0 deleted from s3:\/\/etcd-backups\/etcd\/prod\/prod_etcd1_, keeping the newest 3 of at most 30 days$/m);
+            // Nothing of the keys in the script or its output.
+            expect(renderSnapshotScript(settings())).not.toContain(store.secret);
+            expect(r.stdout + r.stderr).not.toContain(store.secret);
+        });
+
+        it("with the store down: exit 3 after every try, the snapshot kept locally, nothing deleted; the next run backfills it", async () => {
+            const before = objects();
+            store.stop();
+            let down: ReturnType<typeof run>;
+            try {
+                down = run();
+            } finally {
+                // Started again whatever happened, for the tests after this one.
+                await store.start();
+            }
+            expect(down.status).toBe(OFF_HOST_FAILED_EXIT);
+            expect(down.stderr).toMatch(/try 1 of 2 failed; trying again in 1s/);
+            expect(down.stderr).toMatch(/^ERROR: the off-host copy of prod_etcd1_\d{8}T\d{6}Z\.db to s3:\/\/etcd-backups\/etcd\/prod\/ failed after 2 try\(s\)/m);
+            const missed = SNAPSHOT_LINE.exec(down.stdout)![1];
+            expect(fs.existsSync(missed)).toBe(true);
+            expect(fs.existsSync(`${missed}.s3`)).toBe(false);
+            expect(objects()).toEqual(before);
+            // Back up: the missed snapshot and the new one, oldest first.
+            const again = run();
+            expect(again.stderr).toBe("");
+            expect(again.status).toBe(0);
+            const keys = [...again.stdout.matchAll(UPLOADED)].map((m) => m[1]);
+            expect(keys).toHaveLength(2);
+            expect(keys[0]).toBe(`etcd/prod/${path.basename(missed)}`);
+            expect(keys[0] < keys[1]).toBe(true);
+            for (const k of keys) expect(fs.existsSync(path.join(dir, `${path.basename(k)}.s3`))).toBe(true);
+        }, 180_000);
+
+        it("keeps the newest retainCount of this member in the bucket and drops older than retainDays; other names untouched", () => {
+            const put = (key: string) => {
+                fs.mkdirSync(path.dirname(path.join(store.dataDir, BUCKET, key)), { recursive: true });
+                fs.writeFileSync(path.join(store.dataDir, BUCKET, key), key);
+            };
+            const foreign = ["etcd/prod/prod_etcd9_20200101T000000Z.db", "etcd/staging/staging_etcd1_20200101T000000Z.db", "etcd/prod/prod_etcd1_pre-upgrade_20200101T000000Z.db", "etcd/prod/notes.txt"];
+            for (const k of foreign) put(k);
+            const ancient = "etcd/prod/prod_etcd1_20200101T000000Z.db";
+            put(ancient);
+            const r = run();
+            expect(r.stderr).toBe("");
+            expect(r.status).toBe(0);
+            const uploaded = [...r.stdout.matchAll(UPLOADED)].map((m) => m[1]);
+            expect(uploaded).toHaveLength(1);
+            // 3 of this member's before this run + the ancient one + the new one: the ancient one is past 30 days
+            // and the oldest recent one past the count.
+            expect(r.stdout).toMatch(/^off-host: 1 uploaded, 2 deleted from/m);
+            expect(mine()).toHaveLength(3);
+            expect(mine()).not.toContain(ancient);
+            expect(mine()[2]).toBe(uploaded[0]);
+            for (const k of foreign) expect(objects()).toContain(k);
+            // Locally: retain 5, and each marker goes with its snapshot.
+            const local = fs.readdirSync(dir);
+            const dbs = local.filter((f) => /^prod_etcd1_\d{8}T\d{6}Z\.db$/.test(f));
+            expect(local.filter((f) => f.endsWith(".s3")).map((f) => f.slice(0, -3)).sort()).toEqual(dbs.sort());
+
+            // By age alone: with room for 10, only the object past 30 days goes.
+            put(ancient);
+            const aged = run({ retainCount: 10 });
+            expect(aged.status).toBe(0);
+            expect(aged.stdout).toMatch(/^off-host: 1 uploaded, 1 deleted from/m);
+            expect(mine()).not.toContain(ancient);
+            expect(mine()).toHaveLength(4);
+        }, 120_000);
     });
 
     describe("defrag script", () => {

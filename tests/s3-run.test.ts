@@ -3,72 +3,39 @@
  * the Go module proxy by tools/etcd-build.sh objectstore) serving a scratch directory over TLS on a loopback
  * address, with a CA of the test's own. Every request is curl's own SigV4 signature; nothing here imitates S3.
  */
-import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
-import * as net from "net";
-import * as os from "os";
 import * as path from "path";
-import { etcdBuild } from "../tools/lab/etcdBuild";
+import { ObjectStore, removeObjectStore, startObjectStore } from "./helpers/objectStore";
 import { itLintsClean } from "./helpers/tools";
 
 const S3_SH = path.join(__dirname, "..", "components", "etcd", "sh", "s3.sh");
 const ADDRESS = "127.66.8.1";
 const PORT = 9443;
-const ACCESS = "etcdhaAccessKey";
-const SECRET = `s3cret-${randomBytes(12).toString("hex")}`;
 const BUCKET = "etcd-backups";
 
+let store: ObjectStore;
 let dir: string;
-let store: ChildProcess | undefined;
+let SECRET: string;
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
-function waitForPort(host: string, port: number, ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    return new Promise((resolve, reject) => {
-        const attempt = () => {
-            const s = net.connect(port, host);
-            s.once("connect", () => {
-                s.destroy();
-                resolve();
-            });
-            s.once("error", () => {
-                s.destroy();
-                if (Date.now() > until) reject(new Error(`nothing listens on ${host}:${port} after ${ms} ms`));
-                else setTimeout(attempt, 100);
-            });
-        };
-        attempt();
-    });
-}
-
-/** Runs `body` in bash with s3.sh sourced and the store's parameters set (`auth` a curl config file). */
+/** Runs `body` in bash with s3.sh sourced and the store's parameters set. */
 function s3(body: string, over: Record<string, string> = {}) {
-    const params = { s3_endpoint: `https://${ADDRESS}:${PORT}`, s3_bucket: BUCKET, s3_region: "us-east-1", s3_ca: path.join(dir, "ca.crt"), s3_auth: path.join(dir, "auth"), s3_timeout: "20", ...over };
+    const params = { s3_endpoint: store.endpoint, s3_bucket: BUCKET, s3_region: store.region, s3_ca: store.caFile, s3_auth: store.authFile, s3_timeout: "20", ...over };
     const script = ["set -euo pipefail", `source ${JSON.stringify(S3_SH)}`, ...Object.entries(params).map(([k, v]) => `${k}=${JSON.stringify(v)}`), body].join("\n");
     return spawnSync("bash", ["-c", script], { encoding: "utf8", timeout: 60_000, cwd: dir });
 }
 
 beforeAll(async () => {
-    const [, bin] = etcdBuild("objectstore", 2);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-s3-"));
-    const o = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    o(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=etcd-ha s3 test CA"]);
-    o(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "store.key", "-out", "store.csr", "-subj", "/CN=store"]);
-    fs.writeFileSync(path.join(dir, "ext"), `subjectAltName=IP:${ADDRESS}\nextendedKeyUsage=serverAuth\n`);
-    o(["x509", "-req", "-in", "store.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "store.crt", "-days", "2", "-extfile", "ext"]);
-    fs.mkdirSync(path.join(dir, "data", BUCKET), { recursive: true });
-    fs.writeFileSync(path.join(dir, "auth"), `user = "${ACCESS}:${SECRET}"\n`, { mode: 0o600 });
-    fs.writeFileSync(path.join(dir, "wrong-auth"), `user = "${ACCESS}:not-the-secret"\n`, { mode: 0o600 });
-    store = spawn(bin, ["--access", ACCESS, "--secret", SECRET, "--port", `${ADDRESS}:${PORT}`, "--cert", path.join(dir, "store.crt"), "--key", path.join(dir, "store.key"), "--quiet", "posix", path.join(dir, "data")], { stdio: "ignore" });
-    await waitForPort(ADDRESS, PORT, 20_000);
+    store = await startObjectStore(ADDRESS, PORT, BUCKET);
+    dir = store.dir;
+    SECRET = store.secret;
+    fs.writeFileSync(path.join(dir, "wrong-auth"), `user = "etcdhaTestAccess:not-the-secret"\n`, { mode: 0o600 });
 }, 1_500_000);
 
-afterAll(() => {
-    if (store?.pid !== undefined && store.exitCode === null) store.kill("SIGTERM");
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => removeObjectStore(store));
 
 describe("sh/s3.sh", () => {
     itLintsClean(() => fs.readFileSync(S3_SH, "utf8"));
@@ -84,7 +51,7 @@ describe("sh/s3.sh", () => {
         expect(head).toBe(`${body.length} ${sum}`);
         expect(got.split(" ")[0]).toBe(sum);
         // What the store holds is the body itself.
-        expect(sha256(fs.readFileSync(path.join(dir, "data", BUCKET, "etcd", "etcd_etcd1_20261208T010203Z.db")))).toBe(sum);
+        expect(sha256(fs.readFileSync(path.join(store.dataDir, BUCKET, "etcd", "etcd_etcd1_20261208T010203Z.db")))).toBe(sum);
     });
 
     test("the store refuses a body that does not match the sha256 it was sent with: nothing is stored", () => {
@@ -92,7 +59,7 @@ describe("sh/s3.sh", () => {
         const r = s3(`s3_put bad.db etcd/bad.db ${sha256("something else")}`);
         expect(r.status).not.toBe(0);
         expect(r.stderr).toMatch(/^upload of etcd\/bad\.db to https:\/\/127\.66\.8\.1:9443\/etcd-backups failed: /);
-        expect(fs.existsSync(path.join(dir, "data", BUCKET, "etcd", "bad.db"))).toBe(false);
+        expect(fs.existsSync(path.join(store.dataDir, BUCKET, "etcd", "bad.db"))).toBe(false);
     });
 
     test("list pages through every object under a prefix, in key order, with sizes and times", () => {

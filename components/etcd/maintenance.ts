@@ -11,6 +11,7 @@
 import { DNS_LABEL } from "../config/schema";
 import { PKI_DIR } from "../pki/certTable";
 import { BIN_DIR } from "./flags";
+import { S3_SH, shellFile } from "./rolling";
 import { sq } from "./scripts";
 import { versionFeatures } from "./version";
 
@@ -83,6 +84,41 @@ export interface SnapshotSettings {
     lockWaitSeconds?: number;
     /** Bound on `snapshot save`, seconds (default 1800). */
     snapshotTimeoutSeconds?: number;
+    /** Off-host copies in an S3-compatible store (see S3Target). Default: none. */
+    s3?: S3Target;
+}
+
+/**
+ * An S3-compatible store the snapshot script copies every snapshot to (sh/s3.sh: curl's own SigV4, path-style
+ * requests, https only). Objects are `<prefix><cluster>/<snapshot file name>`, with the snapshot's sha256 as
+ * metadata.
+ */
+export interface S3Target {
+    /** `https://host[:port]`, no path. */
+    endpoint: string;
+    /** The bucket (3-63 lower-case letters, digits, '.' and '-'). */
+    bucket: string;
+    /** Key prefix before the cluster name: empty, or ending in '/' (`etcd/`). */
+    prefix: string;
+    /** The region requests are signed for (`us-east-1` where the store has none). */
+    region: string;
+    /** A curl config file (root, 0600) with `user = "ACCESS_KEY:SECRET_KEY"`: the keys stay out of the script. */
+    authFile: string;
+    /** A CA bundle for the store's certificate. Default: the system's. */
+    caFile?: string;
+    /** Objects of this cluster and member kept in the bucket, newest first (1-10000). */
+    retainCount: number;
+    /** Objects older than this many days are deleted, except the newest (1-3650). */
+    retainDays: number;
+    /** Tries per upload (1-10); between them the wait doubles from `backoffSeconds`. */
+    attempts: number;
+    /** The first wait between tries, seconds (1-600). */
+    backoffSeconds: number;
+    /** Bound on one request, seconds (1-86400). */
+    requestTimeoutSeconds: number;
+    /** Bound on a run's whole S3 part (uploads, read-backs, retention), seconds (1-86400): a backfill that
+     * would take longer goes on in the next run. */
+    budgetSeconds: number;
 }
 
 /** What the defragmentation script needs. */
@@ -183,6 +219,28 @@ interface ResolvedSnapshot {
     lockFile: string;
     lockWaitSeconds: number;
     snapshotTimeoutSeconds: number;
+    s3?: S3Target;
+}
+
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const S3_ENDPOINT = /^https:\/\/([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/;
+
+function checkS3(t: S3Target): S3Target {
+    if (!S3_ENDPOINT.test(t.endpoint)) fail("snapshot.s3.endpoint", `must be https://host[:port] without a path, got ${JSON.stringify(t.endpoint)}`);
+    if (!S3_BUCKET.test(t.bucket) || t.bucket.includes("..")) fail("snapshot.s3.bucket", `must be an S3 bucket name (3-63 lower-case letters, digits, '.' and '-'), got ${JSON.stringify(t.bucket)}`);
+    if (t.prefix !== "" && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/.test(t.prefix)) fail("snapshot.s3.prefix", `must be empty or path segments of letters, digits, '.', '_' and '-' ending in '/', got ${JSON.stringify(t.prefix)}`);
+    if (!/^[a-z0-9-]{1,32}$/.test(t.region)) fail("snapshot.s3.region", `must be a region name such as us-east-1, got ${JSON.stringify(t.region)}`);
+    return {
+        ...t,
+        authFile: checkPath("snapshot.s3.authFile", t.authFile),
+        caFile: t.caFile === undefined ? undefined : checkPath("snapshot.s3.caFile", t.caFile),
+        retainCount: checkInt("snapshot.s3.retainCount", t.retainCount, 1, 10000),
+        retainDays: checkInt("snapshot.s3.retainDays", t.retainDays, 1, 3650),
+        attempts: checkInt("snapshot.s3.attempts", t.attempts, 1, 10),
+        backoffSeconds: checkInt("snapshot.s3.backoffSeconds", t.backoffSeconds, 1, 600),
+        requestTimeoutSeconds: checkInt("snapshot.s3.requestTimeoutSeconds", t.requestTimeoutSeconds, 1, 86400),
+        budgetSeconds: checkInt("snapshot.s3.budgetSeconds", t.budgetSeconds, 1, 86400),
+    };
 }
 
 function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
@@ -214,12 +272,144 @@ function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
         lockFile: checkPath("snapshot.lockFile", s.lockFile ?? DEFAULT_SNAPSHOT_LOCK),
         lockWaitSeconds: checkInt("snapshot.lockWaitSeconds", s.lockWaitSeconds ?? 600, 0, 86400),
         snapshotTimeoutSeconds: checkInt("snapshot.snapshotTimeoutSeconds", s.snapshotTimeoutSeconds ?? 1800, 1, 86400),
+        s3: s.s3 === undefined ? undefined : checkS3(s.s3),
     };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Snapshot
 // ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The snapshot script's S3 part (after the local snapshot is verified, named and pruned): every local snapshot
+ * of this cluster and member that has no `<file>.s3` marker yet, oldest first (the new one and any a failed run
+ * left), is uploaded, then read back before it counts: HEAD (size, and the sha256 kept as metadata) and GET
+ * (the bytes' sha256). Each upload is tried `attempts` times, the wait doubling from `backoffSeconds`; the first
+ * snapshot that still fails ends the part (exit OFF_HOST_FAILED_EXIT, every local snapshot kept, the next run
+ * picks it up), and nothing is deleted from the bucket. Once all are up, the bucket's objects of this cluster
+ * and member beyond the newest `retainCount`, or older than `retainDays` by the time in their names (never the
+ * newest), are deleted. The whole part stops starting uploads after `budgetSeconds`.
+ */
+function renderS3Part(t: S3Target): string {
+    return `
+# --- off-host copies in an S3-compatible store (sh/s3.sh) ---
+${shellFile(S3_SH).trimEnd()}
+
+s3_endpoint=${sq(t.endpoint)}
+s3_bucket=${sq(t.bucket)}
+s3_region=${sq(t.region)}
+s3_ca=${sq(t.caFile ?? "")}
+s3_auth=${sq(t.authFile)}
+s3_timeout=${t.requestTimeoutSeconds}
+s3_keys=${sq(t.prefix)}"$cluster/"
+s3_started=$SECONDS
+
+# s3_copy FILE KEY SUM: uploads FILE as KEY, then reads it back: it counts only when the store has SUM's bytes.
+s3_copy() {
+  local file=$1 key=$2 sum=$3 bytes head size meta back got
+  bytes=$(stat -c %s "$file")
+  s3_put "$file" "$key" "$sum" || return 1
+  if ! head=$(s3_head "$key"); then
+    echo "read-back of s3://$s3_bucket/$key: HEAD failed" >&2
+    return 1
+  fi
+  read -r size meta <<<"$head"
+  if [ "$size" != "$bytes" ] || [ "$meta" != "$sum" ]; then
+    echo "read-back of s3://$s3_bucket/$key: the store has $size bytes with sha256 '$meta', not $bytes bytes with $sum" >&2
+    return 1
+  fi
+  back=$(mktemp "$dir/.\${prefix}partial.XXXXXX")
+  if ! s3_get "$key" "$back"; then
+    rm -f -- "$back"
+    echo "read-back of s3://$s3_bucket/$key: GET failed" >&2
+    return 1
+  fi
+  got=$(sha256sum "$back" | cut -d' ' -f1)
+  rm -f -- "$back"
+  if [ "$got" != "$sum" ]; then
+    echo "read-back of s3://$s3_bucket/$key: the bytes have sha256 $got, not $sum" >&2
+    return 1
+  fi
+}
+
+# s3_copy_retried FILE KEY SUM: s3_copy, tried ${t.attempts} time(s), the wait doubling from ${t.backoffSeconds}s.
+s3_copy_retried() {
+  local n delay=${t.backoffSeconds}
+  for ((n = 1; n <= ${t.attempts}; n++)); do
+    if s3_copy "$@"; then
+      return 0
+    fi
+    if [ "$n" -lt ${t.attempts} ]; then
+      echo "upload of $1: try $n of ${t.attempts} failed; trying again in \${delay}s" >&2
+      sleep "$delay"
+      delay=$((delay * 2))
+    fi
+  done
+  return 1
+}
+
+s3_failed=""
+uploaded=0
+while IFS= read -r name; do
+  if [ -f "$dir/$name.s3" ]; then
+    continue
+  fi
+  if [ $((SECONDS - s3_started)) -ge ${t.budgetSeconds} ]; then
+    s3_failed="$name (the run's ${t.budgetSeconds}s for off-host copies is spent)"
+    break
+  fi
+  want=$(cut -d' ' -f1 "$dir/$name.sha256" 2>/dev/null || true)
+  if [[ ! $want =~ ^[0-9a-f]{64}$ ]]; then
+    want=$(sha256sum "$dir/$name" | cut -d' ' -f1)
+  fi
+  if ! s3_copy_retried "$dir/$name" "$s3_keys$name" "$want"; then
+    s3_failed=$name
+    break
+  fi
+  marker=$(mktemp "$dir/.\${prefix}partial.XXXXXX")
+  printf 's3://%s/%s %s\n' "$s3_bucket" "$s3_keys$name" "$want" > "$marker"
+  mv -f -T -- "$marker" "$dir/$name.s3"
+  uploaded=$((uploaded + 1))
+  echo "uploaded s3://$s3_bucket/$s3_keys$name sha256 $want (read back)"
+done < <(find "$dir" -maxdepth 1 -type f -name "$prefix*.db" -printf '%f\n' | grep -xE "\${prefix}[0-9]{8}T[0-9]{6}Z[.]db" | sort)
+
+if [ -n "$s3_failed" ]; then
+  echo "ERROR: the off-host copy of $s3_failed to s3://$s3_bucket/$s3_keys failed after ${t.attempts} try(s): every local snapshot is kept, nothing in the bucket was deleted, the next run uploads what is missing" >&2
+  exit ${OFF_HOST_FAILED_EXIT}
+fi
+
+# Retention in the bucket, only after every upload: this cluster's and member's objects, newest first (their
+# names carry the time); beyond the newest ${t.retainCount}, or older than ${t.retainDays} days, they go (never the newest).
+if ! listing=$(s3_list "$s3_keys$prefix"); then
+  echo "ERROR: listing s3://$s3_bucket/$s3_keys$prefix failed: the uploads are done and read back, retention in the bucket waits for the next run" >&2
+  exit ${OFF_HOST_FAILED_EXIT}
+fi
+now=$(date -u +%s)
+rank=0
+deleted=0
+undeleted=0
+while read -r key _ _; do
+  name=\${key#"$s3_keys"}
+  if [[ ! $name =~ ^\${prefix}([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z[.]db$ ]]; then
+    continue
+  fi
+  taken=$(date -u -d "\${BASH_REMATCH[1]}-\${BASH_REMATCH[2]}-\${BASH_REMATCH[3]} \${BASH_REMATCH[4]}:\${BASH_REMATCH[5]}:\${BASH_REMATCH[6]}" +%s)
+  rank=$((rank + 1))
+  if [ "$rank" -gt 1 ] && { [ "$rank" -gt ${t.retainCount} ] || [ $((now - taken)) -gt ${t.retainDays * 86400} ]; }; then
+    if s3_delete "$key"; then
+      deleted=$((deleted + 1))
+    else
+      undeleted=$((undeleted + 1))
+    fi
+  fi
+done < <(sort -r <<<"$listing")
+echo "off-host: $uploaded uploaded, $deleted deleted from s3://$s3_bucket/$s3_keys$prefix, keeping the newest ${t.retainCount} of at most ${t.retainDays} days"
+if [ "$undeleted" -gt 0 ]; then
+  echo "ERROR: $undeleted object(s) past retention could not be deleted from s3://$s3_bucket/$s3_keys$prefix: the next run tries again" >&2
+  exit ${OFF_HOST_FAILED_EXIT}
+fi
+`;
+}
 
 /**
  * The snapshot script (`SNAPSHOT_SCRIPT_PATH`, install it 0700 root): a complete bash file that, under a
@@ -233,7 +423,9 @@ function resolveSnapshot(s: SnapshotSettings): ResolvedSnapshot {
  * 4. prunes this cluster's and member's snapshots (and their `.sha256`) to the newest `retain`, matching
  *    file names exactly and never touching anything else (nor the snapshot it just took);
  * 5. prints `snapshot <path> revision <n> keys <k> bytes <b> sha256 <hex>` and the pruned count;
- * 6. runs the off-host command when set, failing the run with exit 3 (snapshot kept) when it fails.
+ * 6. with `s3`, copies every snapshot not yet copied to the store, reads each back, then keeps retention in
+ *    the bucket (renderS3Part), failing the run with exit 3 (snapshots kept) when a copy fails;
+ * 7. runs the off-host command when set, failing the run with exit 3 (snapshot kept) when it fails.
  * Exit 1 means no new snapshot was kept.
  */
 export function renderSnapshotScript(s: SnapshotSettings): string {
@@ -368,13 +560,13 @@ while IFS= read -r old; do
     kept=$((kept + 1))
     continue
   fi
-  rm -f -- "$dir/$old" "$dir/$old.sha256"
+  rm -f -- "$dir/$old" "$dir/$old.sha256" "$dir/$old.s3"
   pruned=$((pruned + 1))
 done < <(find "$dir" -maxdepth 1 -type f -name "$prefix*.db" -printf '%f\\n' | grep -xE "\${prefix}[0-9]{8}T[0-9]{6}Z[.]db" | sort -r)
 
 echo "snapshot $final revision $rev keys $keys bytes $bytes sha256 $sum"
 echo "pruned $pruned older snapshot(s) of $cluster/$member, keeping the newest $retain"
-
+${r.s3 === undefined ? "" : renderS3Part(r.s3)}
 if [ -n "$offhost" ]; then
   if timeout --kill-after=30 ${r.offHostTimeoutSeconds} bash -c "$offhost" etcd-ha-offhost "$final" "$final.sha256" </dev/null 9>&-; then
     echo "off-host copy done"
@@ -405,7 +597,9 @@ export function renderSnapshotService(s: SnapshotSettings): string {
         const hidden = SERVICE_HIDDEN_DIRS.find((d) => p === d || p.startsWith(`${d}/`));
         if (hidden) fail(setting, `must not be under ${hidden}: the snapshot service sees it ${hidden.endsWith("tmp") ? "as a private, empty dir" : "read-only"}`);
     }
-    const timeout = r.lockWaitSeconds + r.snapshotTimeoutSeconds + 30 + (r.offHostCommand === undefined ? 0 : r.offHostTimeoutSeconds + 30) + 120;
+    // The S3 part starts no upload after its budget, but one that started may take every try to the end.
+    const s3 = r.s3 === undefined ? 0 : r.s3.budgetSeconds + r.s3.attempts * (3 * r.s3.requestTimeoutSeconds) + r.s3.backoffSeconds * (2 ** r.s3.attempts) + 2 * r.s3.requestTimeoutSeconds;
+    const timeout = r.lockWaitSeconds + r.snapshotTimeoutSeconds + 30 + (r.offHostCommand === undefined ? 0 : r.offHostTimeoutSeconds + 30) + s3 + 120;
     return [
         "# Managed by etcd-ha (Pulumi). Local edits are overwritten on the next `pulumi up`.",
         "[Unit]",

@@ -23,6 +23,8 @@ export const GATE_SH = path.join(SH_DIR, "gate.sh");
 export const TEARDOWN_SH = path.join(SH_DIR, "teardown.sh");
 /** The deletes of the install steps (certs, config, binaries, prepare). */
 export const UNINSTALL_SH = path.join(SH_DIR, "uninstall.sh");
+/** The members' S3 client (the snapshot script's off-host copies). */
+export const S3_SH = path.join(SH_DIR, "s3.sh");
 
 const loaded = new Map<string, string>();
 /** A shell file's text (functions only: nothing runs when it is sourced), read once. */
