@@ -152,6 +152,7 @@ export = async (): Promise<StackOutputs> => {
         etcd: cfg.etcd,
         replace: cfg.replace,
         snapshots: cfg.snapshots,
+        ...(cfg.snapshots.s3 !== undefined ? { s3Credentials: pulumi.all([config.requireSecret("s3AccessKeyId"), config.requireSecret("s3SecretAccessKey")]).apply(([accessKeyId, secretAccessKey]) => ({ accessKeyId, secretAccessKey })) } : {}),
         insecureIgnoreHostKeys: cfg.ssh.insecureIgnoreHostKeys,
         ...(cfg.restore ? { restore: cfg.restore } : {}),
         ...(caCert && caKey ? { existingCa: { certPem: caCert, keyPem: caKey } } : {}),

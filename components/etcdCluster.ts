@@ -18,7 +18,7 @@ import { teardownScripts } from "./etcd/teardown";
 import { KUBEADM_ETCD_FILES, KubeEtcdFilePaths, kubeadmExternalEtcd, kubeApiserverFlags, prometheusScrapeConfig } from "./etcd/consumers";
 import { membershipProblems, planTopology, TopologyPlan, url } from "./topology/planner";
 import { DNS_LABEL, HOST_KEY_LINE, RestoreSchema, SnapshotsSchema } from "./config/schema";
-import { restoreStopScript, upgradeSnapshotScript } from "./etcd/day2";
+import { restoreStopScript, S3Credentials, upgradeSnapshotScript } from "./etcd/day2";
 import { isIPv4 } from "./net/ip";
 import { snapshotDirProblems } from "./etcd/paths";
 
@@ -61,6 +61,11 @@ export interface EtcdClusterArgs {
     /** Scheduled snapshots on every member (a systemd timer), retention and an off-host copy. Defaults as `etcd-ha:snapshots`. */
     snapshots?: SnapshotOptions;
     /**
+     * The S3 store's keys, required with `snapshots.s3` (as secrets: each member receives them on its maintenance
+     * step's stdin and keeps them in /etc/etcd/s3.curlrc, 0600 root).
+     */
+    s3Credentials?: pulumi.Input<S3Credentials>;
+    /**
      * Restore the cluster from a snapshot in this run: every member is stopped, the snapshot restored on
      * each as a new cluster (new token), and the members started; the health gate then waits for quorum.
      * Remove it once the run has succeeded.
@@ -90,6 +95,34 @@ export interface SnapshotOptions {
     offHostCommand?: string;
     /** Bound on the off-host command, seconds. Default 3600. */
     offHostTimeoutSeconds?: number;
+    /** Off-host copies in an S3-compatible store, read back before they count; the keys are `s3Credentials`. */
+    s3?: S3Options;
+}
+
+/** An S3-compatible store for off-host snapshot copies. Every field but endpoint and bucket is optional; defaults are those of `etcd-ha:snapshots.s3`. */
+export interface S3Options {
+    /** `https://host[:port]` of the store (path-style requests; https only). */
+    endpoint: string;
+    /** The bucket (it must exist). */
+    bucket: string;
+    /** Key prefix before `<cluster>/<snapshot file>`, empty or ending in '/'. Default `etcd/`. */
+    prefix?: string;
+    /** The signing region. Default `us-east-1`. */
+    region?: string;
+    /** PEM CA bundle for the store's certificate. Default: the members' system CAs. */
+    caPem?: string;
+    /** Objects kept per member, newest first. Default 120. */
+    retainCount?: number;
+    /** Objects older than this many days are deleted (never a member's newest). Default 30. */
+    retainDays?: number;
+    /** Tries per upload. Default 4. */
+    attempts?: number;
+    /** The first wait between tries, seconds; it doubles. Default 5. */
+    backoffSeconds?: number;
+    /** Bound on one request, seconds. Default 900. */
+    requestTimeoutSeconds?: number;
+    /** Bound on one run's copies, seconds (what is left goes in the next run). Default 3600. */
+    budgetSeconds?: number;
 }
 
 /** A snapshot to restore the cluster from. */
@@ -165,6 +198,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
         if (!snapshotsParsed.success) problems.push(...snapshotsParsed.error.issues.map((i) => ({ path: ["snapshots", ...i.path.map(String)].join("."), reason: i.message })));
         if (resolved.ok && snapshotsParsed.success) {
             problems.push(...snapshotDirProblems(snapshotsParsed.data.dir, { dir: resolved.value.dataDir, key: "etcd.dataDir" }).map((reason) => ({ path: "snapshots.dir", reason })));
+        }
+        if (args.snapshots?.s3 !== undefined && args.s3Credentials === undefined) {
+            problems.push({ path: "s3Credentials", reason: "is required with snapshots.s3: the store's access key ID and secret access key (etcd-ha:s3AccessKeyId and etcd-ha:s3SecretAccessKey in a stack)" });
         }
         const restoreParsed = args.restore === undefined ? undefined : RestoreSchema.safeParse(args.restore);
         if (restoreParsed && !restoreParsed.success) problems.push(...restoreParsed.error.issues.map((i) => ({ path: ["restore", ...i.path.map(String)].join("."), reason: i.message })));
@@ -269,6 +305,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         replace: (args.replace ?? []).includes(host.name),
                         versionChecked: [upgradeSnapshot],
                         snapshots,
+                        ...(args.s3Credentials !== undefined ? { s3Credentials: args.s3Credentials } : {}),
                         healthGate,
                         ...(restore ? { restore: { id: restoreId!, token: `${name}-restore-${restoreId}`, sha256: restore.sha256, fromSnapshot: restore.fromSnapshot, stopped } } : {}),
                     },

@@ -2,7 +2,8 @@
  * Public API of etcd-ha: the components (EtcdCluster, EtcdPki, EtcdMember) with their argument types, the
  * host shape, and the pure planners and renderers they are built from.
  */
-export { EtcdCluster, type EtcdClusterArgs, type EtcdMemberInfo, type HealthGateOptions, validateClusterArgs } from "./etcdCluster";
+export { EtcdCluster, type EtcdClusterArgs, type EtcdMemberInfo, type HealthGateOptions, type S3Options, type SnapshotOptions, validateClusterArgs } from "./etcdCluster";
+export { type S3Credentials } from "./etcd/day2";
 export { EtcdMember, type EtcdMemberArgs, type MemberCertFile } from "./etcd/member";
 export { EtcdPki, type EtcdPkiArgs, type ExistingCa, type CertPair, validatePkiArgs } from "./pki/etcdPki";
 export { type EtcdHost, type SshConnection, sshConnectionArgs, normalizeHostKey } from "./hosts";

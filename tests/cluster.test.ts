@@ -521,6 +521,45 @@ describe("EtcdCluster day-2 steps", () => {
         expect(body).toContain("/usr/local/bin/etcd-ha-snapshot");
     });
 
+    it("snapshots.s3: each member's maintenance step gets the keys only as a secret on stdin (output not logged), the script the store's settings and no key", async () => {
+        const SECRET = "wJalrXUtnFEMI-example-secret";
+        const CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
+        const run = await runCluster("prod", {
+            hosts: hosts(3),
+            snapshots: { s3: { endpoint: "https://s3.kloud.lan:9000", bucket: "etcd-backups", caPem: CA, retainCount: 10 } },
+            s3Credentials: pulumi.secret({ accessKeyId: "AKIDEXAMPLE", secretAccessKey: SECRET }),
+        });
+        for (const m of ["etcd1", "etcd2", "etcd3"]) {
+            const mt = run.byName.get(`prod-${m}-maintenance`)!;
+            expect(isSecretInput(mt.inputs.stdin)).toBe(true);
+            expect(plain(mt.inputs.stdin)).toBe(`user = "AKIDEXAMPLE:${SECRET}"\n`);
+            expect(mt.inputs.logging).toBe("none");
+            const body = script(run, `prod-${m}-maintenance`);
+            expect(body).not.toContain(SECRET);
+            expect(body).not.toContain("AKIDEXAMPLE");
+            expect(body).toContain("s3_endpoint='https://s3.kloud.lan:9000'");
+            expect(body).toContain("s3_bucket='etcd-backups'");
+            expect(body).toContain(`s3_keys='etcd/'"$cluster/"`);
+            expect(body).toContain("s3_auth='/etc/etcd/s3.curlrc'");
+            expect(body).toContain("s3_ca='/etc/etcd/s3-ca.crt'");
+            expect(body).toContain("keeping the newest 10 of at most 30 days");
+            expect(body).toContain("write_file '/etc/etcd/s3-ca.crt' 0644 root:root");
+            expect(String(plain(mt.inputs.delete))).toContain("/etc/etcd/s3.curlrc");
+        }
+        // Without s3 the keys are neither sent nor kept: the step removes what an earlier run wrote.
+        const plainRun = await runCluster("prod", { hosts: hosts(3) });
+        const mt = plainRun.byName.get("prod-etcd1-maintenance")!;
+        expect(mt.inputs.stdin).toBeUndefined();
+        expect(script(plainRun, "prod-etcd1-maintenance")).toContain("rm -f '/etc/etcd/s3.curlrc' '/etc/etcd/s3-ca.crt'");
+        // snapshots.s3 without keys: refused with the rest of the arguments' problems.
+        await expect(runCluster("prod", { hosts: hosts(3), snapshots: { s3: { endpoint: "http://s3.kloud.lan:9000", bucket: "etcd-backups" } } })).rejects.toMatchObject({
+            errors: [
+                expect.objectContaining({ propertyPath: "snapshots.s3.endpoint", reason: expect.stringMatching(/^must be https:\/\/host\[:port\]/) }),
+                expect.objectContaining({ propertyPath: "s3Credentials", reason: expect.stringMatching(/^is required with snapshots\.s3/) }),
+            ],
+        });
+    });
+
     it("restore: every member stopped before any is restored; each start after its restore; the gate re-runs", async () => {
         const run = await runCluster("prod", { hosts: hosts(3), restore: { fromSnapshot: "/backups/etcd.db", sha256: SHA } });
         const stops = ["etcd1", "etcd2", "etcd3"].map((m) => urnOf(run, `prod-${m}-restore-stop`));

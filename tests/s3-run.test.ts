@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { s3CurlConfig } from "../components/etcd/day2";
 import { ObjectStore, removeObjectStore, startObjectStore } from "./helpers/objectStore";
 import { itLintsClean } from "./helpers/tools";
 
@@ -115,5 +116,14 @@ describe("sh/s3.sh", () => {
         }
         const enc = s3(`s3_qenc 'etcd/a=b+c~d_e.f-g'`);
         expect(enc.stdout).toBe("etcd%2Fa%3Db%2Bc~d_e.f-g");
+    });
+});
+
+describe("s3CurlConfig", () => {
+    test("quotes the keys as curl reads them, and refuses keys curl could not read back", () => {
+        expect(s3CurlConfig({ accessKeyId: "AK", secretAccessKey: 'a"b\\c' })).toBe('user = "AK:a\\"b\\\\c"\n');
+        expect(() => s3CurlConfig({ accessKeyId: "A:K", secretAccessKey: "s" })).toThrow(/etcd-ha:s3AccessKeyId must be 1-1024 printable characters without ':'/);
+        expect(() => s3CurlConfig({ accessKeyId: "", secretAccessKey: "s" })).toThrow(/etcd-ha:s3AccessKeyId/);
+        expect(() => s3CurlConfig({ accessKeyId: "AK", secretAccessKey: "line\nbreak" })).toThrow(/etcd-ha:s3SecretAccessKey must be 1-1024 printable characters/);
     });
 });

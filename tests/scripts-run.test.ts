@@ -11,6 +11,7 @@
  * are stubs first in PATH; the systemctl stub records its arguments and answers `is-active` from a marker
  * file. The last test checks that the host paths the scripts write to are exactly as they were.
  */
+import { maintenanceScript, S3_AUTH_PATH, S3_CA_PATH, s3CurlConfig } from "../components/etcd/day2";
 import { turnBounds } from "../components/etcd/rolling";
 import { spawnSync } from "child_process";
 import { createHash, randomBytes } from "crypto";
@@ -602,6 +603,43 @@ describe("the member scripts, run for real in a private mount namespace", () => 
         expect(cfg3.systemctl).toEqual([]);
         expect(`${parseStat(stat).get(UNIT_PATH)?.mode} ${parseStat(stat).get(UNIT_PATH)?.owner}`).toBe("600 root:root");
         expect(parseSha256(sums).get(UNIT_PATH)).toBe(sha256(UNIT_2));
+    });
+
+    test("maintenance with an S3 store: its keys from stdin into a 0600 root file, never printed; the same keys again rewrite nothing; none on stdin: refused; without the store: both files go", () => {
+        const keys = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: `wJalr"XUtn\\FEMI-${randomBytes(6).toString("hex")}` };
+        const CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
+        const snapshot = { clusterName: "etcd", memberName: "etcd1", version: VERSION, endpoint: "https://10.0.0.11:2379", retain: 7 };
+        const s3 = { endpoint: "https://s3.kloud.lan:9000", bucket: "etcd-backups", prefix: "etcd/", region: "us-east-1", authFile: S3_AUTH_PATH, caFile: S3_CA_PATH, retainCount: 120, retainDays: 30, attempts: 4, backoffSeconds: 5, requestTimeoutSeconds: 900, budgetSeconds: 3600 };
+        const withStore = wrap(maintenanceScript({ snapshot: { ...snapshot, s3 }, s3CaPem: CA, endpoints: ["https://10.0.0.11:2379"] }));
+        const without = wrap(maintenanceScript({ snapshot, endpoints: ["https://10.0.0.11:2379"] }));
+        const [prep, first, files, again, none, keptAfterNone, off, gone] = runInSandbox([
+            prepare(),
+            { cmd: withStore, stdin: s3CurlConfig(keys) },
+            { cmd: `stat -c '%n %a %U:%G' ${S3_AUTH_PATH} ${S3_CA_PATH}; cat ${S3_AUTH_PATH}` },
+            { cmd: withStore, stdin: s3CurlConfig(keys) },
+            { cmd: withStore, stdin: "" },
+            { cmd: `cat ${S3_AUTH_PATH}` },
+            { cmd: without },
+            { cmd: `ls -A /etc/etcd` },
+        ]);
+        expectOk(prep, "prepare");
+        expectOk(first, "maintenance with the store");
+        expect(lines(first.stdout)).toContain(`S3 keys installed in ${S3_AUTH_PATH}`);
+        expect(first.stdout + first.stderr).not.toContain(keys.secretAccessKey);
+        expectOk(files, "stat");
+        const [auth, ca, content] = lines(files.stdout);
+        expect(auth).toBe(`${S3_AUTH_PATH} 600 root:root`);
+        expect(ca).toBe(`${S3_CA_PATH} 644 root:root`);
+        expect(`${content}\n`).toBe(s3CurlConfig(keys));
+        expectOk(again, "maintenance again");
+        expect(lines(again.stdout)).not.toContain(`S3 keys installed in ${S3_AUTH_PATH}`);
+        expect(none.status).not.toBe(0);
+        expect(none.stderr).toContain("the S3 keys on stdin are missing or malformed: nothing installed");
+        expect(`${keptAfterNone.stdout}`).toBe(s3CurlConfig(keys));
+        expectOk(off, "maintenance without the store");
+        expectOk(gone, "ls");
+        expect(lines(gone.stdout)).not.toContain("s3.curlrc");
+        expect(lines(gone.stdout)).not.toContain("s3-ca.crt");
     });
 
     test("prepare tightens a pre-existing data dir to 0700 etcd:etcd and never wipes it", () => {

@@ -82,9 +82,15 @@ function placeholders(doc: Doc, dir: string, project: string): Record<string, st
         proxmoxSshPrivateKey: key("hypervisor_ed25519"),
         sshPrivateKey: key("member_ed25519"),
     };
+    // Off-host copies to S3 need the store's keys (placeholders: nothing is uploaded in a preview).
+    const snapshots = doc.config?.["etcd-ha:snapshots"] as { s3?: unknown } | undefined;
+    if (snapshots?.s3 !== undefined) {
+        values.s3AccessKeyId = "preview-placeholder-access-key";
+        values.s3SecretAccessKey = "preview-placeholder-secret-key";
+    }
     const out: Record<string, string> = {};
     for (const k of Object.keys(SECRET_KEYS) as SecretKey[]) {
-        if (OPTIONAL_SECRET_KEYS.has(k) || values[k] === undefined) continue;
+        if (values[k] === undefined || (OPTIONAL_SECRET_KEYS.has(k) && !k.startsWith("s3"))) continue;
         if (k === "proxmoxSshPrivateKey" && px?.ssh?.agent) continue;
         out[`etcd-ha:${k}`] = values[k]!;
     }

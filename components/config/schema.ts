@@ -433,6 +433,49 @@ const onCalendar = z
 /** Default snapshot schedule: every 6 hours (00:00, 06:00, 12:00, 18:00 host time), plus a random delay. */
 export const DEFAULT_SNAPSHOT_SCHEDULE = "*-*-* 00/6:00:00";
 
+/** An S3 store's endpoint: `https://host[:port]`, no path (path-style requests; https only). */
+export const S3_ENDPOINT = /^https:\/\/([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/;
+/** An S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', a letter or digit at each end. */
+export const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** An object key prefix: empty, or path segments of letters, digits, '.', '_' and '-', ending in '/'. */
+export const S3_PREFIX = /^([A-Za-z0-9._-]+\/)*$/;
+
+/**
+ * Off-host copies of every scheduled and on-demand snapshot in an S3-compatible store. The keys are the secrets
+ * `etcd-ha:s3AccessKeyId` and `etcd-ha:s3SecretAccessKey`.
+ */
+export const S3Schema = z.strictObject({
+    /** `https://host[:port]` of the store (path-style requests, so any S3-compatible store; https only). */
+    endpoint: z.string().regex(S3_ENDPOINT, "must be https://host[:port] without a path, such as https://s3.kloud.lan:9000 (only https: the keys sign every request)"),
+    /** The bucket; it must exist. */
+    bucket: z
+        .string()
+        .regex(S3_BUCKET, "must be an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-'")
+        .refine((b) => !b.includes(".."), "must not contain '..'"),
+    /** Key prefix before `<cluster>/<snapshot file>`: empty or ending in '/'. Default `etcd/`. */
+    prefix: z.string().max(200).regex(S3_PREFIX, "must be empty or path segments of letters, digits, '.', '_' and '-' ending in '/', such as etcd/").default("etcd/"),
+    /** The region requests are signed for. Default `us-east-1` (what most S3-compatible stores expect). */
+    region: z.string().regex(/^[a-z0-9-]{1,32}$/, "must be a region name such as us-east-1").default("us-east-1"),
+    /** PEM CA bundle for the store's certificate. Default: the members' system CAs. */
+    caPem: z
+        .string()
+        .max(65536)
+        .refine((p) => p.includes("-----BEGIN CERTIFICATE-----") && p.includes("-----END CERTIFICATE-----"), "must be PEM certificates (-----BEGIN CERTIFICATE-----)")
+        .optional(),
+    /** Objects kept per member in the bucket, newest first. Default 120 (30 days at the default schedule). */
+    retainCount: z.number().int().min(1).max(10000).default(120),
+    /** Objects older than this are deleted (never a member's newest). Default 30. */
+    retainDays: z.number().int().min(1).max(3650).default(30),
+    /** Tries per upload; the wait between them doubles from backoffSeconds. Default 4. */
+    attempts: z.number().int().min(1).max(10).default(4),
+    /** The first wait between tries, seconds. Default 5. */
+    backoffSeconds: z.number().int().min(1).max(600).default(5),
+    /** Bound on one request (an upload or a read-back), seconds. Default 900. */
+    requestTimeoutSeconds: z.number().int().min(1).max(86400).default(900),
+    /** Bound on one run's copies; what is left goes in the next run. Default 3600. */
+    budgetSeconds: z.number().int().min(1).max(86400).default(3600),
+});
+
 export const SnapshotsSchema = z.strictObject({
     /** Install and enable the snapshot timer on every member. Default true. */
     enabled: z.boolean().default(true),
@@ -456,6 +499,8 @@ export const SnapshotsSchema = z.strictObject({
     offHostCommand: z.string().min(1).max(8192).optional(),
     /** Bound on the off-host command, seconds. Default 3600. */
     offHostTimeoutSeconds: z.number().int().min(1).max(86400).default(3600),
+    /** Off-host copies in an S3-compatible store, read back before they count (see S3Schema). Default: none. */
+    s3: S3Schema.optional(),
 });
 
 export const RestoreSchema = z.strictObject({
@@ -551,10 +596,14 @@ export const SECRET_KEYS = {
     etcdCaCert: "etcdCaCert",
     /** Optional: that CA's private key (PEM). Set with etcdCaCert. */
     etcdCaKey: "etcdCaKey",
+    /** The S3 store's access key ID. Required with `snapshots.s3`. */
+    s3AccessKeyId: "s3AccessKeyId",
+    /** The S3 store's secret access key. Required with `snapshots.s3`. */
+    s3SecretAccessKey: "s3SecretAccessKey",
 } as const;
 export type SecretKey = keyof typeof SECRET_KEYS;
 /** Secret keys that are never required (an adopted CA); the offline plan sets no placeholder for them. */
-export const OPTIONAL_SECRET_KEYS: ReadonlySet<SecretKey> = new Set<SecretKey>(["etcdCaCert", "etcdCaKey"]);
+export const OPTIONAL_SECRET_KEYS: ReadonlySet<SecretKey> = new Set<SecretKey>(["etcdCaCert", "etcdCaKey", "s3AccessKeyId", "s3SecretAccessKey"]);
 
 /** Default VM sizes per topology (external: etcd only; stacked: control plane + etcd). */
 export const DEFAULT_SIZES: Record<"external" | "stacked", Required<SizeConfig>> = {

@@ -321,6 +321,11 @@ export function validateStackConfig(
         const dataDir = etcd ? { dir: etcd.dataDir, key: `${PROJECT}:etcd.dataDir` } : undefined;
         for (const m of snapshotDirProblems(c.snapshots!.dir, dataDir)) add(["snapshots", "dir"], m);
     }
+    if (has("snapshots") && c.snapshots!.s3 !== undefined) {
+        for (const k of [SECRET_KEYS.s3AccessKeyId, SECRET_KEYS.s3SecretAccessKey]) {
+            if (!secrets.has(k)) add([k], `is not set: snapshots.s3 copies snapshots with the store's keys; run \`pulumi config set --secret ${PROJECT}:${k} <value>\``);
+        }
+    }
     if (secrets.has(SECRET_KEYS.etcdCaCert) !== secrets.has(SECRET_KEYS.etcdCaKey)) {
         const missing = secrets.has(SECRET_KEYS.etcdCaCert) ? SECRET_KEYS.etcdCaKey : SECRET_KEYS.etcdCaCert;
         add([missing], `is not set: an adopted CA needs both ${PROJECT}:etcdCaCert and ${PROJECT}:etcdCaKey (\`pulumi config set --secret ${PROJECT}:${missing} < file.pem\`), or neither to create a new CA`);
@@ -680,5 +685,6 @@ export function requiredSecrets(cfg: ResolvedConfig): SecretKey[] {
         out.push("proxmoxApiToken");
         if (!cfg.proxmox?.ssh.agent) out.push("proxmoxSshPrivateKey");
     }
+    if (cfg.snapshots.s3 !== undefined) out.push("s3AccessKeyId", "s3SecretAccessKey");
     return out;
 }

@@ -15,6 +15,7 @@ import {
     renderSnapshotService,
     renderSnapshotTimer,
 } from "./maintenance";
+import { CONFIG_DIR } from "./paths";
 import { restoreScript, stopForRestoreScript } from "./restore";
 import { configScript, EtcdRelease, installReleaseShell, RELEASE_MARKER, releaseId, restoredMarkerPath, STAGING_DIR, STATE_DIR, sq } from "./scripts";
 import { upgradeGuardShell } from "./upgrade";
@@ -23,10 +24,41 @@ import { upgradeGuardShell } from "./upgrade";
 const SNAPSHOT_SERVICE_PATH = `/etc/systemd/system/${SNAPSHOT_SERVICE}`;
 const SNAPSHOT_TIMER_PATH = `/etc/systemd/system/${SNAPSHOT_TIMER}`;
 
+/** The curl config file with the S3 store's keys (root, 0600): the maintenance step writes it from its stdin. */
+export const S3_AUTH_PATH = `${CONFIG_DIR}/s3.curlrc`;
+/** The S3 store's CA bundle, when the stack gives one. */
+export const S3_CA_PATH = `${CONFIG_DIR}/s3-ca.crt`;
+
+/** An S3 store's keys. */
+export interface S3Credentials {
+    /** The access key ID. */
+    accessKeyId: string;
+    /** The secret access key. */
+    secretAccessKey: string;
+}
+
+/**
+ * The S3 keys as a curl config line (`user = "ID:SECRET"`, curl's own quoting), the maintenance step's stdin:
+ * the keys reach the member's disk (0600 root) and never a script, a command line or the environment. Throws
+ * for keys curl could not read back as given.
+ */
+export function s3CurlConfig(c: S3Credentials): string {
+    const ok = (v: unknown) => typeof v === "string" && v.length > 0 && v.length <= 1024 && !/[\x00-\x1f\x7f]/.test(v);
+    if (!ok(c.accessKeyId) || c.accessKeyId.includes(":")) throw new Error("etcd-ha:s3AccessKeyId must be 1-1024 printable characters without ':'");
+    if (!ok(c.secretAccessKey)) throw new Error("etcd-ha:s3SecretAccessKey must be 1-1024 printable characters");
+    const q = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+    return `user = "${q(c.accessKeyId)}:${q(c.secretAccessKey)}"\n`;
+}
+
 /** The scheduled snapshots of one member, as the maintenance step installs them. */
 export interface MaintenanceOptions {
-    /** Snapshot script settings (cluster and member name, version, the member's own client URL, dir, retention, off-host command). */
+    /**
+     * Snapshot script settings (cluster and member name, version, the member's own client URL, dir, retention,
+     * off-host command and S3 store). With `s3`, the step's stdin must carry s3CurlConfig's line.
+     */
     snapshot: SnapshotSettings;
+    /** The S3 store's CA bundle (PEM), written to S3_CA_PATH; with `snapshot.s3` only. */
+    s3CaPem?: string;
     /** Timer schedule; unset: the timer is stopped and disabled (the script and service stay for on-demand runs). */
     schedule?: { onCalendar: string; randomizedDelaySec: number };
     /** Every member's client URL, for the defragmentation script. */
@@ -39,7 +71,31 @@ export interface MaintenanceOptions {
  * stops and disables it when no schedule is given). Starts no snapshot itself.
  */
 export function maintenanceScript(o: MaintenanceOptions): string {
+    if (o.s3CaPem !== undefined && o.snapshot.s3 === undefined) throw new Error("maintenance: s3CaPem is only for snapshot.s3");
+    // The store's keys: from stdin into S3_AUTH_PATH (compared, replaced only when they differ, never printed).
+    const s3Auth =
+        o.snapshot.s3 === undefined
+            ? `# No S3 store: its keys and CA bundle go, if an earlier run wrote them.
+rm -f ${sq(S3_AUTH_PATH)} ${sq(S3_CA_PATH)}`
+            : `# The S3 store's keys arrive on stdin only (one curl config line), never in this script.
+auth_tmp=$(umask 077 && mktemp ${sq(`${S3_AUTH_PATH}.XXXXXX`)})
+cat > "$auth_tmp"
+if ! grep -qx 'user = ".*"' "$auth_tmp"; then
+  rm -f "$auth_tmp"
+  echo "the S3 keys on stdin are missing or malformed: nothing installed" >&2
+  exit 1
+fi
+chmod 0600 "$auth_tmp"
+chown root:root "$auth_tmp"
+if [ -f ${sq(S3_AUTH_PATH)} ] && cmp -s "$auth_tmp" ${sq(S3_AUTH_PATH)}; then
+  rm -f "$auth_tmp"
+else
+  mv -f "$auth_tmp" ${sq(S3_AUTH_PATH)}
+  echo "S3 keys installed in ${S3_AUTH_PATH}"
+fi${o.s3CaPem === undefined ? `
+rm -f ${sq(S3_CA_PATH)}` : ""}`;
     const files = configScript([
+        ...(o.s3CaPem !== undefined ? [{ path: S3_CA_PATH, mode: "0644", owner: "root:root", content: o.s3CaPem }] : []),
         { path: SNAPSHOT_SCRIPT_PATH, mode: "0700", owner: "root:root", content: renderSnapshotScript(o.snapshot) },
         { path: DEFRAG_SCRIPT_PATH, mode: "0755", owner: "root:root", content: renderDefragScript({ endpoints: o.endpoints }) },
         { path: SNAPSHOT_SERVICE_PATH, mode: "0644", owner: "root:root", content: renderSnapshotService(o.snapshot) },
@@ -60,7 +116,7 @@ esac
 systemctl disable --now ${SNAPSHOT_TIMER} 2>/dev/null || true
 rm -f ${sq(SNAPSHOT_TIMER_PATH)}
 echo "scheduled snapshots are off; on demand: systemctl start ${SNAPSHOT_SERVICE}"`;
-    return `${files.trimEnd()}\n${timer}\n`;
+    return `\n${s3Auth}\n${files.trimEnd()}\n${timer}\n`;
 }
 
 /** The maintenance step's delete: stops and removes the timer, the service and the scripts. Snapshots stay. */
@@ -68,7 +124,7 @@ export function maintenanceRemoveScript(): string {
     return `
 # etcd-ha maintenance removed: the timer stops; snapshots already taken are kept.
 systemctl disable --now ${SNAPSHOT_TIMER} 2>/dev/null || true
-rm -f ${[SNAPSHOT_TIMER_PATH, SNAPSHOT_SERVICE_PATH, SNAPSHOT_SCRIPT_PATH, DEFRAG_SCRIPT_PATH].map(sq).join(" ")}
+rm -f ${[SNAPSHOT_TIMER_PATH, SNAPSHOT_SERVICE_PATH, SNAPSHOT_SCRIPT_PATH, DEFRAG_SCRIPT_PATH, S3_AUTH_PATH, S3_CA_PATH].map(sq).join(" ")}
 systemctl daemon-reload
 echo "removed the snapshot timer and the maintenance scripts; snapshots are kept"
 `;

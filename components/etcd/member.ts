@@ -30,7 +30,7 @@ import {
     wrapScript,
 } from "./scripts";
 import { BOOTSTRAP_ENV_PATH } from "./flags";
-import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath } from "./day2";
+import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath, S3_AUTH_PATH, S3_CA_PATH, S3Credentials, s3CurlConfig } from "./day2";
 import { upgradeGuardShell } from "./upgrade";
 import { TurnBounds } from "./rolling";
 import { planMember } from "./memberPlan";
@@ -80,6 +80,8 @@ export interface EtcdMemberArgs {
     versionChecked?: pulumi.Resource[];
     /** Scheduled snapshots on this member (the maintenance step); unset: no maintenance step. */
     snapshots?: MemberSnapshotOptions;
+    /** The S3 store's keys; required with `snapshots.s3` (they reach the member on the step's stdin only). */
+    s3Credentials?: pulumi.Input<S3Credentials>;
     /**
      * The cluster's health gate. The maintenance step waits for it as well as for this member's start: snapshot
      * timers go onto a cluster that has passed its gate, and the gate does not share the hosts with them. A
@@ -109,6 +111,34 @@ export interface MemberSnapshotOptions {
     offHostCommand?: string;
     /** Bound on the off-host command, seconds. */
     offHostTimeoutSeconds: number;
+    /** Off-host copies in an S3-compatible store, read back before they count. */
+    s3?: MemberS3Options;
+}
+
+/** An S3-compatible store for off-host copies (resolved `etcd-ha:snapshots.s3`; the keys come apart, as secrets). */
+export interface MemberS3Options {
+    /** `https://host[:port]`. */
+    endpoint: string;
+    /** The bucket. */
+    bucket: string;
+    /** Key prefix before `<cluster>/<snapshot file>` (empty or ending in '/'). */
+    prefix: string;
+    /** The signing region. */
+    region: string;
+    /** PEM CA bundle for the store's certificate (default: the member's system CAs). */
+    caPem?: string;
+    /** Objects kept per member, newest first. */
+    retainCount: number;
+    /** Objects older than this many days go (never the newest). */
+    retainDays: number;
+    /** Tries per upload. */
+    attempts: number;
+    /** The first wait between tries, seconds (it doubles). */
+    backoffSeconds: number;
+    /** Bound on one request, seconds. */
+    requestTimeoutSeconds: number;
+    /** Bound on one run's copies, seconds. */
+    budgetSeconds: number;
 }
 // The schema's output and this interface must describe the same settings.
 const _sameShape: [(c: SnapshotsConfig) => MemberSnapshotOptions, (m: MemberSnapshotOptions) => SnapshotsConfig] = [(c) => c, (m) => m];
@@ -297,6 +327,8 @@ export class EtcdMember extends pulumi.ComponentResource {
 
         if (args.snapshots) {
             const sn = args.snapshots;
+            const s3 = sn.s3;
+            if (s3 !== undefined && args.s3Credentials === undefined) throw new Error(`${name}: snapshots.s3 needs s3Credentials (the store's keys)`);
             run(
                 "maintenance",
                 maintenanceScript({
@@ -308,11 +340,34 @@ export class EtcdMember extends pulumi.ComponentResource {
                         dir: sn.dir,
                         retain: sn.retain,
                         ...(sn.offHostCommand !== undefined ? { offHostCommand: sn.offHostCommand, offHostTimeoutSeconds: sn.offHostTimeoutSeconds } : {}),
+                        ...(s3 !== undefined
+                            ? {
+                                  s3: {
+                                      endpoint: s3.endpoint,
+                                      bucket: s3.bucket,
+                                      prefix: s3.prefix,
+                                      region: s3.region,
+                                      authFile: S3_AUTH_PATH,
+                                      ...(s3.caPem !== undefined ? { caFile: S3_CA_PATH } : {}),
+                                      retainCount: s3.retainCount,
+                                      retainDays: s3.retainDays,
+                                      attempts: s3.attempts,
+                                      backoffSeconds: s3.backoffSeconds,
+                                      requestTimeoutSeconds: s3.requestTimeoutSeconds,
+                                      budgetSeconds: s3.budgetSeconds,
+                                  },
+                              }
+                            : {}),
                     },
+                    ...(s3?.caPem !== undefined ? { s3CaPem: s3.caPem } : {}),
                     ...(sn.enabled ? { schedule: { onCalendar: sn.schedule, randomizedDelaySec: sn.randomizedDelaySec } } : {}),
                     endpoints: args.clientEndpoints,
                 }),
-                { delete: wrapScript(maintenanceRemoveScript(), String(user)) },
+                {
+                    delete: wrapScript(maintenanceRemoveScript(), String(user)),
+                    // The keys reach the member on stdin only, and its output (which never names them) is not logged.
+                    ...(s3 !== undefined ? { stdin: pulumi.secret(pulumi.output(args.s3Credentials!).apply(s3CurlConfig)), logging: "none" as const } : {}),
+                },
                 [this.started, ...(args.healthGate !== undefined ? [args.healthGate] : [])],
             );
         }

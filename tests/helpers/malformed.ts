@@ -218,6 +218,27 @@ export const MALFORMED: Malformed[] = [
         message: `must be an IPv4 address or CIDR such as 10.103.0.0/24 (got "office")`,
     },
     {
+        label: "S3 store without its secret key",
+        raw: mutate(H(), (c) => (c.snapshots = { s3: { endpoint: "https://s3.kloud.lan:9000", bucket: "etcd-backups" } })),
+        secrets: new Set(["sshPrivateKey", "s3AccessKeyId"]),
+        path: "etcd-ha:s3SecretAccessKey",
+        message: "is not set: snapshots.s3 copies snapshots with the store's keys; run `pulumi config set --secret etcd-ha:s3SecretAccessKey <value>`",
+    },
+    {
+        label: "S3 store over plain http",
+        raw: mutate(H(), (c) => (c.snapshots = { s3: { endpoint: "http://s3.kloud.lan:9000", bucket: "etcd-backups" } })),
+        secrets: new Set(["sshPrivateKey", "s3AccessKeyId", "s3SecretAccessKey"]),
+        path: "etcd-ha:snapshots.s3.endpoint",
+        message: `must be https://host[:port] without a path, such as https://s3.kloud.lan:9000 (only https: the keys sign every request) (got "http://s3.kloud.lan:9000")`,
+    },
+    {
+        label: "S3 key prefix without a trailing slash",
+        raw: mutate(H(), (c) => (c.snapshots = { s3: { endpoint: "https://s3.kloud.lan:9000", bucket: "etcd-backups", prefix: "etcd" } })),
+        secrets: new Set(["sshPrivateKey", "s3AccessKeyId", "s3SecretAccessKey"]),
+        path: "etcd-ha:snapshots.s3.prefix",
+        message: `must be empty or path segments of letters, digits, '.', '_' and '-' ending in '/', such as etcd/ (got "etcd")`,
+    },
+    {
         label: "firewall extra rule with a bad port",
         raw: mutate(P(), (c) => (c.proxmox.firewall = { extraRules: [{ port: "https" }] })),
         path: "etcd-ha:proxmox.firewall.extraRules[0].port",

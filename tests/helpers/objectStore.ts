@@ -9,13 +9,14 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { s3CurlConfig } from "../../components/etcd/day2";
 import { etcdBuild } from "../../tools/lab/etcdBuild";
 
 export interface ObjectStore {
     endpoint: string;
     bucket: string;
     region: string;
-    /** A curl config file (0600) with the store's keys. */
+    /** A curl config file (0600) with the store's keys, as the maintenance step writes it (s3CurlConfig). */
     authFile: string;
     caFile: string;
     secret: string;
@@ -68,9 +69,10 @@ export async function startObjectStore(address: string, port: number, bucket: st
     const dataDir = path.join(dir, "data");
     fs.mkdirSync(path.join(dataDir, bucket), { recursive: true });
     const access = "etcdhaTestAccess";
-    const secret = `s3cret-${randomBytes(12).toString("hex")}`;
+    // A quote and a backslash in the secret: curl must read s3CurlConfig's quoting back as the same keys.
+    const secret = `s3"cret\\${randomBytes(12).toString("hex")}`;
     const authFile = path.join(dir, "auth");
-    fs.writeFileSync(authFile, `user = "${access}:${secret}"\n`, { mode: 0o600 });
+    fs.writeFileSync(authFile, s3CurlConfig({ accessKeyId: access, secretAccessKey: secret }), { mode: 0o600 });
     let child: ChildProcess | undefined;
     const store: ObjectStore = {
         endpoint: `https://${address}:${port}`,
