@@ -10,7 +10,9 @@
  * - restore: 1,000 keys, a snapshot, every data dir destroyed, `etcd-ha:restore` → every key back on every
  *   member, a new cluster ID; removing the key afterwards changes nothing on the members;
  * - replace in place: a member replaced on its own machine loses only etcd's member/ dir; a file of the
- *   operator's in the data dir stays.
+ *   operator's in the data dir stays;
+ * - off-host copies to the lab's object store (`up --object-store`: versitygw over TLS): uploaded and read back
+ *   under a writer, the store down (exit 3, nothing deleted), then the missed snapshot copied first.
  * Figures are printed.
  */
 import { spawnSync } from "child_process";
@@ -19,7 +21,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ClientTls, ContinuousWriter, formatFigures, verifyAcknowledged } from "../tools/lab/faults/writer";
 import { inHost, LabHost } from "../tools/lab/hosts";
-import { expectRolling, expectSnapshotFirst, failedErrors, labSuite } from "./helpers/labSuite";
+import { expectNoChanges, expectRolling, expectSnapshotFirst, failedErrors, labSuite, stackExport } from "./helpers/labSuite";
 
 const SNAPSHOTS = { retain: 2, schedule: "daily", randomizedDelaySec: 0 };
 /** Set by the renewal test (a same-version upgrade in the same run): every later run keeps that tarball. */
@@ -217,5 +219,66 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         const settle = await up();
         expect(settle.created).toBe(0);
         expect(idOf()).not.toBe(idBefore);
+    }, 300_000);
+
+    test("off-host copies to the lab's object store (a real versitygw over TLS): each snapshot uploaded and read back under a writer; the store down: exit 3, nothing lost or deleted; back: the missed snapshot copied first", async () => {
+        // Two tries a second apart, so the outage below costs seconds (the default is 4 tries from 5 s).
+        const s3 = { attempts: 2, backoffSeconds: 1 };
+        const first = await up({ objectStore: true, snapshots: { ...SNAPSHOTS, s3 } });
+        // Only the maintenance steps change: the store's settings and keys reach every member.
+        expect(first.steps.filter((x) => x.op !== "same" && x.op !== "component").map((x) => `${x.op} ${x.name}`).sort()).toEqual(hosts().map((h) => `update etcd-${h.name}-maintenance`).sort());
+        const st = lab.status();
+        expect(st.objectStore).toMatchObject({ endpoint: "https://127.66.5.250:9443", bucket: "etcd-backups", running: true });
+        const store = st.objectStore!;
+        // The keys are in the stack only as secrets, and on the members only in the 0600 root key file.
+        expect(stackExport(st.pulumi).text).not.toContain(store.secretKey);
+        const h = hosts()[1];
+        expect(inHost(h, ["stat", "-c", "%a %U", "/etc/etcd/s3.curlrc"]).trim()).toBe("600 root");
+        expect(inHost(h, ["cat", "/usr/local/bin/etcd-ha-snapshot"])).not.toContain(store.secretKey);
+        expectNoChanges(st.pulumi);
+
+        const bucketDir = path.join(path.dirname(store.caFile), "data", store.bucket);
+        const objectFile = (object: string) => path.join(bucketDir, object.replace(`s3://${store.bucket}/`, ""));
+        const objects = () => (fs.existsSync(path.join(bucketDir, "etcd", "etcd")) ? fs.readdirSync(path.join(bucketDir, "etcd", "etcd")).sort() : []);
+        const local = () => inHost(h, ["ls", "-A", "/var/backups/etcd"]).trim().split("\n").filter((f) => /^etcd_etcd2_\d{8}T\d{6}Z\.db$/.test(f)).sort();
+
+        // 1. Under a writer: the new snapshot, and the local ones from before the store (backfill), oldest first.
+        const t0 = Date.now();
+        const { report, result: snap } = await underWriter("/ops/s3/", async () => lab.snapshot("etcd2"));
+        const uploadMs = Date.now() - t0;
+        expect(snap.status).toBe(0);
+        expect(snap.uploaded.map((u) => path.basename(u.object))).toEqual(local());
+        expect(path.basename(snap.uploaded[snap.uploaded.length - 1].object)).toBe(path.basename(snap.file!));
+        for (const u of snap.uploaded) {
+            expect(createHash("sha256").update(fs.readFileSync(objectFile(u.object))).digest("hex")).toBe(u.sha256);
+            expect(inHost(h, ["cat", `/var/backups/etcd/${path.basename(u.object)}.s3`]).trim()).toBe(`${u.object} ${u.sha256}`);
+        }
+        const v = await verifyAcknowledged(report, endpoints(), suite.tls(), "/ops/s3/");
+        expect(v.lost).toEqual([]);
+
+        // 2. The store down: the snapshot is kept, the copy fails after its tries (exit 3), the bucket untouched.
+        const before = objects();
+        lab.objectStoreDown();
+        let down: ReturnType<typeof lab.snapshot>;
+        try {
+            down = lab.snapshot("etcd2");
+        } finally {
+            await lab.objectStoreUp();
+        }
+        expect(down.status).toBe(3);
+        expect(down.uploaded).toEqual([]);
+        expect(down.lines.some((l) => /^ERROR: the off-host copy of etcd_etcd2_\d{8}T\d{6}Z\.db to s3:\/\/etcd-backups\/etcd\/etcd\/ failed after 2 try\(s\)/.test(l))).toBe(true);
+        expect(inHost(h, ["ls", "-A", "/var/backups/etcd"])).toContain(path.basename(down.file!));
+        expect(objects()).toEqual(before);
+
+        // 3. Back: the next run copies the missed snapshot first, then its own; retention keeps every one (within 120).
+        const back = lab.snapshot("etcd2");
+        expect(back.status).toBe(0);
+        expect(back.uploaded.map((u) => path.basename(u.object))).toEqual([path.basename(down.file!), path.basename(back.file!)]);
+        expect(objects()).toEqual([...before, path.basename(down.file!), path.basename(back.file!)].sort());
+        figures.push(
+            formatFigures("s3-upload", report, { uploaded: snap.uploaded.length, run_ms: uploadMs, lost: v.lost.length }),
+            `  store down: the run failed with exit 3 after 2 tries, 0 objects deleted; back: ${back.uploaded.length} uploaded (the missed one first)`,
+        );
     }, 300_000);
 });

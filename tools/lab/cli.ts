@@ -1,6 +1,6 @@
 /**
  * `npm run lab -- <command>`:
- *   up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] [--renew TOKEN]
+ *   up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] [--renew TOKEN] [--object-store]
  *                                                             create the hosts (unless running) and run the program
  *                                                             (the real `pulumi up` of index.ts on the lab stack);
  *                                                             on a live lab, --members scales it, --replace replaces a member,
@@ -9,9 +9,13 @@
  *                                                             lab's last, else 3.5; on a live lab: an upgrade),
  *                                                             --build repacks the tarball (a same-version upgrade),
  *                                                             --restore-from restores the cluster from a snapshot file,
- *                                                             --renew re-issues every leaf certificate (etcd.pki.renew)
+ *                                                             --renew re-issues every leaf certificate (etcd.pki.renew),
+ *                                                             --object-store starts the lab's S3 store (versitygw) and
+ *                                                             ships every snapshot to it (kept for later runs)
  *   status [--json]                                           members, PIDs, health, leader; client files; how to run
  *                                                             `pulumi` against the lab stack
+ *   snapshot [--member NAME] [--json]                         an on-demand snapshot on one member (the first by default),
+ *                                                             and the objects it uploaded
  *   reboot NAME                                               `systemctl reboot` inside a host; waits until it is back
  *   power-cut [NAME...]                                       kill every process of the hosts at once (all by default)
  *   power-on [NAME...]                                        boot hosts that are off (all by default)
@@ -22,7 +26,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { down, powerCut, powerOnHosts, rebootHost, status, trustHostKeys, up } from "./lab";
+import { down, powerCut, powerOnHosts, rebootHost, snapshot, status, trustHostKeys, up } from "./lab";
 
 /** The whole `up` is bounded: a wedged lab fails instead of hanging CI. */
 const UP_LIMIT_MS = 15 * 60_000;
@@ -37,7 +41,7 @@ function flag(args: string[], name: string): string | undefined {
 
 function usage(): never {
     console.error(
-        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] [--renew TOKEN] | status [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | trust NAME... | down",
+        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] [--renew TOKEN] [--object-store] | status [--json] | snapshot [--member NAME] [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | trust NAME... | down",
     );
     process.exit(2);
 }
@@ -45,8 +49,9 @@ function usage(): never {
 async function main(argv: string[]): Promise<void> {
     const [cmd, ...args] = argv;
     const known: Record<string, string[]> = {
-        up: ["--members", "--prefix", "--version", "--rerun-commands", "--replace", "--build", "--restore-from", "--renew"],
+        up: ["--members", "--prefix", "--version", "--rerun-commands", "--replace", "--build", "--restore-from", "--renew", "--object-store"],
         status: ["--json"],
+        snapshot: ["--member", "--json"],
         reboot: [],
         "power-cut": [],
         "power-on": [],
@@ -73,6 +78,7 @@ async function main(argv: string[]): Promise<void> {
             rerunCommands: args.includes("--rerun-commands"),
             replace: replace === undefined ? undefined : [replace],
             renew: flag(args, "--renew"),
+            objectStore: args.includes("--object-store"),
         });
         // The Pulumi runtime may keep handles open after the run; the lab's work is done.
         process.exit(0);
@@ -85,6 +91,12 @@ async function main(argv: string[]): Promise<void> {
             const env = Object.entries(s.pulumi.env).map(([k, v]) => `${k}=${v}`).join(" ");
             console.log(`pulumi: cd ${s.pulumi.cwd} && env ${env} pulumi <command> --stack ${s.pulumi.stack}${s.pulumi.configFile ? ` --config-file ${s.pulumi.configFile}` : ""}`);
         }
+    } else if (cmd === "snapshot") {
+        const r = snapshot(flag(args, "--member"));
+        const last = r.uploaded[r.uploaded.length - 1];
+        if (args.includes("--json")) console.log(JSON.stringify({ member: r.member, status: r.status, file: r.file, ...(last ? { object: last.object, sha256: last.sha256 } : {}), uploaded: r.uploaded }));
+        else for (const l of r.lines) console.log(`${r.member} | ${l}`);
+        if (r.status !== 0) process.exit(r.status);
     } else if (cmd === "reboot") {
         if (args.length !== 1) usage();
         const r = await rebootHost(args[0]);

@@ -65,6 +65,8 @@ export interface LabRecord {
     release?: string;
     /** `etcd.pki.renew` of the last successful run (`up --renew`), kept for the next. */
     renew?: string;
+    /** The lab's object store (`up --object-store`), which the lab stack ships snapshots to. */
+    objectStore?: import("./objectStore").ObjectStoreRecord;
     hosts: LabHost[];
 }
 

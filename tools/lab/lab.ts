@@ -41,6 +41,7 @@ import {
     writeLab,
 } from "./hosts";
 import { etcdBuild } from "./etcdBuild";
+import { ObjectStoreRecord, prepareObjectStore, startObjectStore, stopObjectStore, storeEndpoint, storeRunning } from "./objectStore";
 
 export const PROGRAM = path.join(PROJECT_ROOT, "index.ts");
 export const CLUSTER_NAME = "etcd";
@@ -214,6 +215,11 @@ export interface UpOptions {
      * pre-upgrade snapshot and the rolling install and restart.
      */
     build?: string;
+    /**
+     * Start the lab's object store (versitygw on `<prefix>.250:9443`, TLS) and ship every snapshot to it
+     * (`etcd-ha:snapshots.s3`). Once a lab has a store, later runs keep it without the flag.
+     */
+    objectStore?: boolean;
 }
 
 /**
@@ -283,16 +289,19 @@ function keptByPulumi(file: string): { encryptionsalt?: string; secure?: Record<
 
 /**
  * The lab stack's config file: the stack made on first use (`pulumi stack init`, passphrase secrets), the
- * config written from the lab's hosts, and the SSH key set as a secret (`pulumi config set --secret`) unless
- * the file holds it already.
+ * config written from the lab's hosts, and the SSH key (and the object store's keys, with a store) set as
+ * secrets (`pulumi config set --secret`) unless the file holds them already.
  */
-function writeStack(p: ReturnType<typeof labPaths>, render: (keep: ReturnType<typeof keptByPulumi>) => string): void {
+function writeStack(p: ReturnType<typeof labPaths>, render: (keep: ReturnType<typeof keptByPulumi>) => string, store?: ObjectStoreRecord): void {
     const { env, stackArgs, cwd } = labPulumi(p);
     fs.writeFileSync(p.stackFile, render(keptByPulumi(p.stackFile)));
     stackInit(p.dir, STACK, env);
-    const keyName = `etcd-ha:${SECRET_KEYS.sshPrivateKey}`;
-    if (!(keyName in (keptByPulumi(p.stackFile).secure ?? {}))) {
-        pulumiOk(["config", "set", "--secret", keyName, ...stackArgs], env, { cwd, input: fs.readFileSync(p.sshKey, "utf8") });
+    const secrets: [string, () => string][] = [[SECRET_KEYS.sshPrivateKey, () => fs.readFileSync(p.sshKey, "utf8")]];
+    if (store) secrets.push([SECRET_KEYS.s3AccessKeyId, () => store.accessKey], [SECRET_KEYS.s3SecretAccessKey, () => store.secretKey]);
+    for (const [key, value] of secrets) {
+        const keyName = `etcd-ha:${key}`;
+        if (keyName in (keptByPulumi(p.stackFile).secure ?? {})) continue;
+        pulumiOk(["config", "set", "--secret", keyName, ...stackArgs], env, { cwd, input: value() });
         // `config set` writes the file in its own way: write the lab's text again around what it added.
         fs.writeFileSync(p.stackFile, render(keptByPulumi(p.stackFile)));
     }
@@ -401,8 +410,22 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const unknownKeys = stackHosts.filter((h) => h.hostKey === undefined).map((h) => h.name);
     if (unknownKeys.length > 0) throw new Error(`lab: no recorded host key for ${unknownKeys.join(", ")} (a lab from before host-key pinning): run \`npm run lab -- trust ${unknownKeys.join(" ")}\` to read them on the hosts`);
     const renew = opts.renew ?? lab.renew;
-    writeStack(p, (keep) =>
-        renderLabStack({ hosts: stackHosts.map((h) => ({ ...h, hostKey: h.hostKey! })), version, tarball, sha256, replace: opts.replace, snapshots: opts.snapshots, restore: opts.restore, renew, keep }),
+    // The object store (`--object-store`, or one this lab already has): running before the program ships to it.
+    if (opts.objectStore && !lab.objectStore) {
+        lab.objectStore = prepareObjectStore(p.dir, lab.prefix);
+        writeLab(lab);
+    }
+    if (lab.objectStore && !storeRunning(lab.objectStore)) {
+        lab.objectStore = await startObjectStore(lab.objectStore);
+        writeLab(lab);
+        logStream(`lab: object store (versitygw) at ${storeEndpoint(lab.objectStore)}, bucket ${lab.objectStore.bucket}`);
+    }
+    const store = lab.objectStore;
+    const snapshots = store ? { ...(opts.snapshots ?? {}), s3: { endpoint: storeEndpoint(store), bucket: store.bucket, region: store.region, caPem: fs.readFileSync(store.caFile, "utf8"), ...((opts.snapshots?.s3 as object | undefined) ?? {}) } } : opts.snapshots;
+    writeStack(
+        p,
+        (keep) => renderLabStack({ hosts: stackHosts.map((h) => ({ ...h, hostKey: h.hostKey! })), version, tarball, sha256, replace: opts.replace, snapshots, restore: opts.restore, renew, keep }),
+        store,
     );
     const { env, stackArgs, cwd } = labPulumi(p);
     const rerun = opts.rerunCommands ? markCommandsForRerun(p) : 0;
@@ -482,6 +505,8 @@ export interface LabStatus {
      * <command> --stack STACK --config-file CONFIGFILE` (stack export, preview, refresh, …).
      */
     pulumi: { bin: string; cwd: string; stack: string; configFile?: string; env: Record<string, string> };
+    /** The lab's object store, when it has one: everything an S3 client needs. */
+    objectStore?: { endpoint: string; bucket: string; region: string; accessKey: string; secretKey: string; caFile: string; running: boolean };
 }
 
 /**
@@ -571,6 +596,53 @@ export async function rebootHost(name: string): Promise<{ initPid: number; ms: n
     return { initPid: pid, ms: Date.now() - t0 };
 }
 
+/** Stops the lab's object store (its data kept), as a store outage. */
+export function objectStoreDown(): void {
+    const lab = requireLab();
+    if (!lab.objectStore) throw new Error("this lab has no object store: `npm run lab -- up --object-store`");
+    lab.objectStore = stopObjectStore(lab.objectStore);
+    writeLab(lab);
+}
+
+/** Starts the lab's object store again (after objectStoreDown). */
+export async function objectStoreUp(): Promise<void> {
+    const lab = requireLab();
+    if (!lab.objectStore) throw new Error("this lab has no object store: `npm run lab -- up --object-store`");
+    lab.objectStore = await startObjectStore(lab.objectStore);
+    writeLab(lab);
+}
+
+export interface SnapshotResult {
+    member: string;
+    /** The snapshot run's exit status (0, or 3 when the off-host copy failed: the snapshot is kept). */
+    status: number;
+    /** The local snapshot taken. */
+    file?: string;
+    sha256?: string;
+    /** Every object uploaded (and read back) by this run, oldest first: a backfill lists more than one. */
+    uploaded: { object: string; sha256: string }[];
+    /** What the run printed (its journal). */
+    lines: string[];
+}
+
+/**
+ * `lab snapshot`: an on-demand snapshot on one member, as an operator takes it (`systemctl start
+ * etcd-ha-snapshot.service`), read back from that run's journal: the snapshot, and the objects it uploaded.
+ */
+export function snapshot(member?: string): SnapshotResult {
+    const lab = requireLab();
+    const h = member === undefined ? lab.hosts[0] : lab.hosts.find((x) => x.name === member);
+    if (!h) throw new Error(`no lab host ${member}`);
+    // Its failure shows in ExecMainStatus below (exit 3: the snapshot is kept, the off-host copy failed).
+    tryInHost(h, ["systemctl", "start", "etcd-ha-snapshot.service"], 900_000);
+    const id = inHost(h, ["systemctl", "show", "-p", "InvocationID", "--value", "etcd-ha-snapshot.service"]).trim();
+    const lines = id === "" ? [] : inHost(h, ["journalctl", "--no-pager", "-o", "cat", `_SYSTEMD_INVOCATION_ID=${id}`]).split("\n").filter((l) => l !== "");
+    const result = inHost(h, ["systemctl", "show", "-p", "ExecMainStatus", "--value", "etcd-ha-snapshot.service"]).trim();
+    const taken = lines.map((l) => /^snapshot (\S+) revision \d+ keys \d+ bytes \d+ sha256 ([0-9a-f]{64})$/.exec(l)).find((m) => m !== null);
+    const uploaded = lines.map((l) => /^uploaded (s3:\/\/\S+) sha256 ([0-9a-f]{64}) \(read back\)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null).map((m) => ({ object: m[1], sha256: m[2] }));
+    return { member: h.name, status: Number(result), ...(taken ? { file: taken[1], sha256: taken[2] } : {}), uploaded, lines };
+}
+
 /** `lab status`: every member's PID, health and leadership, read with the admin client from the machine. */
 export function status(): LabStatus {
     const lab = readLab();
@@ -602,6 +674,19 @@ export function status(): LabStatus {
         endpoints: members.map((m) => m.clientUrl),
         client: p.client,
         pulumi: { bin: path.join(engine().bin, "pulumi"), cwd, stack: STACK, ...(fs.existsSync(p.stackFile) ? { configFile: p.stackFile } : {}), env },
+        ...(lab.objectStore
+            ? {
+                  objectStore: {
+                      endpoint: storeEndpoint(lab.objectStore),
+                      bucket: lab.objectStore.bucket,
+                      region: lab.objectStore.region,
+                      accessKey: lab.objectStore.accessKey,
+                      secretKey: lab.objectStore.secretKey,
+                      caFile: lab.objectStore.caFile,
+                      running: storeRunning(lab.objectStore),
+                  },
+              }
+            : {}),
     };
 }
 
@@ -640,6 +725,10 @@ export async function down(opts: { print?: (line: string) => void; destroy?: boo
         print(`lab: stopped ${pids.length} processes of ${lab.hosts.length} hosts (clean shutdown)`);
     }
     if (lab) removeChain(lab.prefix);
+    if (lab?.objectStore && storeRunning(lab.objectStore)) {
+        stopObjectStore(lab.objectStore);
+        print(`lab: stopped the object store`);
+    }
     fs.rmSync(p.dir, { recursive: true, force: true });
     print(`lab: removed ${p.dir}`);
     return { stopped, destroySeconds, destroyError };
