@@ -199,6 +199,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
         if (resolved.ok && snapshotsParsed.success) {
             problems.push(...snapshotDirProblems(snapshotsParsed.data.dir, { dir: resolved.value.dataDir, key: "etcd.dataDir" }).map((reason) => ({ path: "snapshots.dir", reason })));
         }
+        if (typeof args.restore?.fromSnapshot === "string" && args.restore.fromSnapshot.startsWith("s3://") && args.snapshots?.s3 === undefined) {
+            problems.push({ path: "restore.fromSnapshot", reason: "is an s3:// object, but snapshots.s3 is not set: the members download it from that store with its keys (s3Credentials)" });
+        }
         if (args.snapshots?.s3 !== undefined && args.s3Credentials === undefined) {
             problems.push({ path: "s3Credentials", reason: "is required with snapshots.s3: the store's access key ID and secret access key (etcd-ha:s3AccessKeyId and etcd-ha:s3SecretAccessKey in a stack)" });
         }
@@ -307,7 +310,18 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         snapshots,
                         ...(args.s3Credentials !== undefined ? { s3Credentials: args.s3Credentials } : {}),
                         healthGate,
-                        ...(restore ? { restore: { id: restoreId!, token: `${name}-restore-${restoreId}`, sha256: restore.sha256, fromSnapshot: restore.fromSnapshot, stopped } } : {}),
+                        ...(restore
+                            ? {
+                                  restore: {
+                                      id: restoreId!,
+                                      token: `${name}-restore-${restoreId}`,
+                                      sha256: restore.sha256,
+                                      fromSnapshot: restore.fromSnapshot,
+                                      stopped,
+                                      ...(snapshots.s3 !== undefined ? { s3: { endpoint: snapshots.s3.endpoint, region: snapshots.s3.region, ...(snapshots.s3.caPem !== undefined ? { caPem: snapshots.s3.caPem } : {}) } } : {}),
+                                  },
+                              }
+                            : {}),
                     },
                     { parent: this },
                 ),

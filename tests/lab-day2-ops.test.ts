@@ -12,7 +12,8 @@
  * - replace in place: a member replaced on its own machine loses only etcd's member/ dir; a file of the
  *   operator's in the data dir stays;
  * - off-host copies to the lab's object store (`up --object-store`: versitygw over TLS): uploaded and read back
- *   under a writer, the store down (exit 3, nothing deleted), then the missed snapshot copied first.
+ *   under a writer, the store down (exit 3, nothing deleted), then the missed snapshot copied first; then the
+ *   site lost (every data dir and local snapshot) and the cluster restored from the bucket.
  * Figures are printed.
  */
 import { spawnSync } from "child_process";
@@ -221,7 +222,7 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         expect(idOf()).not.toBe(idBefore);
     }, 300_000);
 
-    test("off-host copies to the lab's object store (a real versitygw over TLS): each snapshot uploaded and read back under a writer; the store down: exit 3, nothing lost or deleted; back: the missed snapshot copied first", async () => {
+    test("off-host copies to the lab's object store (a real versitygw over TLS): each snapshot uploaded and read back under a writer; the store down: exit 3, nothing lost or deleted; back: the missed snapshot copied first; the site lost: restored from the bucket", async () => {
         // Two tries a second apart, so the outage below costs seconds (the default is 4 tries from 5 s).
         const s3 = { attempts: 2, backoffSeconds: 1 };
         const first = await up({ objectStore: true, snapshots: { ...SNAPSHOTS, s3 } });
@@ -276,9 +277,30 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         expect(back.status).toBe(0);
         expect(back.uploaded.map((u) => path.basename(u.object))).toEqual([path.basename(down.file!), path.basename(back.file!)]);
         expect(objects()).toEqual([...before, path.basename(down.file!), path.basename(back.file!)].sort());
+
+        // 4. The site lost: every member's data and every local snapshot gone. The newest object restores the
+        //    cluster: every member downloads it from the store with the keys it receives on stdin.
+        const newest = back.uploaded[back.uploaded.length - 1];
+        const idBefore = clusterId();
+        for (const x of hosts()) inHost(x, ["sh", "-c", "systemctl stop etcd && find /var/lib/etcd -mindepth 1 -delete && if [ -d /var/backups/etcd ]; then find /var/backups/etcd -mindepth 1 -delete; fi"]);
+        const t1 = Date.now();
+        const restored = await up({ snapshots: { ...SNAPSHOTS, s3 }, restore: { fromSnapshot: newest.object, sha256: newest.sha256 } });
+        const restoreSeconds = (Date.now() - t1) / 1000;
+        expect(String(restored.outputs.health)).toMatch(/^healthy: 3\/3 members/);
+        expect(restored.steps.filter((x) => x.name.endsWith("-restore-snapshot"))).toEqual([]);
+        for (const x of hosts()) expect(log.some((l) => l.includes(`etcd-${x.name}-restore | downloaded the snapshot ${newest.object} from https://127.66.5.250:9443`))).toBe(true);
+        const after = await verifyAcknowledged(report, endpoints(), suite.tls(), "/ops/s3/");
+        expect(after.lost).toEqual([]);
+        expect(after.perMember.every((m) => m.missing.length === 0)).toBe(true);
+        expect(clusterId()).not.toBe(idBefore);
+        expect(stackExport(lab.status().pulumi).text).not.toContain(store.secretKey);
+        // Taking the restore out leaves the members as they are.
+        const settle = await up({ snapshots: { ...SNAPSHOTS, s3 } });
+        expect(settle.created).toBe(0);
         figures.push(
             formatFigures("s3-upload", report, { uploaded: snap.uploaded.length, run_ms: uploadMs, lost: v.lost.length }),
             `  store down: the run failed with exit 3 after 2 tries, 0 objects deleted; back: ${back.uploaded.length} uploaded (the missed one first)`,
+            `  site loss (every data dir and local snapshot gone): restored from ${newest.object} on 3/3 members in ${restoreSeconds.toFixed(1)} s, ${report.acknowledged} acknowledged keys all back`,
         );
-    }, 300_000);
+    }, 400_000);
 });

@@ -81,6 +81,36 @@ const SCRIPTS: [string, string][] = [
     ["maintenance removal", maintenanceRemoveScript()],
     ["pre-upgrade snapshot", upgradeSnapshotScript({ release: { version: "3.5.21", sha256: SHA }, dataDir: "/var/lib/etcd", snapshot: { clusterName: "etcd", memberName: "etcd1", version: "3.5.21", endpoint: "https://10.0.0.1:2379", retain: 3 } })],
     ["restore stop", restoreStopScript({ restoreId: "abc123", sshUser: "ubuntu" })],
+    [
+        "restore (from an S3 store)",
+        restoreStepScript({
+            release: { version: "3.5.21", sha256: SHA },
+            memberName: "etcd1",
+            peerUrl: "https://10.0.0.1:2380",
+            initialCluster: "etcd1=https://10.0.0.1:2380",
+            token: "etcd-restore-abc123",
+            dataDir: "/var/lib/etcd",
+            restoreId: "abc123",
+            sha256: SHA,
+            url: "s3://etcd-backups/etcd/etcd/etcd_etcd1_20261208T010203Z.db",
+            s3: { endpoint: "https://s3.kloud.lan:9000", region: "us-east-1", caPem: "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n" },
+        }),
+    ],
+    [
+        "maintenance (S3 store)",
+        maintenanceScript({
+            snapshot: {
+                clusterName: "etcd",
+                memberName: "etcd1",
+                version: "3.6.4",
+                endpoint: "https://10.0.0.1:2379",
+                retain: 3,
+                s3: { endpoint: "https://s3.kloud.lan:9000", bucket: "etcd-backups", prefix: "etcd/", region: "us-east-1", authFile: "/etc/etcd/s3.curlrc", caFile: "/etc/etcd/s3-ca.crt", retainCount: 120, retainDays: 30, attempts: 4, backoffSeconds: 5, requestTimeoutSeconds: 900, budgetSeconds: 3600 },
+            },
+            s3CaPem: "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n",
+            endpoints: ["https://10.0.0.1:2379"],
+        }),
+    ],
     ...[undefined, "https://backups.example/etcd/snap.db"].map((url): [string, string] => [
         `restore (${url ? "download" : "pushed"})`,
         restoreStepScript({ release: { version: "3.5.21", sha256: SHA }, memberName: "etcd1", peerUrl: "https://10.0.0.1:2380", initialCluster: "etcd1=https://10.0.0.1:2380", token: "etcd-restore-abc123", dataDir: "/var/lib/etcd", restoreId: "abc123", sha256: SHA, url }),

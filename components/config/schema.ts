@@ -503,18 +503,26 @@ export const SnapshotsSchema = z.strictObject({
     s3: S3Schema.optional(),
 });
 
+/** `s3://bucket/key` split (undefined when it is not one: a bucket name, then a key of S3 client's form). */
+export function parseS3Url(v: string): { bucket: string; key: string } | undefined {
+    const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(v);
+    if (!m || !S3_BUCKET.test(m[1]) || m[1].includes("..") || !/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(m[2]) || m[2].includes("//")) return undefined;
+    return { bucket: m[1], key: m[2] };
+}
+
 export const RestoreSchema = z.strictObject({
     /**
-     * The snapshot to restore: a path on the machine running Pulumi (pushed to every member), or an
-     * http(s) URL every member downloads.
+     * The snapshot to restore: a path on the machine running Pulumi (pushed to every member), an http(s) URL
+     * every member downloads, or `s3://bucket/key` in the store of `snapshots.s3` (every member downloads it
+     * with the store's keys).
      */
     fromSnapshot: z
         .string()
         .min(1)
         .regex(/^[^\s'"`$\\]+$/, "must be a file path or URL without spaces, quotes, '$' or '\\'")
         .refine(
-            (v) => !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v) || /^https?:\/\/[^/]+\/./.test(v),
-            "must be a path on this machine or an http(s):// URL of the file; other schemes (s3://, ftp://, file://) are not fetched: download the snapshot and give its path",
+            (v) => !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v) || /^https?:\/\/[^/]+\/./.test(v) || parseS3Url(v) !== undefined,
+            "must be a path on this machine, an http(s):// URL of the file, or s3://bucket/key (letters, digits, '.', '_', '-' and single '/' in the key) in the store of snapshots.s3; other schemes (ftp://, file://) are not fetched: download the snapshot and give its path",
         ),
     /** The snapshot file's sha256 (`sha256sum snapshot.db`). Required: a restore refuses any other file. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the snapshot's sha256: 64 lower-case hex digits (sha256sum snapshot.db)"),

@@ -321,6 +321,9 @@ export function validateStackConfig(
         const dataDir = etcd ? { dir: etcd.dataDir, key: `${PROJECT}:etcd.dataDir` } : undefined;
         for (const m of snapshotDirProblems(c.snapshots!.dir, dataDir)) add(["snapshots", "dir"], m);
     }
+    if (has("restore") && c.restore?.fromSnapshot.startsWith("s3://") && !(has("snapshots") && c.snapshots?.s3 !== undefined)) {
+        add(["restore", "fromSnapshot"], "is an s3:// object, but snapshots.s3 is not set: the members download it from that store with its keys; set snapshots.s3 (endpoint, bucket, caPem) and the two s3 key secrets");
+    }
     if (has("snapshots") && c.snapshots!.s3 !== undefined) {
         for (const k of [SECRET_KEYS.s3AccessKeyId, SECRET_KEYS.s3SecretAccessKey]) {
             if (!secrets.has(k)) add([k], `is not set: snapshots.s3 copies snapshots with the store's keys; run \`pulumi config set --secret ${PROJECT}:${k} <value>\``);

@@ -15,7 +15,9 @@ import {
     renderSnapshotService,
     renderSnapshotTimer,
 } from "./maintenance";
+import { parseS3Url, S3_ENDPOINT } from "../config/schema";
 import { CONFIG_DIR } from "./paths";
+import { S3_SH, shellFile } from "./rolling";
 import { restoreScript, stopForRestoreScript } from "./restore";
 import { configScript, EtcdRelease, installReleaseShell, RELEASE_MARKER, releaseId, restoredMarkerPath, STAGING_DIR, STATE_DIR, sq } from "./scripts";
 import { upgradeGuardShell } from "./upgrade";
@@ -213,8 +215,14 @@ export interface RestoreStepOptions {
     dataDir: string;
     restoreId: string;
     sha256: string;
-    /** An http(s) URL the member downloads, or undefined when the snapshot was pushed to restoreUploadPath. */
+    /**
+     * An http(s) URL the member downloads, or `s3://bucket/key` it downloads from the store `s3` names (the
+     * store's keys on the step's stdin: s3CurlConfig), or undefined when the snapshot was pushed to
+     * restoreUploadPath.
+     */
     url?: string;
+    /** The store of an `s3://` URL: its endpoint, signing region and CA bundle (PEM; default the system's). */
+    s3?: { endpoint: string; region: string; caPem?: string };
 }
 
 /**
@@ -225,8 +233,38 @@ export interface RestoreStepOptions {
 export function restoreStepScript(o: RestoreStepOptions): string {
     const upload = restoreUploadPath(o.sha256);
     const snapshotPath = o.url ? `${STATE_DIR}/restore-${o.sha256.slice(0, 16)}.db` : upload;
-    if (o.url !== undefined && !/^https?:\/\/[^\s'"`$\\]+$/.test(o.url)) throw new Error(`restore: bad snapshot URL ${o.url}`);
-    const fetch = o.url
+    const object = o.url === undefined ? undefined : parseS3Url(o.url);
+    if (o.url !== undefined && object === undefined && !/^https?:\/\/[^\s'"`$\\]+$/.test(o.url)) throw new Error(`restore: bad snapshot URL ${o.url}`);
+    if ((object !== undefined) !== (o.s3 !== undefined)) throw new Error("restore: an s3:// snapshot needs its store (s3), and only it");
+    if (o.s3 !== undefined && !S3_ENDPOINT.test(o.s3.endpoint)) throw new Error(`restore: bad S3 endpoint ${o.s3.endpoint}`);
+    const fetch = object !== undefined
+        ? `if [ ! -f "$marker" ] && ! printf '%s  %s\\n' ${sq(o.sha256)} ${sq(snapshotPath)} | sha256sum --check --status 2>/dev/null; then
+  install -d -m 0700 ${sq(STATE_DIR)}
+  # The store's keys arrive on stdin only; they live in a 0600 file until the download ends.
+  s3_auth=$(mktemp ${sq(`${STATE_DIR}/.restore-s3.XXXXXX`)})
+  cat > "$s3_auth"
+  s3_ca=""
+${o.s3!.caPem === undefined ? "" : `  s3_ca=$(mktemp ${sq(`${STATE_DIR}/.restore-s3-ca.XXXXXX`)})
+  cat > "$s3_ca" <<'ETCD_HA_S3_CA'
+${o.s3!.caPem.trim()}
+ETCD_HA_S3_CA
+`}${shellFile(S3_SH).trimEnd().replace(/^/gm, "  ")}
+  s3_endpoint=${sq(o.s3!.endpoint)}
+  s3_bucket=${sq(object.bucket)}
+  s3_region=${sq(o.s3!.region)}
+  s3_timeout=3600
+  if ! s3_get ${sq(object.key)} ${sq(`${snapshotPath}.part`)}; then
+    rm -f -- "$s3_auth" \${s3_ca:+"$s3_ca"} ${sq(`${snapshotPath}.part`)}
+    echo "downloading ${o.url} from ${o.s3!.endpoint} failed: nothing restored" >&2
+    exit 1
+  fi
+  rm -f -- "$s3_auth" \${s3_ca:+"$s3_ca"}
+  chmod 0600 ${sq(`${snapshotPath}.part`)}
+  mv -f ${sq(`${snapshotPath}.part`)} ${sq(snapshotPath)}
+  echo "downloaded the snapshot ${o.url} from ${o.s3!.endpoint}"
+fi
+`
+        : o.url
         ? `if [ ! -f "$marker" ] && ! printf '%s  %s\\n' ${sq(o.sha256)} ${sq(snapshotPath)} | sha256sum --check --status 2>/dev/null; then
   install -d -m 0700 ${sq(STATE_DIR)}
   curl --fail --silent --show-error --location --retry 3 --connect-timeout 20 --max-time 3600 -o ${sq(`${snapshotPath}.part`)} ${sq(o.url)}

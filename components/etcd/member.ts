@@ -152,8 +152,10 @@ export interface MemberRestoreOptions {
     token: string;
     /** The snapshot's sha256. */
     sha256: string;
-    /** A path on this machine (pushed) or an http(s) URL (downloaded by the member). */
+    /** A path on this machine (pushed), an http(s) URL or an `s3://bucket/key` object (downloaded by the member). */
     fromSnapshot: string;
+    /** The store of an `s3://` snapshot (the keys are `s3Credentials`). */
+    s3?: { endpoint: string; region: string; caPem?: string };
     /** Every member's stop step: none is restored before all are stopped. */
     stopped: pulumi.Resource[];
 }
@@ -266,7 +268,9 @@ export class EtcdMember extends pulumi.ComponentResource {
         let restored: command.remote.Command | undefined;
         if (args.restore) {
             const r = args.restore;
-            const isUrl = /^https?:\/\//.test(r.fromSnapshot);
+            const isUrl = /^(https?|s3):\/\//.test(r.fromSnapshot);
+            const fromStore = r.fromSnapshot.startsWith("s3://");
+            if (fromStore && (r.s3 === undefined || args.s3Credentials === undefined)) throw new Error(`${name}: restoring ${r.fromSnapshot} needs the store (restore.s3) and its keys (s3Credentials)`);
             const restoreDeps: pulumi.Resource[] = [binaries, certs, ...r.stopped];
             if (!isUrl) {
                 restoreDeps.push(
@@ -289,8 +293,10 @@ export class EtcdMember extends pulumi.ComponentResource {
                     restoreId: r.id,
                     sha256: r.sha256,
                     ...(isUrl ? { url: r.fromSnapshot } : {}),
+                    ...(fromStore ? { s3: r.s3 } : {}),
                 }),
-                {},
+                // An s3:// snapshot: the store's keys on stdin only (the step's output never names them).
+                fromStore ? { stdin: pulumi.secret(pulumi.output(args.s3Credentials!).apply(s3CurlConfig)) } : {},
                 restoreDeps,
             );
         }

@@ -8,7 +8,8 @@
  *                                                             or 3.x.y: built from the Go module proxy; default: the
  *                                                             lab's last, else 3.5; on a live lab: an upgrade),
  *                                                             --build repacks the tarball (a same-version upgrade),
- *                                                             --restore-from restores the cluster from a snapshot file,
+ *                                                             --restore-from restores the cluster from a snapshot file
+ *                                                             (or an s3:// object with --restore-sha256),
  *                                                             --renew re-issues every leaf certificate (etcd.pki.renew),
  *                                                             --object-store starts the lab's S3 store (versitygw) and
  *                                                             ships every snapshot to it (kept for later runs)
@@ -41,7 +42,7 @@ function flag(args: string[], name: string): string | undefined {
 
 function usage(): never {
     console.error(
-        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE] [--renew TOKEN] [--object-store] | status [--json] | snapshot [--member NAME] [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | trust NAME... | down",
+        "usage: npm run lab -- up [--members N] [--prefix 127.x.y] [--version 3.5] [--rerun-commands] [--replace NAME] [--build NAME] [--restore-from FILE|s3://B/K --restore-sha256 HEX] [--renew TOKEN] [--object-store] | status [--json] | snapshot [--member NAME] [--json] | reboot NAME | power-cut [NAME...] | power-on [NAME...] | trust NAME... | down",
     );
     process.exit(2);
 }
@@ -49,7 +50,7 @@ function usage(): never {
 async function main(argv: string[]): Promise<void> {
     const [cmd, ...args] = argv;
     const known: Record<string, string[]> = {
-        up: ["--members", "--prefix", "--version", "--rerun-commands", "--replace", "--build", "--restore-from", "--renew", "--object-store"],
+        up: ["--members", "--prefix", "--version", "--rerun-commands", "--replace", "--build", "--restore-from", "--restore-sha256", "--renew", "--object-store"],
         status: ["--json"],
         snapshot: ["--member", "--json"],
         reboot: [],
@@ -69,10 +70,18 @@ async function main(argv: string[]): Promise<void> {
         const members = flag(args, "--members");
         const replace = flag(args, "--replace");
         const restoreFrom = flag(args, "--restore-from");
+        const restoreSha = flag(args, "--restore-sha256");
+        const remote = restoreFrom !== undefined && /^(https?|s3):\/\//.test(restoreFrom);
+        if (remote && restoreSha === undefined) throw new Error("--restore-from with a URL needs --restore-sha256 (lab snapshot --json prints it for an object it uploaded)");
         await up({
             build: flag(args, "--build"),
             version: flag(args, "--version"),
-            restore: restoreFrom === undefined ? undefined : { fromSnapshot: path.resolve(restoreFrom), sha256: createHash("sha256").update(fs.readFileSync(restoreFrom)).digest("hex") },
+            restore:
+                restoreFrom === undefined
+                    ? undefined
+                    : remote
+                      ? { fromSnapshot: restoreFrom, sha256: restoreSha! }
+                      : { fromSnapshot: path.resolve(restoreFrom), sha256: createHash("sha256").update(fs.readFileSync(restoreFrom)).digest("hex") },
             members: members === undefined ? undefined : Number(members),
             prefix: flag(args, "--prefix"),
             rerunCommands: args.includes("--rerun-commands"),
