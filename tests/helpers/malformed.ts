@@ -434,10 +434,17 @@ export const MALFORMED: Malformed[] = [
     },
     {
         label: "restore from a scheme the members cannot fetch",
+        raw: mutate(H(), (c) => (c.restore = { fromSnapshot: "ftp://backups/etcd/snap.db", sha256: "a".repeat(64) })),
+        secrets: HOST_SECRETS,
+        path: "etcd-ha:restore.fromSnapshot",
+        message: `must be a path on this machine, an http(s):// URL of the file, or s3://bucket/key (letters, digits, '.', '_', '-' and single '/' in the key) in the store of snapshots.s3; other schemes (ftp://, file://) are not fetched: download the snapshot and give its path (got "ftp://backups/etcd/snap.db")`,
+    },
+    {
+        label: "restore from an S3 object without a store",
         raw: mutate(H(), (c) => (c.restore = { fromSnapshot: "s3://backups/etcd/snap.db", sha256: "a".repeat(64) })),
         secrets: HOST_SECRETS,
         path: "etcd-ha:restore.fromSnapshot",
-        message: `must be a path on this machine or an http(s):// URL of the file; other schemes (s3://, ftp://, file://) are not fetched: download the snapshot and give its path (got "s3://backups/etcd/snap.db")`,
+        message: "is an s3:// object, but snapshots.s3 is not set: the members download it from that store with its keys; set snapshots.s3 (endpoint, bucket, caPem) and the two s3 key secrets",
     },
     // --- host identity (every remote step pins the host's SSH host key) ---
     {
