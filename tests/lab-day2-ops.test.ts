@@ -294,9 +294,7 @@ describe("day-2 as config changes: renew, snapshot, upgrade, restore", () => {
         expect(after.perMember.every((m) => m.missing.length === 0)).toBe(true);
         expect(clusterId()).not.toBe(idBefore);
         expect(stackExport(lab.status().pulumi).text).not.toContain(store.secretKey);
-        // Taking the restore out leaves the members as they are.
-        const settle = await up({ snapshots: { ...SNAPSHOTS, s3 } });
-        expect(settle.created).toBe(0);
+        // (Taking a restore out afterwards changes nothing on the members: the restore test above proves it.)
         figures.push(
             formatFigures("s3-upload", report, { uploaded: snap.uploaded.length, run_ms: uploadMs, lost: v.lost.length }),
             `  store down: the run failed with exit 3 after 2 tries, 0 objects deleted; back: ${back.uploaded.length} uploaded (the missed one first)`,

@@ -144,6 +144,16 @@ export interface MemberS3Options {
 const _sameShape: [(c: SnapshotsConfig) => MemberSnapshotOptions, (m: MemberSnapshotOptions) => SnapshotsConfig] = [(c) => c, (m) => m];
 void _sameShape;
 
+/** The S3 store a member downloads an `s3://` snapshot from. */
+export interface MemberRestoreStore {
+    /** `https://host[:port]`. */
+    endpoint: string;
+    /** The signing region. */
+    region: string;
+    /** PEM CA bundle for the store's certificate (default: the member's system CAs). */
+    caPem?: string;
+}
+
 /** What a member needs for a restore. */
 export interface MemberRestoreOptions {
     /** Names the restore (markers, token). */
@@ -155,7 +165,7 @@ export interface MemberRestoreOptions {
     /** A path on this machine (pushed), an http(s) URL or an `s3://bucket/key` object (downloaded by the member). */
     fromSnapshot: string;
     /** The store of an `s3://` snapshot (the keys are `s3Credentials`). */
-    s3?: { endpoint: string; region: string; caPem?: string };
+    s3?: MemberRestoreStore;
     /** Every member's stop step: none is restored before all are stopped. */
     stopped: pulumi.Resource[];
 }
