@@ -93,6 +93,24 @@ describe("the real pulumi preview, offline", () => {
         expect(r.outputs.etcdServers).toBe("https://10.20.0.11:2379,https://10.20.0.12:2379,https://10.20.0.13:2379");
     }, 180_000);
 
+    test("a stack with off-host copies to S3 (snapshots.s3) previews on the real engine with placeholder store keys, a maintenance step on every member", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-preview-s3-"));
+        try {
+            const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+            doc.config["etcd-ha:snapshots"] = { s3: { endpoint: "https://s3.kloud.lan:9000", bucket: "etcd-backups" } };
+            const file = path.join(dir, "Pulumi.s3.yaml");
+            fs.writeFileSync(file, YAML.stringify(doc));
+            const r = await preview(file, { dir: path.join(dir, "work"), print: () => undefined });
+            if (!r.ok) throw new Error(`preview failed:\n${r.run.errors.join("\n")}\n${r.run.lines.slice(-30).join("\n")}`);
+            expect(r.notes).toEqual(expect.arrayContaining(["etcd-ha:s3AccessKeyId: placeholder", "etcd-ha:s3SecretAccessKey: placeholder"]));
+            const maintenance = r.run.steps.filter((x) => x.name.endsWith("-maintenance"));
+            expect(maintenance.map((x) => x.op)).toEqual(["create", "create", "create"]);
+            figures.push(`  dev stack with snapshots.s3: ok, ${r.run.changes.create ?? 0} to create, ${(r.run.ms / 1000).toFixed(1)}s`);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }, 180_000);
+
     test("a stack the program refuses fails the preview with the program's message (exit non-zero)", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-ha-preview-bad-"));
         try {
