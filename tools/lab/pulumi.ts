@@ -51,7 +51,6 @@ export function pulumiEnv(dir: string): Record<string, string> {
         PULUMI_CONFIG_PASSPHRASE_FILE: passphrase,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_NODEJS_TRANSPILE_ONLY: "true",
-        ...(process.env.PROBE_SKIP ? { PULUMI_SKIP_CHECKPOINTS: "true" } : {}),
         ...(e.built ? { PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
         PATH: `${e.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     };
