@@ -587,6 +587,7 @@ export type HostConfig = z.output<typeof HostSchema>;
 export type EtcdConfig = z.output<typeof EtcdSchema>;
 export type SizeConfig = z.output<typeof SizeSchema>;
 export type SnapshotsConfig = z.output<typeof SnapshotsSchema>;
+export type S3Config = z.output<typeof S3Schema>;
 export type RestoreConfig = z.output<typeof RestoreSchema>;
 
 /** Keys whose value is a plain string in the stack file; every other key holds YAML/JSON structure. */

@@ -8,7 +8,7 @@
  * etcdctl/etcdutl is read with bash's own regex matching, so neither jq nor python3 is needed on the host.
  * Bad settings throw an Error naming the setting.
  */
-import { DNS_LABEL } from "../config/schema";
+import { DNS_LABEL, S3_BUCKET, S3_ENDPOINT, S3_PREFIX, S3Config } from "../config/schema";
 import { PKI_DIR } from "../pki/certTable";
 import { BIN_DIR } from "./flags";
 import { S3_SH, shellFile } from "./rolling";
@@ -90,36 +90,16 @@ export interface SnapshotSettings {
 
 /**
  * An S3-compatible store the snapshot script copies every snapshot to (sh/s3.sh: curl's own SigV4, path-style
- * requests, https only). Objects are `<prefix><cluster>/<snapshot file name>`, with the snapshot's sha256 as
- * metadata.
+ * requests, https only): `etcd-ha:snapshots.s3` (its settings, documented in S3Schema) with the CA bundle and the
+ * keys as files on the member. Objects are `<prefix><cluster>/<snapshot file name>`, with the snapshot's sha256
+ * as metadata.
  */
-export interface S3Target {
-    /** `https://host[:port]`, no path. */
-    endpoint: string;
-    /** The bucket (3-63 lower-case letters, digits, '.' and '-'). */
-    bucket: string;
-    /** Key prefix before the cluster name: empty, or ending in '/' (`etcd/`). */
-    prefix: string;
-    /** The region requests are signed for (`us-east-1` where the store has none). */
-    region: string;
+export type S3Target = Omit<S3Config, "caPem"> & {
     /** A curl config file (root, 0600) with `user = "ACCESS_KEY:SECRET_KEY"`: the keys stay out of the script. */
     authFile: string;
     /** A CA bundle for the store's certificate. Default: the system's. */
     caFile?: string;
-    /** Objects of this cluster and member kept in the bucket, newest first (1-10000). */
-    retainCount: number;
-    /** Objects older than this many days are deleted, except the newest (1-3650). */
-    retainDays: number;
-    /** Tries per upload (1-10); between them the wait doubles from `backoffSeconds`. */
-    attempts: number;
-    /** The first wait between tries, seconds (1-600). */
-    backoffSeconds: number;
-    /** Bound on one request, seconds (1-86400). */
-    requestTimeoutSeconds: number;
-    /** Bound on a run's whole S3 part (uploads, read-backs, retention), seconds (1-86400): a backfill that
-     * would take longer goes on in the next run. */
-    budgetSeconds: number;
-}
+};
 
 /** What the defragmentation script needs. */
 export interface DefragSettings {
@@ -222,13 +202,10 @@ interface ResolvedSnapshot {
     s3?: S3Target;
 }
 
-const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const S3_ENDPOINT = /^https:\/\/([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/;
-
 function checkS3(t: S3Target): S3Target {
     if (!S3_ENDPOINT.test(t.endpoint)) fail("snapshot.s3.endpoint", `must be https://host[:port] without a path, got ${JSON.stringify(t.endpoint)}`);
     if (!S3_BUCKET.test(t.bucket) || t.bucket.includes("..")) fail("snapshot.s3.bucket", `must be an S3 bucket name (3-63 lower-case letters, digits, '.' and '-'), got ${JSON.stringify(t.bucket)}`);
-    if (t.prefix !== "" && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/.test(t.prefix)) fail("snapshot.s3.prefix", `must be empty or path segments of letters, digits, '.', '_' and '-' ending in '/', got ${JSON.stringify(t.prefix)}`);
+    if (!S3_PREFIX.test(t.prefix)) fail("snapshot.s3.prefix", `must be empty or path segments of letters, digits, '.', '_' and '-' ending in '/', got ${JSON.stringify(t.prefix)}`);
     if (!/^[a-z0-9-]{1,32}$/.test(t.region)) fail("snapshot.s3.region", `must be a region name such as us-east-1, got ${JSON.stringify(t.region)}`);
     return {
         ...t,
@@ -367,11 +344,11 @@ while IFS= read -r name; do
     break
   fi
   marker=$(mktemp "$dir/.\${prefix}partial.XXXXXX")
-  printf 's3://%s/%s %s\n' "$s3_bucket" "$s3_keys$name" "$want" > "$marker"
+  printf 's3://%s/%s %s\\n' "$s3_bucket" "$s3_keys$name" "$want" > "$marker"
   mv -f -T -- "$marker" "$dir/$name.s3"
   uploaded=$((uploaded + 1))
   echo "uploaded s3://$s3_bucket/$s3_keys$name sha256 $want (read back)"
-done < <(find "$dir" -maxdepth 1 -type f -name "$prefix*.db" -printf '%f\n' | grep -xE "\${prefix}[0-9]{8}T[0-9]{6}Z[.]db" | sort)
+done < <(own_snapshots | sort)
 
 if [ -n "$s3_failed" ]; then
   echo "ERROR: the off-host copy of $s3_failed to s3://$s3_bucket/$s3_keys failed after ${t.attempts} try(s): every local snapshot is kept, nothing in the bucket was deleted, the next run uploads what is missing" >&2
@@ -479,6 +456,10 @@ fi
 # Names are <cluster>_<member>_[<tag>_]<time>.db: '_' is in no DNS label, so no two clusters, members or
 # tags share a prefix.
 prefix="\${cluster}_\${member}_${r.tag === undefined ? "" : `${r.tag}_`}"
+# own_snapshots: the names of this member's snapshots (<prefix><UTC time>.db exactly), one a line, unsorted.
+own_snapshots() {
+  find "$dir" -maxdepth 1 -type f -name "$prefix*.db" -printf '%f\\n' | grep -xE "\${prefix}[0-9]{8}T[0-9]{6}Z[.]db"
+}
 
 # Leftovers of an earlier run that was killed: only this member's own hidden temporary files.
 shopt -s nullglob
@@ -562,7 +543,7 @@ while IFS= read -r old; do
   fi
   rm -f -- "$dir/$old" "$dir/$old.sha256" "$dir/$old.s3"
   pruned=$((pruned + 1))
-done < <(find "$dir" -maxdepth 1 -type f -name "$prefix*.db" -printf '%f\\n' | grep -xE "\${prefix}[0-9]{8}T[0-9]{6}Z[.]db" | sort -r)
+done < <(own_snapshots | sort -r)
 
 echo "snapshot $final revision $rev keys $keys bytes $bytes sha256 $sum"
 echo "pruned $pruned older snapshot(s) of $cluster/$member, keeping the newest $retain"
