@@ -221,8 +221,18 @@ export interface RestoreStepOptions {
      * restoreUploadPath.
      */
     url?: string;
-    /** The store of an `s3://` URL: its endpoint, signing region and CA bundle (PEM; default the system's). */
-    s3?: { endpoint: string; region: string; caPem?: string };
+    /** The store of an `s3://` URL. */
+    s3?: S3Store;
+}
+
+/** The S3 store a member downloads an `s3://` snapshot from (its keys come on the step's stdin). */
+export interface S3Store {
+    /** `https://host[:port]`. */
+    endpoint: string;
+    /** The signing region. */
+    region: string;
+    /** PEM CA bundle for the store's certificate (default: the member's system CAs). */
+    caPem?: string;
 }
 
 /**
@@ -237,10 +247,10 @@ export function restoreStepScript(o: RestoreStepOptions): string {
     if (o.url !== undefined && object === undefined && !/^https?:\/\/[^\s'"`$\\]+$/.test(o.url)) throw new Error(`restore: bad snapshot URL ${o.url}`);
     if ((object !== undefined) !== (o.s3 !== undefined)) throw new Error("restore: an s3:// snapshot needs its store (s3), and only it");
     if (o.s3 !== undefined && !S3_ENDPOINT.test(o.s3.endpoint)) throw new Error(`restore: bad S3 endpoint ${o.s3.endpoint}`);
-    const fetch = object !== undefined
-        ? `if [ ! -f "$marker" ] && ! printf '%s  %s\\n' ${sq(o.sha256)} ${sq(snapshotPath)} | sha256sum --check --status 2>/dev/null; then
-  install -d -m 0700 ${sq(STATE_DIR)}
-  # The store's keys arrive on stdin only; they live in a 0600 file until the download ends.
+    // How the snapshot reaches snapshotPath.part (a URL: the member downloads it; a path: pushed already).
+    const download =
+        object !== undefined
+            ? `  # The store's keys arrive on stdin only; they live in a 0600 file until the download ends.
   s3_auth=$(mktemp ${sq(`${STATE_DIR}/.restore-s3.XXXXXX`)})
   cat > "$s3_auth"
   s3_ca=""
@@ -259,18 +269,15 @@ ETCD_HA_S3_CA
     exit 1
   fi
   rm -f -- "$s3_auth" \${s3_ca:+"$s3_ca"}
-  chmod 0600 ${sq(`${snapshotPath}.part`)}
-  mv -f ${sq(`${snapshotPath}.part`)} ${sq(snapshotPath)}
-  echo "downloaded the snapshot ${o.url} from ${o.s3!.endpoint}"
-fi
 `
-        : o.url
+            : `  curl --fail --silent --show-error --location --retry 3 --connect-timeout 20 --max-time 3600 -o ${sq(`${snapshotPath}.part`)} ${sq(o.url ?? "")}
+`;
+    const fetch = o.url
         ? `if [ ! -f "$marker" ] && ! printf '%s  %s\\n' ${sq(o.sha256)} ${sq(snapshotPath)} | sha256sum --check --status 2>/dev/null; then
   install -d -m 0700 ${sq(STATE_DIR)}
-  curl --fail --silent --show-error --location --retry 3 --connect-timeout 20 --max-time 3600 -o ${sq(`${snapshotPath}.part`)} ${sq(o.url)}
-  chmod 0600 ${sq(`${snapshotPath}.part`)}
+${download}  chmod 0600 ${sq(`${snapshotPath}.part`)}
   mv -f ${sq(`${snapshotPath}.part`)} ${sq(snapshotPath)}
-  echo "downloaded the snapshot from ${o.url}"
+  echo "downloaded the snapshot ${object !== undefined ? `${o.url} from ${o.s3!.endpoint}` : `from ${o.url}`}"
 fi
 `
         : "";

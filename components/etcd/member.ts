@@ -30,7 +30,7 @@ import {
     wrapScript,
 } from "./scripts";
 import { BOOTSTRAP_ENV_PATH } from "./flags";
-import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath, S3_AUTH_PATH, S3_CA_PATH, S3Credentials, s3CurlConfig } from "./day2";
+import { maintenanceRemoveScript, maintenanceScript, restoreStepScript, restoreUploadPath, S3_AUTH_PATH, S3_CA_PATH, S3Credentials, s3CurlConfig, S3Store } from "./day2";
 import { upgradeGuardShell } from "./upgrade";
 import { TurnBounds } from "./rolling";
 import { planMember } from "./memberPlan";
@@ -144,14 +144,11 @@ export interface MemberS3Options {
 const _sameShape: [(c: SnapshotsConfig) => MemberSnapshotOptions, (m: MemberSnapshotOptions) => SnapshotsConfig] = [(c) => c, (m) => m];
 void _sameShape;
 
-/** The S3 store a member downloads an `s3://` snapshot from. */
-export interface MemberRestoreStore {
-    /** `https://host[:port]`. */
-    endpoint: string;
-    /** The signing region. */
-    region: string;
-    /** PEM CA bundle for the store's certificate (default: the member's system CAs). */
-    caPem?: string;
+/** The S3 settings without the CA bundle's text (the member gets it as a file). */
+function withoutCaPem(s3: MemberS3Options): Omit<MemberS3Options, "caPem"> {
+    const { caPem: _caPem, ...rest } = s3;
+    void _caPem;
+    return rest;
 }
 
 /** What a member needs for a restore. */
@@ -165,7 +162,7 @@ export interface MemberRestoreOptions {
     /** A path on this machine (pushed), an http(s) URL or an `s3://bucket/key` object (downloaded by the member). */
     fromSnapshot: string;
     /** The store of an `s3://` snapshot (the keys are `s3Credentials`). */
-    s3?: MemberRestoreStore;
+    s3?: S3Store;
     /** Every member's stop step: none is restored before all are stopped. */
     stopped: pulumi.Resource[];
 }
@@ -275,12 +272,14 @@ export class EtcdMember extends pulumi.ComponentResource {
 
         // A restore: the snapshot reaches the member (pushed, or downloaded by the restore step), every
         // member is stopped (the cluster's stop steps), then this member's data dir is restored.
+        // The S3 store's keys as the maintenance and restore steps receive them: on stdin, as a secret.
+        const s3Stdin = args.s3Credentials === undefined ? undefined : pulumi.secret(pulumi.output(args.s3Credentials).apply(s3CurlConfig));
         let restored: command.remote.Command | undefined;
         if (args.restore) {
             const r = args.restore;
             const isUrl = /^(https?|s3):\/\//.test(r.fromSnapshot);
             const fromStore = r.fromSnapshot.startsWith("s3://");
-            if (fromStore && (r.s3 === undefined || args.s3Credentials === undefined)) throw new Error(`${name}: restoring ${r.fromSnapshot} needs the store (restore.s3) and its keys (s3Credentials)`);
+            if (fromStore && (r.s3 === undefined || s3Stdin === undefined)) throw new Error(`${name}: restoring ${r.fromSnapshot} needs the store (restore.s3) and its keys (s3Credentials)`);
             const restoreDeps: pulumi.Resource[] = [binaries, certs, ...r.stopped];
             if (!isUrl) {
                 restoreDeps.push(
@@ -306,7 +305,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                     ...(fromStore ? { s3: r.s3 } : {}),
                 }),
                 // An s3:// snapshot: the store's keys on stdin only (the step's output never names them).
-                fromStore ? { stdin: pulumi.secret(pulumi.output(args.s3Credentials!).apply(s3CurlConfig)) } : {},
+                fromStore ? { stdin: s3Stdin } : {},
                 restoreDeps,
             );
         }
@@ -344,7 +343,7 @@ export class EtcdMember extends pulumi.ComponentResource {
         if (args.snapshots) {
             const sn = args.snapshots;
             const s3 = sn.s3;
-            if (s3 !== undefined && args.s3Credentials === undefined) throw new Error(`${name}: snapshots.s3 needs s3Credentials (the store's keys)`);
+            if (s3 !== undefined && s3Stdin === undefined) throw new Error(`${name}: snapshots.s3 needs s3Credentials (the store's keys)`);
             run(
                 "maintenance",
                 maintenanceScript({
@@ -356,24 +355,8 @@ export class EtcdMember extends pulumi.ComponentResource {
                         dir: sn.dir,
                         retain: sn.retain,
                         ...(sn.offHostCommand !== undefined ? { offHostCommand: sn.offHostCommand, offHostTimeoutSeconds: sn.offHostTimeoutSeconds } : {}),
-                        ...(s3 !== undefined
-                            ? {
-                                  s3: {
-                                      endpoint: s3.endpoint,
-                                      bucket: s3.bucket,
-                                      prefix: s3.prefix,
-                                      region: s3.region,
-                                      authFile: S3_AUTH_PATH,
-                                      ...(s3.caPem !== undefined ? { caFile: S3_CA_PATH } : {}),
-                                      retainCount: s3.retainCount,
-                                      retainDays: s3.retainDays,
-                                      attempts: s3.attempts,
-                                      backoffSeconds: s3.backoffSeconds,
-                                      requestTimeoutSeconds: s3.requestTimeoutSeconds,
-                                      budgetSeconds: s3.budgetSeconds,
-                                  },
-                              }
-                            : {}),
+                        // The store's settings; its CA bundle and keys as the files the step writes.
+                        ...(s3 !== undefined ? { s3: { ...withoutCaPem(s3), authFile: S3_AUTH_PATH, ...(s3.caPem !== undefined ? { caFile: S3_CA_PATH } : {}) } } : {}),
                     },
                     ...(s3?.caPem !== undefined ? { s3CaPem: s3.caPem } : {}),
                     ...(sn.enabled ? { schedule: { onCalendar: sn.schedule, randomizedDelaySec: sn.randomizedDelaySec } } : {}),
@@ -382,7 +365,7 @@ export class EtcdMember extends pulumi.ComponentResource {
                 {
                     delete: wrapScript(maintenanceRemoveScript(), String(user)),
                     // The keys reach the member on stdin only, and its output (which never names them) is not logged.
-                    ...(s3 !== undefined ? { stdin: pulumi.secret(pulumi.output(args.s3Credentials!).apply(s3CurlConfig)), logging: "none" as const } : {}),
+                    ...(s3 !== undefined ? { stdin: s3Stdin, logging: "none" as const } : {}),
                 },
                 [this.started, ...(args.healthGate !== undefined ? [args.healthGate] : [])],
             );
