@@ -20,7 +20,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
-import { OPTIONAL_SECRET_KEYS, SECRET_KEYS, SecretKey } from "../components/config/schema";
+import { SECRET_KEYS, SecretKey } from "../components/config/schema";
 import { resolveStackFile, PROJECT_ROOT } from "./planLib";
 import { engine, pulumiEnv, pulumiOk, pulumiRun, RunResult, stackInit } from "./lab/pulumi";
 
@@ -90,7 +90,8 @@ function placeholders(doc: Doc, dir: string, project: string): Record<string, st
     }
     const out: Record<string, string> = {};
     for (const k of Object.keys(SECRET_KEYS) as SecretKey[]) {
-        if (values[k] === undefined || (OPTIONAL_SECRET_KEYS.has(k) && !k.startsWith("s3"))) continue;
+        // Keys with no placeholder (an adopted CA, a store the stack has not) stay unset.
+        if (values[k] === undefined) continue;
         if (k === "proxmoxSshPrivateKey" && px?.ssh?.agent) continue;
         out[`etcd-ha:${k}`] = values[k]!;
     }
