@@ -41,7 +41,7 @@ import {
     writeLab,
 } from "./hosts";
 import { etcdBuild } from "./etcdBuild";
-import { ObjectStoreRecord, prepareObjectStore, startObjectStore, stopObjectStore, storeEndpoint, storeRunning } from "./objectStore";
+import { ObjectStoreRecord, prepareObjectStore, startObjectStore, stopObjectStore, storeAddress, storeEndpoint, storeRunning } from "./objectStore";
 
 export const PROGRAM = path.join(PROJECT_ROOT, "index.ts");
 export const CLUSTER_NAME = "etcd";
@@ -412,7 +412,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const renew = opts.renew ?? lab.renew;
     // The object store (`--object-store`, or one this lab already has): running before the program ships to it.
     if (opts.objectStore && !lab.objectStore) {
-        lab.objectStore = prepareObjectStore(p.dir, lab.prefix);
+        lab.objectStore = prepareObjectStore(path.join(p.dir, "objectstore"), storeAddress(lab.prefix));
         writeLab(lab);
     }
     if (lab.objectStore && !storeRunning(lab.objectStore)) {
@@ -596,18 +596,23 @@ export async function rebootHost(name: string): Promise<{ initPid: number; ms: n
     return { initPid: pid, ms: Date.now() - t0 };
 }
 
-/** Stops the lab's object store (its data kept), as a store outage. */
-export function objectStoreDown(): void {
+/** The lab and its object store (an error when it has none). */
+function requireStore(): LabRecord & { objectStore: ObjectStoreRecord } {
     const lab = requireLab();
     if (!lab.objectStore) throw new Error("this lab has no object store: `npm run lab -- up --object-store`");
+    return lab as LabRecord & { objectStore: ObjectStoreRecord };
+}
+
+/** Stops the lab's object store (its data kept), as a store outage. */
+export function objectStoreDown(): void {
+    const lab = requireStore();
     lab.objectStore = stopObjectStore(lab.objectStore);
     writeLab(lab);
 }
 
 /** Starts the lab's object store again (after objectStoreDown). */
 export async function objectStoreUp(): Promise<void> {
-    const lab = requireLab();
-    if (!lab.objectStore) throw new Error("this lab has no object store: `npm run lab -- up --object-store`");
+    const lab = requireStore();
     lab.objectStore = await startObjectStore(lab.objectStore);
     writeLab(lab);
 }

@@ -59,12 +59,14 @@ export function storeRunning(s: ObjectStoreRecord): boolean {
     }
 }
 
-/** A new store's files (CA, certificate, keys, bucket dir) in `<labDir>/objectstore`; not started. */
-export function prepareObjectStore(labDir: string, prefix: string): ObjectStoreRecord {
+/**
+ * A new store's files in `dir` (CA, certificate for `address`, bucket dir); not started. The keys are random
+ * unless given (a test gives a secret with characters curl's config quoting must carry).
+ */
+export function prepareObjectStore(dir: string, address: string, opts: { port?: number; bucket?: string; accessKey?: string; secretKey?: string } = {}): ObjectStoreRecord {
     const [, binary] = etcdBuild("objectstore", 2);
-    const dir = path.join(labDir, "objectstore");
-    fs.mkdirSync(path.join(dir, "data", STORE_BUCKET), { recursive: true, mode: 0o700 });
-    const address = storeAddress(prefix);
+    const bucket = opts.bucket ?? STORE_BUCKET;
+    fs.mkdirSync(path.join(dir, "data", bucket), { recursive: true, mode: 0o700 });
     const o = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
     o(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=etcd-ha lab object store CA"]);
     o(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "store.key", "-out", "store.csr", "-subj", "/CN=etcd-ha lab object store"]);
@@ -73,11 +75,11 @@ export function prepareObjectStore(labDir: string, prefix: string): ObjectStoreR
     for (const f of ["ca.key", "store.key"]) fs.chmodSync(path.join(dir, f), 0o600);
     return {
         address,
-        port: STORE_PORT,
-        bucket: STORE_BUCKET,
+        port: opts.port ?? STORE_PORT,
+        bucket,
         region: "us-east-1",
-        accessKey: `etcdha${randomBytes(6).toString("hex")}`,
-        secretKey: randomBytes(24).toString("base64url"),
+        accessKey: opts.accessKey ?? `etcdha${randomBytes(6).toString("hex")}`,
+        secretKey: opts.secretKey ?? randomBytes(24).toString("base64url"),
         caFile: path.join(dir, "ca.crt"),
         dir,
         binary: fs.realpathSync(binary),
